@@ -1,0 +1,22 @@
+# Image for the worker (`npm run worker`) and the API (`npm run api`); see docker-compose.yml.
+FROM node:20-slim
+
+WORKDIR /app
+
+# Dependencies first, so code changes don't reinstall them. Dev dependencies are
+# kept: the processes run TypeScript through tsx.
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund && npm cache clean --force
+
+COPY . .
+RUN mkdir -p /app/.data && chown node:node /app/.data
+
+ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=3000 \
+    DATA_DIR=/app/.data
+USER node
+EXPOSE 3000
+
+# The API by default; docker-compose.yml runs the worker with `npm run worker`.
+CMD ["npm", "run", "api"]

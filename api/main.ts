@@ -1,0 +1,37 @@
+import { Client, Connection } from '@temporalio/client';
+import { parseEnv, publicBaseUrl, requireProduction } from '../config/env.js';
+import { loadPolicy } from '../config/policy-file.js';
+import { runMain } from '../config/run-main.js';
+import { openStore } from '../store/index.js';
+import { createReadiness } from './readiness.js';
+import { buildApi } from './server.js';
+
+/** The HTTP API as its own process; workers run elsewhere on the same task queue. */
+runMain(async () => {
+  const env = parseEnv();
+  requireProduction(env, ['TEMPORAL_ADDRESS', 'DATABASE_URL', 'APPROVAL_LINK_SECRET']);
+  const policy = await loadPolicy(env.POLICY_PATH);
+  const store = await openStore({ databaseUrl: env.DATABASE_URL });
+  const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
+  const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
+  const app = await buildApi(
+    {
+      client,
+      store,
+      policy,
+      taskQueue: env.TEMPORAL_TASK_QUEUE,
+      publicBaseUrl: publicBaseUrl(env),
+      approvalLinkSecret: env.APPROVAL_LINK_SECRET!,
+      governanceLead: env.GOVERNANCE_LEAD_EMAIL,
+      isReady: createReadiness({ client, store, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE }),
+    },
+    { logLevel: env.LOG_LEVEL },
+  );
+  await app.listen({ port: env.PORT, host: env.HOST });
+  await new Promise<void>((resolve) => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
+  });
+  await app.close();
+  await connection.close();
+  await store.close();
+});

@@ -1,0 +1,158 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import { z } from 'zod';
+import { verifyApprovalLink, type ApprovalClaims, type LinkRefusal } from '../../activities/approval-links.js';
+import type { LifecycleState } from '../../domain/lifecycle.js';
+import { decisionKindSchema } from '../../domain/lifecycle.js';
+import { workflowIdFor } from '../../domain/system.js';
+import { approvalDecisionSignal, stateQuery } from '../../workflows/messages.js';
+import type { ApiContext } from '../context.js';
+import { approvalPage, messagePage } from '../pages/approval.js';
+
+const REFUSALS: Record<LinkRefusal, { status: number; title: string; message: string }> = {
+  malformed: { status: 400, title: 'This link is not valid', message: 'The link is incomplete or damaged. Open it again from the e-mail.' },
+  bad_signature: { status: 403, title: 'This link is not valid', message: 'The link was altered and cannot be used.' },
+  invalid_claims: { status: 403, title: 'This link is not valid', message: 'The link was not issued for an approval.' },
+  expired: { status: 410, title: 'This link has expired', message: 'Approval links expire for your protection. Ask for a new one.' },
+};
+
+const formSchema = z.object({
+  decision: decisionKindSchema,
+  comment: z.string().trim().max(4000).default(''),
+  csrf: z.string().min(1),
+});
+
+const when = (d: Date) => d.toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+
+/**
+ * GET shows, only POST decides: mail scanners open every link, so a GET must
+ * never change anything. The POST carries a per-link CSRF value from the form.
+ */
+export const approvalRoutes =
+  (ctx: ApiContext): FastifyPluginAsync =>
+  async (app) => {
+    const csrfFor = (jti: string) => createHmac('sha256', ctx.approvalLinkSecret).update(`csrf:${jti}`).digest('base64url');
+
+    async function verified(token: string, reply: FastifyReply) {
+      const link = await verifyApprovalLink(ctx.approvalLinkSecret, token);
+      if (link.ok) return link;
+      const refusal = REFUSALS[link.reason];
+      await ctx.store.recordLinkAttempt({
+        systemId: link.claims?.sys ?? null,
+        reason: link.reason,
+        at: new Date(),
+        detail: { requestId: link.claims?.req ?? null },
+      });
+      void reply.code(refusal.status).type('text/html').send(messagePage(refusal.title, refusal.message));
+      return undefined;
+    }
+
+    async function currentState(claims: ApprovalClaims): Promise<LifecycleState | null> {
+      try {
+        return await ctx.client.workflow.getHandle(workflowIdFor(claims.sys)).query(stateQuery);
+      } catch {
+        return null;
+      }
+    }
+
+    async function alreadyDecided(claims: ApprovalClaims, reply: FastifyReply): Promise<boolean> {
+      const used = await ctx.store.getApprovalLinkUse(claims.req);
+      if (!used) return false;
+      void reply
+        .type('text/html')
+        .send(messagePage('Already decided', `This request was already decided: ${used.decision} by ${used.approver} at ${when(used.usedAt)}.`));
+      return true;
+    }
+
+    function noLongerOpen(state: LifecycleState | null, claims: ApprovalClaims): boolean {
+      // Without the workflow's answer we cannot tell; the signal is still safe, the workflow ignores stale requests.
+      return state !== null && state.approval?.requestId !== claims.req;
+    }
+
+    app.get<{ Params: { token: string } }>('/approvals/:token', async (req, reply) => {
+      const link = await verified(req.params.token, reply);
+      if (!link) return reply;
+      if (await alreadyDecided(link.claims, reply)) return reply;
+      const state = await currentState(link.claims);
+      if (noLongerOpen(state, link.claims)) {
+        return reply.code(409).type('text/html').send(messagePage('This request is closed', `The system is now in stage ${state!.stage}; this approval request is no longer open.`));
+      }
+      return reply.type('text/html').send(
+        approvalPage({
+          state,
+          approver: link.claims.sub,
+          requestId: link.claims.req,
+          expiresAt: link.expiresAt,
+          csrf: csrfFor(link.jti),
+          action: `/approvals/${req.params.token}`,
+        }),
+      );
+    });
+
+    app.post<{ Params: { token: string }; Body: unknown }>('/approvals/:token', async (req, reply) => {
+      const link = await verified(req.params.token, reply);
+      if (!link) return reply;
+      const form = formSchema.safeParse(req.body ?? {});
+      const expectedCsrf = Buffer.from(csrfFor(link.jti));
+      const givenCsrf = Buffer.from(form.success ? form.data.csrf : '');
+      if (!form.success || givenCsrf.length !== expectedCsrf.length || !timingSafeEqual(givenCsrf, expectedCsrf)) {
+        await ctx.store.recordLinkAttempt({ systemId: link.claims.sys, reason: form.success ? 'csrf' : 'invalid_form', at: new Date(), detail: { requestId: link.claims.req } });
+        const message = form.success
+          ? 'The form did not come from this link. Open the link from the e-mail and decide there.'
+          : `The decision was not understood: ${form.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`;
+        return reply.code(form.success ? 403 : 400).type('text/html').send(messagePage('Decision not recorded', message));
+      }
+      const { decision, comment } = form.data;
+      const state = await currentState(link.claims);
+      if (decision === 'reject' && comment === '') {
+        return reply.code(422).type('text/html').send(
+          approvalPage({
+            state,
+            approver: link.claims.sub,
+            requestId: link.claims.req,
+            expiresAt: link.expiresAt,
+            csrf: csrfFor(link.jti),
+            action: `/approvals/${req.params.token}`,
+            error: 'A rejection needs a comment saying what must change.',
+          }),
+        );
+      }
+      if (await alreadyDecided(link.claims, reply)) return reply;
+      if (noLongerOpen(state, link.claims)) {
+        return reply.code(409).type('text/html').send(messagePage('This request is closed', `The system is now in stage ${state!.stage}; this approval request is no longer open.`));
+      }
+      const decidedAt = new Date();
+      const use = await ctx.store.useApprovalLink({
+        jti: link.claims.req,
+        requestId: link.claims.req,
+        systemId: link.claims.sys,
+        approver: link.claims.sub,
+        decision,
+        comment,
+        usedAt: decidedAt,
+      });
+      if (!use.first) {
+        return reply
+          .type('text/html')
+          .send(messagePage('Already decided', `This request was already decided: ${use.previous.decision} by ${use.previous.approver} at ${when(use.previous.usedAt)}.`));
+      }
+      try {
+        await ctx.client.workflow.getHandle(workflowIdFor(link.claims.sys)).signal(approvalDecisionSignal, {
+          requestId: link.claims.req,
+          decision,
+          comment,
+          decidedBy: link.claims.sub,
+          decidedAt: decidedAt.toISOString(),
+        });
+      } catch (err) {
+        // Nothing reached the workflow: free the link so the approver can try again.
+        await ctx.store.releaseApprovalLink(link.claims.req);
+        req.log.error({ err }, 'could not deliver decision');
+        return reply.code(503).type('text/html').send(messagePage('Decision not recorded', 'The service could not record your decision just now. Please try again in a minute.'));
+      }
+      const verb = decision === 'approve' ? 'approved' : 'rejected';
+      return reply.type('text/html').send(
+        messagePage(`You ${verb} ${state?.registration.name ?? link.claims.sys}`, `Your decision was recorded at ${when(decidedAt)}.`, comment ? `Comment: ${comment}` : undefined),
+      );
+    });
+  };

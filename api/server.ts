@@ -1,0 +1,50 @@
+import formbody from '@fastify/formbody';
+import swagger from '@fastify/swagger';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { DevMailbox } from '../embedded/dev-mailbox.js';
+import { registerDevMailboxRoutes } from '../embedded/dev-mailbox-routes.js';
+import type { ApiContext } from './context.js';
+import { apiErrorHandler } from './errors.js';
+import { approvalRoutes } from './routes/approvals.js';
+import { systemRoutes } from './routes/systems.js';
+
+export interface ApiOptions {
+  logLevel?: string;
+  /** Embedded mode only: the in-process SMTP server whose messages /dev/mailbox shows. */
+  mailbox?: DevMailbox;
+}
+
+export async function buildApi(ctx: ApiContext, opts: ApiOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: { level: opts.logLevel ?? 'info' },
+    bodyLimit: 1024 * 1024,
+    // Approval tokens travel in the path and are longer than the default limit of 100.
+    routerOptions: { maxParamLength: 4096 },
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler(apiErrorHandler);
+
+  await app.register(formbody);
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: 'AI impact assessment workflows',
+        description: 'Register AI systems, submit impact assessments and follow their ISO/IEC 42001 lifecycle.',
+        version: '1',
+      },
+    },
+    transform: jsonSchemaTransform,
+  });
+
+  app.get('/healthz', { schema: { hide: true } }, async (_req, reply) =>
+    (await ctx.isReady()) ? { status: 'ok' } : reply.code(503).send({ status: 'starting' }),
+  );
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(systemRoutes(ctx));
+  await app.register(approvalRoutes(ctx));
+  if (opts.mailbox) registerDevMailboxRoutes(app, opts.mailbox);
+  return app;
+}

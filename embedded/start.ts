@@ -1,0 +1,131 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { createActivities } from '../activities/index.js';
+import { createSmtpMailer } from '../activities/mailer.js';
+import { createReadiness } from '../api/readiness.js';
+import { buildApi } from '../api/server.js';
+import { parseEnv, publicBaseUrl } from '../config/env.js';
+import { loadPolicy } from '../config/policy-file.js';
+import { runMain } from '../config/run-main.js';
+import { openStore } from '../store/index.js';
+import { createWorker } from '../worker/worker.js';
+import { startDevMailbox } from './dev-mailbox.js';
+import { startDevServer } from './dev-server.js';
+import { ensureTemporalBinaries } from './temporal-binaries.js';
+
+/** The secret signing approval links, made once per data folder so links survive restarts. */
+async function embeddedSecret(dataDir: string): Promise<string> {
+  const file = join(dataDir, 'approval-link-secret');
+  try {
+    const existing = (await readFile(file, 'utf8')).trim();
+    if (existing.length >= 32) return existing;
+  } catch {
+    // first start
+  }
+  const secret = randomBytes(32).toString('base64url');
+  await writeFile(file, secret + '\n', { mode: 0o600 });
+  return secret;
+}
+
+/**
+ * The whole product in one process tree: a Temporal dev server persisting to
+ * $DATA_DIR, the worker, the API and pages, PGlite and a dev mailbox unless
+ * DATABASE_URL / SMTP_URL point elsewhere. Starting again resumes the same
+ * workflows from the same files.
+ */
+runMain(async () => {
+  const env = parseEnv();
+  const dataDir = resolve(env.DATA_DIR);
+  await mkdir(dataDir, { recursive: true });
+  const policy = await loadPolicy(env.POLICY_PATH);
+  const secret = env.APPROVAL_LINK_SECRET ?? (await embeddedSecret(dataDir));
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch((err) => console.error(err));
+  };
+
+  try {
+    let address = env.TEMPORAL_ADDRESS;
+    if (!address) {
+      const { cli } = await ensureTemporalBinaries({ quiet: true });
+      const server = await startDevServer({
+        cliPath: cli,
+        dbFile: join(dataDir, 'temporal.db'),
+        port: env.TEMPORAL_DEV_PORT,
+        uiPort: env.TEMPORAL_UI_PORT || undefined,
+        headless: env.TEMPORAL_UI_PORT === 0,
+        namespace: env.TEMPORAL_NAMESPACE,
+      });
+      stops.push(() => server.stop());
+      address = server.address;
+      console.log(`Temporal dev server at ${address}${server.uiUrl ? `, UI ${server.uiUrl}` : ''}`);
+    }
+
+    let smtpUrl = env.SMTP_URL;
+    const mailbox = smtpUrl ? undefined : await startDevMailbox({ port: 0, persistFile: join(dataDir, 'mailbox.json') });
+    if (mailbox) {
+      stops.push(() => mailbox.stop());
+      smtpUrl = mailbox.url;
+    }
+
+    const store = await openStore({ databaseUrl: env.DATABASE_URL, pgliteDir: join(dataDir, 'pg') });
+    stops.push(() => store.close());
+    const mailer = createSmtpMailer(smtpUrl!, env.MAIL_FROM);
+    stops.push(async () => mailer.close());
+
+    const baseUrl = publicBaseUrl(env);
+    const nativeConnection = await NativeConnection.connect({ address });
+    stops.push(() => nativeConnection.close());
+    const worker = await createWorker({
+      connection: nativeConnection,
+      namespace: env.TEMPORAL_NAMESPACE,
+      taskQueue: env.TEMPORAL_TASK_QUEUE,
+      activities: createActivities({ store, mailer, publicBaseUrl: baseUrl, approvalLinkSecret: secret }),
+    });
+    const workerDone = worker.run();
+    stops.push(async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await workerDone;
+    });
+
+    const connection = await Connection.connect({ address });
+    stops.push(() => connection.close());
+    const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
+    const app = await buildApi(
+      {
+        client,
+        store,
+        policy,
+        taskQueue: env.TEMPORAL_TASK_QUEUE,
+        publicBaseUrl: baseUrl,
+        approvalLinkSecret: secret,
+        governanceLead: env.GOVERNANCE_LEAD_EMAIL,
+        isReady: createReadiness({ client, store, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE }),
+      },
+      { logLevel: env.LOG_LEVEL, mailbox },
+    );
+    stops.push(() => app.close());
+    await app.listen({ port: env.PORT, host: env.HOST });
+
+    console.log(
+      [
+        '',
+        `AI impact assessment workflows are running (policy ${policy.version}).`,
+        `  API            ${baseUrl}/api/v1/systems   (OpenAPI: ${baseUrl}/openapi.json)`,
+        mailbox ? `  Dev mailbox    ${baseUrl}/dev/mailbox` : `  SMTP           ${env.SMTP_URL}`,
+        `  Record store   ${store.kind === 'pglite' ? join(dataDir, 'pg') : 'PostgreSQL (DATABASE_URL)'}`,
+        `  Data           ${dataDir}`,
+        'Press Ctrl-C to stop.',
+        '',
+      ].join('\n'),
+    );
+
+    // The worker stops on SIGINT/SIGTERM by itself (the SDK's runtime); the rest follows it down.
+    await workerDone;
+  } finally {
+    await stopAll();
+  }
+});

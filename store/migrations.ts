@@ -1,0 +1,155 @@
+import { sql, type Kysely } from 'kysely';
+import type { Migration, MigrationProvider } from 'kysely/migration';
+
+/**
+ * In-code migrations, applied in name order by Kysely's Migrator when the
+ * store opens. Never edit a migration that has shipped: add a new one.
+ *
+ * Each statement is executed on its own (PGlite's extended-protocol query
+ * path takes one statement at a time).
+ */
+async function run(db: Kysely<any>, statements: string[]): Promise<void> {
+  for (const statement of statements) {
+    await sql.raw(statement).execute(db);
+  }
+}
+
+const initial: Migration = {
+  async up(db) {
+    await run(db, [
+      `create table systems (
+        system_id      text primary key,
+        name           text not null,
+        owner          text not null,
+        risk_owner     text not null,
+        stage          text not null,
+        risk_tier      text,
+        review_due_at  timestamptz,
+        policy_version text not null,
+        registration   jsonb not null,
+        updated_at     timestamptz not null,
+        created_at     timestamptz not null default now()
+      )`,
+
+      // The audit trail. Primary key (system_id, seq) is the backstop against
+      // a forked chain: two rows can never claim the same position.
+      `create table events (
+        system_id       text not null,
+        seq             bigint not null check (seq >= 1),
+        idempotency_key text not null unique,
+        type            text not null,
+        actor           text,
+        at              timestamptz not null check (at = date_trunc('milliseconds', at)),
+        payload         jsonb not null,
+        prev_hash       text not null check (prev_hash ~ '^[0-9a-f]{64}$'),
+        hash            text not null check (hash ~ '^[0-9a-f]{64}$'),
+        recorded_at     timestamptz not null default now(),
+        primary key (system_id, seq)
+      )`,
+      `create function events_append_only() returns trigger language plpgsql as $fn$
+      begin
+        raise exception 'events is append-only: % is not allowed', tg_op
+          using errcode = 'insufficient_privilege';
+      end
+      $fn$`,
+      `create trigger events_append_only
+        before update or delete on events
+        for each row execute function events_append_only()`,
+      `create trigger events_no_truncate
+        before truncate on events
+        for each statement execute function events_append_only()`,
+
+      `create table assessments (
+        id              bigint generated always as identity primary key,
+        idempotency_key text not null unique,
+        system_id       text not null,
+        version         integer not null,
+        risk_tier       text not null,
+        submitted_by    text not null,
+        submitted_at    timestamptz not null,
+        content         jsonb not null,
+        recorded_at     timestamptz not null default now()
+      )`,
+      `create index assessments_system_idx on assessments (system_id, version)`,
+
+      `create table decisions (
+        id              bigint generated always as identity primary key,
+        idempotency_key text not null unique,
+        system_id       text not null,
+        request_id      text not null,
+        step            integer not null,
+        approver        text not null,
+        decision        text not null,
+        comment         text not null,
+        decided_at      timestamptz not null,
+        digest          text,
+        recorded_at     timestamptz not null default now()
+      )`,
+      `create index decisions_system_idx on decisions (system_id, decided_at)`,
+      `create index decisions_request_idx on decisions (request_id, step)`,
+
+      `create table notifications (
+        idempotency_key text primary key,
+        system_id       text not null,
+        kind            text not null,
+        to_address      text not null,
+        subject         text not null,
+        message_id      text not null,
+        status          text not null default 'pending' check (status in ('pending', 'sent', 'failed')),
+        attempts        integer not null default 0 check (attempts >= 0),
+        last_error      text,
+        created_at      timestamptz not null,
+        sent_at         timestamptz,
+        updated_at      timestamptz not null default now()
+      )`,
+      `create index notifications_system_idx on notifications (system_id, created_at)`,
+
+      `create table approval_link_uses (
+        id          bigint generated always as identity primary key,
+        jti         text not null,
+        request_id  text not null,
+        system_id   text not null,
+        approver    text not null,
+        decision    text not null,
+        comment     text not null,
+        used_at     timestamptz not null,
+        released_at timestamptz
+      )`,
+      // First use wins: at most one active (unreleased) use per link.
+      `create unique index approval_link_uses_active_jti on approval_link_uses (jti) where released_at is null`,
+      `create index approval_link_uses_system_idx on approval_link_uses (system_id)`,
+
+      `create table link_attempts (
+        id          bigint generated always as identity primary key,
+        system_id   text,
+        reason      text not null,
+        at          timestamptz not null,
+        detail      jsonb not null,
+        recorded_at timestamptz not null default now()
+      )`,
+      `create index link_attempts_system_idx on link_attempts (system_id, id)`,
+    ]);
+  },
+  async down(db) {
+    await run(db, [
+      'drop table link_attempts',
+      'drop table approval_link_uses',
+      'drop table notifications',
+      'drop table decisions',
+      'drop table assessments',
+      'drop table events',
+      'drop function events_append_only()',
+      'drop table systems',
+    ]);
+  },
+};
+
+export const migrations: Record<string, Migration> = {
+  '0001_initial': initial,
+};
+
+export const migrationProvider: MigrationProvider = {
+  async getMigrations() {
+    return migrations;
+  },
+};

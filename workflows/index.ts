@@ -1,0 +1,1 @@
+export { aiSystemLifecycle } from './lifecycle.js';
