@@ -58,7 +58,8 @@ export async function verifyApprovalLink(secret: string, token: string, now = ne
       const claims = approvalClaimsSchema.safeParse(err.payload);
       return { ok: false, reason: 'expired', claims: claims.success ? claims.data : null };
     }
-    if (err instanceof errors.JWSSignatureVerificationFailed) return { ok: false, reason: 'bad_signature', claims: safeClaims(token) };
+    if (err instanceof errors.JWSSignatureVerificationFailed)
+      return { ok: false, reason: 'bad_signature', claims: safeClaims(token) };
     if (err instanceof errors.JWTClaimValidationFailed) return { ok: false, reason: 'invalid_claims', claims: null };
     return { ok: false, reason: 'malformed', claims: null };
   }

@@ -4,7 +4,12 @@ import type { Store } from '../store/index.js';
 import { signApprovalLink } from './approval-links.js';
 import { renderNotification } from './mail-templates.js';
 import { isPermanentSmtpFailure, type Mailer } from './mailer.js';
-import type { RecordAssessmentInput, RecordDecisionInput, RecordTransitionInput, SendNotificationInput } from './types.js';
+import type {
+  RecordAssessmentInput,
+  RecordDecisionInput,
+  RecordTransitionInput,
+  SendNotificationInput,
+} from './types.js';
 
 export interface ActivityDeps {
   store: Store;
@@ -66,7 +71,12 @@ export function createActivities(deps: ActivityDeps) {
         type: 'assessment_submitted',
         actor: a.submittedBy,
         at: new Date(a.submittedAt),
-        payload: { version: a.version, riskTier: a.riskTier, score: a.score, digest: digest(JSON.stringify(a.content)) },
+        payload: {
+          version: a.version,
+          riskTier: a.riskTier,
+          score: a.score,
+          digest: digest(JSON.stringify(a.content)),
+        },
       });
     },
 
@@ -89,7 +99,13 @@ export function createActivities(deps: ActivityDeps) {
         type: 'decision_recorded',
         actor: d.approver,
         at: new Date(d.decidedAt),
-        payload: { requestId: d.requestId, step: d.step, decision: d.decision, comment: d.comment, assessmentVersion: d.assessmentVersion },
+        payload: {
+          requestId: d.requestId,
+          step: d.step,
+          decision: d.decision,
+          comment: d.comment,
+          assessmentVersion: d.assessmentVersion,
+        },
       });
     },
 
@@ -97,7 +113,9 @@ export function createActivities(deps: ActivityDeps) {
      * Sends one e-mail at most once per idempotency key: the outbox row is
      * claimed first, and a key already marked sent is not sent again.
      */
-    async sendNotification(input: SendNotificationInput): Promise<{ messageId: string; status: 'sent' | 'already_sent' | 'rejected' }> {
+    async sendNotification(
+      input: SendNotificationInput,
+    ): Promise<{ messageId: string; status: 'sent' | 'already_sent' | 'rejected' }> {
       const n = input.notification;
       let approvalUrl: string | undefined;
       if (n.kind === 'approval_request') {

@@ -46,11 +46,15 @@ export function apiErrorHandler(err: FastifyError, req: FastifyRequest, reply: F
     return;
   }
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
-    void reply.code(err.statusCode).send({ error: err.code ?? 'bad_request', message: err.message } satisfies ApiErrorBody);
+    void reply
+      .code(err.statusCode)
+      .send({ error: err.code ?? 'bad_request', message: err.message } satisfies ApiErrorBody);
     return;
   }
   req.log.error({ err }, 'request failed');
-  void reply.code(500).send({ error: 'internal', message: 'the request could not be completed' } satisfies ApiErrorBody);
+  void reply
+    .code(500)
+    .send({ error: 'internal', message: 'the request could not be completed' } satisfies ApiErrorBody);
 }
 
 export function notFound(systemId: string): ApiError {

@@ -23,7 +23,12 @@ runMain(async () => {
       publicBaseUrl: publicBaseUrl(env),
       approvalLinkSecret: env.APPROVAL_LINK_SECRET!,
       governanceLead: env.GOVERNANCE_LEAD_EMAIL,
-      isReady: createReadiness({ client, store, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE }),
+      isReady: createReadiness({
+        client,
+        store,
+        namespace: env.TEMPORAL_NAMESPACE,
+        taskQueue: env.TEMPORAL_TASK_QUEUE,
+      }),
     },
     { logLevel: env.LOG_LEVEL },
   );

@@ -8,7 +8,13 @@ import type { Store } from '../store/index.js';
  * and a worker is polling the task queue (else a submitted assessment would
  * wait unanswered). The answer is cached briefly so probes stay cheap.
  */
-export function createReadiness(opts: { client: Client; store: Store; namespace: string; taskQueue: string; cacheMs?: number }) {
+export function createReadiness(opts: {
+  client: Client;
+  store: Store;
+  namespace: string;
+  taskQueue: string;
+  cacheMs?: number;
+}) {
   let cached: { at: number; ready: boolean } | undefined;
   const cacheMs = opts.cacheMs ?? 2_000;
   async function check(): Promise<boolean> {

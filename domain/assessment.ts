@@ -50,7 +50,10 @@ export function tierForScore(score: number, policy: Policy): RiskTier {
 }
 
 /** The worst impact decides the tier: a single severe, likely harm is not averaged away. */
-export function deriveRiskTier(assessment: Pick<ImpactAssessment, 'impacts'>, policy: Policy): { tier: RiskTier; score: number } {
+export function deriveRiskTier(
+  assessment: Pick<ImpactAssessment, 'impacts'>,
+  policy: Policy,
+): { tier: RiskTier; score: number } {
   const score = Math.max(...assessment.impacts.map((i) => impactScore(i, policy)));
   return { tier: tierForScore(score, policy), score };
 }

@@ -60,7 +60,10 @@ export const policySchema = z
 export type Policy = z.infer<typeof policySchema>;
 
 export class PolicyError extends Error {
-  constructor(source: string, readonly problems: string[]) {
+  constructor(
+    source: string,
+    readonly problems: string[],
+  ) {
     super(`Policy ${source} is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.name = 'PolicyError';
   }
@@ -69,7 +72,10 @@ export class PolicyError extends Error {
 export function parsePolicy(raw: unknown, source = '(inline)'): Policy {
   const result = policySchema.safeParse(raw);
   if (!result.success) {
-    throw new PolicyError(source, result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
+    throw new PolicyError(
+      source,
+      result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+    );
   }
   return result.data;
 }

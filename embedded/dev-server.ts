@@ -95,7 +95,18 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   const log = opts.log ?? (() => undefined);
   const address = `${connectHost(host)}:${port}`;
 
-  const args = ['server', 'start-dev', '--ip', host, '--port', String(port), '--namespace', namespace, '--log-level', 'warn'];
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    host,
+    '--port',
+    String(port),
+    '--namespace',
+    namespace,
+    '--log-level',
+    'warn',
+  ];
   if (opts.dbFile) {
     const dbFile = resolve(opts.dbFile);
     mkdirSync(dirname(dbFile), { recursive: true });
@@ -292,7 +303,9 @@ export async function ensureSearchAttributes(
         existing = parsed.customAttributes ?? {};
         break;
       } catch {
-        throw new Error(`Unexpected output from "temporal operator search-attribute list": ${listed.stdout.slice(0, 300)}`);
+        throw new Error(
+          `Unexpected output from "temporal operator search-attribute list": ${listed.stdout.slice(0, 300)}`,
+        );
       }
     }
     if (Date.now() > deadline) {
@@ -303,7 +316,9 @@ export async function ensureSearchAttributes(
     await new Promise((r) => setTimeout(r, 1_000));
   }
 
-  const conflicts = wanted.filter(({ name, type }) => existing[name] !== undefined && existing[name] !== INDEXED_TYPE[type]);
+  const conflicts = wanted.filter(
+    ({ name, type }) => existing[name] !== undefined && existing[name] !== INDEXED_TYPE[type],
+  );
   if (conflicts.length > 0) {
     throw new Error(
       `Search attributes already registered with another type in namespace "${namespace}": ` +
@@ -315,7 +330,16 @@ export async function ensureSearchAttributes(
   for (const { name, type } of wanted) {
     if (existing[name] !== undefined) continue;
     // one name per call: CLI 1.9.1 silently registered only the first of several --name flags
-    const result = await runCli(cliPath, ['operator', 'search-attribute', 'create', ...conn, '--name', name, '--type', type]);
+    const result = await runCli(cliPath, [
+      'operator',
+      'search-attribute',
+      'create',
+      ...conn,
+      '--name',
+      name,
+      '--type',
+      type,
+    ]);
     if (result.code !== 0 && !/already exists/i.test(result.stderr)) {
       throw new Error(
         `temporal operator search-attribute create --name ${name} --type ${type} failed on ${address} (namespace "${namespace}"): ` +
@@ -323,7 +347,9 @@ export async function ensureSearchAttributes(
       );
     }
     if (/already exists and has different type/i.test(result.stderr)) {
-      throw new Error(`Search attribute ${name} already exists with a different type than ${type}: ${result.stderr.trim()}`);
+      throw new Error(
+        `Search attribute ${name} already exists with a different type than ${type}: ${result.stderr.trim()}`,
+      );
     }
     created.push(name);
   }

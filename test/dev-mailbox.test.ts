@@ -105,12 +105,22 @@ describe('dev mailbox (real SMTP)', () => {
     const port = mailbox.port;
     await mailbox.stop();
     await expect(
-      transportFor(mailbox).sendMail({ from: 'bot@example.test', to: 'a@example.test', subject: 'during outage', text: 'x' }),
+      transportFor(mailbox).sendMail({
+        from: 'bot@example.test',
+        to: 'a@example.test',
+        subject: 'during outage',
+        text: 'x',
+      }),
     ).rejects.toThrow(/ECONNREFUSED/);
 
     await mailbox.start();
     expect(mailbox.port).toBe(port);
-    await transportFor(mailbox).sendMail({ from: 'bot@example.test', to: 'a@example.test', subject: 'after outage', text: 'x' });
+    await transportFor(mailbox).sendMail({
+      from: 'bot@example.test',
+      to: 'a@example.test',
+      subject: 'after outage',
+      text: 'x',
+    });
     const m = await mailbox.waitFor((x) => x.subject === 'after outage', { timeoutMs: 5_000 });
     expect(m.to).toEqual(['a@example.test']);
     expect(mailbox.messages().some((x) => x.subject === 'during outage')).toBe(false);
@@ -143,7 +153,12 @@ describe('dev mailbox HTTP routes', () => {
       html: `<p>See <a href="${LINK.replace('&', '&amp;')}">the assessment</a></p><script>alert(1)</script>`,
     });
     first = await mailbox.waitFor((m) => m.subject === 'Your assessment is ready', { timeoutMs: 5_000 });
-    await t.sendMail({ from: 'bot@example.test', to: 'bob@example.test', subject: evilSubject, text: 'plain <b>text</b>' });
+    await t.sendMail({
+      from: 'bot@example.test',
+      to: 'bob@example.test',
+      subject: evilSubject,
+      text: 'plain <b>text</b>',
+    });
     evil = await mailbox.waitFor((m) => m.subject === evilSubject, { timeoutMs: 5_000 });
   });
   afterAll(async () => {
@@ -205,7 +220,9 @@ describe('dev mailbox HTTP routes', () => {
     // the email HTML is attribute-escaped inside srcdoc (its <script> cannot leak into the page)
     const srcdoc = /srcdoc="([^"]*)"/.exec(html)?.[1];
     expect(srcdoc).toBeDefined();
-    expect(srcdoc).toContain('&lt;a href=&quot;https://app.example.test/verify?token=abc123&amp;amp;next=%2Fhome&quot;&gt;');
+    expect(srcdoc).toContain(
+      '&lt;a href=&quot;https://app.example.test/verify?token=abc123&amp;amp;next=%2Fhome&quot;&gt;',
+    );
     expect(srcdoc).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
     expect(html).not.toContain('<script>');
     // the extracted link is a real anchor (attribute-escaped)
@@ -239,7 +256,12 @@ describe('dev mailbox persistence and limits', () => {
     const persistFile = join(dir, 'nested', 'mailbox.json');
     try {
       const a = await startDevMailbox({ port: 0, persistFile });
-      await transportFor(a).sendMail({ from: 'bot@example.test', to: 'p@example.test', subject: 'persist me', text: `go ${LINK}` });
+      await transportFor(a).sendMail({
+        from: 'bot@example.test',
+        to: 'p@example.test',
+        subject: 'persist me',
+        text: `go ${LINK}`,
+      });
       const sent = await a.waitFor((m) => m.subject === 'persist me', { timeoutMs: 5_000 });
       await a.stop();
       expect(JSON.parse(await readFile(persistFile, 'utf8')).messages).toHaveLength(1);
@@ -266,7 +288,8 @@ describe('dev mailbox persistence and limits', () => {
     const mb = await startDevMailbox({ port: 0, maxMessages: 2 });
     try {
       const t = transportFor(mb);
-      for (const n of [1, 2, 3]) await t.sendMail({ from: 'bot@example.test', to: 'x@example.test', subject: `n${n}`, text: 'x' });
+      for (const n of [1, 2, 3])
+        await t.sendMail({ from: 'bot@example.test', to: 'x@example.test', subject: `n${n}`, text: 'x' });
       expect(mb.messages().map((m) => m.subject)).toEqual(['n2', 'n3']);
     } finally {
       await mb.stop();
@@ -285,7 +308,9 @@ describe('dev mailbox persistence and limits', () => {
 
 describe('api/html helpers', () => {
   it('escapeHtml escapes all five significant characters', () => {
-    expect(escapeHtml(`<a href="x" title='y'>&</a>`)).toBe('&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;&lt;/a&gt;');
+    expect(escapeHtml(`<a href="x" title='y'>&</a>`)).toBe(
+      '&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;&lt;/a&gt;',
+    );
   });
   it('page() builds a complete document with an escaped title', () => {
     const doc = page({ title: 'A < B', body: '<main><h1>Hi</h1></main>' });

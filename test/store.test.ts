@@ -66,9 +66,10 @@ async function createDatabase(baseUrl: string): Promise<{ url: string; drop(): P
     url: url.toString(),
     drop: () =>
       admin(async (c) => {
-        await c.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()', [
-          name,
-        ]);
+        await c.query(
+          'select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()',
+          [name],
+        );
         await c.query(`drop database if exists "${name}"`);
       }),
   };
@@ -180,7 +181,14 @@ for (const backend of backends) {
         const first = await target.open();
         expect(await executedMigrations(first)).toEqual(Object.keys(migrations).sort());
         const systemId = newSystemId();
-        await first.recordEvent({ idempotencyKey: `${systemId}:a`, systemId, type: 'registered', actor: null, at: t('2024-01-01T00:00:00Z'), payload: {} });
+        await first.recordEvent({
+          idempotencyKey: `${systemId}:a`,
+          systemId,
+          type: 'registered',
+          actor: null,
+          at: t('2024-01-01T00:00:00Z'),
+          payload: {},
+        });
         await first.close();
 
         const second = await target.open();
@@ -197,21 +205,24 @@ for (const backend of backends) {
       }
     });
 
-    it.skipIf(!backend.multiProcess)('migrates safely when several processes open an empty database at once', async () => {
-      const target = await backend.fresh();
-      try {
-        const stores = await Promise.all(Array.from({ length: 4 }, () => target.open()));
+    it.skipIf(!backend.multiProcess)(
+      'migrates safely when several processes open an empty database at once',
+      async () => {
+        const target = await backend.fresh();
         try {
-          for (const s of stores) {
-            expect(await executedMigrations(s)).toEqual(Object.keys(migrations).sort());
+          const stores = await Promise.all(Array.from({ length: 4 }, () => target.open()));
+          try {
+            for (const s of stores) {
+              expect(await executedMigrations(s)).toEqual(Object.keys(migrations).sort());
+            }
+          } finally {
+            await Promise.all(stores.map((s) => s.close()));
           }
         } finally {
-          await Promise.all(stores.map((s) => s.close()));
+          await target.dispose();
         }
-      } finally {
-        await target.dispose();
-      }
-    });
+      },
+    );
 
     it('upsertSystem keeps the newest projection and ignores older updates', async () => {
       const systemId = newSystemId();
@@ -222,16 +233,43 @@ for (const backend of backends) {
         policyVersion: '2024.1',
         reviewDueAt: null,
       };
-      await store.upsertSystem({ ...base, name: 'v2', stage: 'assessment', riskTier: 'high', registration: { n: 2, tags: ['a', 'b'] }, updatedAt: t('2024-03-02T00:00:00.000Z') });
+      await store.upsertSystem({
+        ...base,
+        name: 'v2',
+        stage: 'assessment',
+        riskTier: 'high',
+        registration: { n: 2, tags: ['a', 'b'] },
+        updatedAt: t('2024-03-02T00:00:00.000Z'),
+      });
       // A retried activity delivers an older snapshot after the newer one.
-      await store.upsertSystem({ ...base, name: 'v1', stage: 'registered', riskTier: null, registration: { n: 1 }, updatedAt: t('2024-03-01T00:00:00.000Z') });
+      await store.upsertSystem({
+        ...base,
+        name: 'v1',
+        stage: 'registered',
+        riskTier: null,
+        registration: { n: 1 },
+        updatedAt: t('2024-03-01T00:00:00.000Z'),
+      });
 
       const afterStale = await store.getSystem(systemId);
-      expect(afterStale).toMatchObject({ name: 'v2', stage: 'assessment', riskTier: 'high', registration: { n: 2, tags: ['a', 'b'] } });
+      expect(afterStale).toMatchObject({
+        name: 'v2',
+        stage: 'assessment',
+        riskTier: 'high',
+        registration: { n: 2, tags: ['a', 'b'] },
+      });
       expect(afterStale?.updatedAt).toBeInstanceOf(Date);
       expect(afterStale?.updatedAt.toISOString()).toBe('2024-03-02T00:00:00.000Z');
 
-      await store.upsertSystem({ ...base, name: 'v3', stage: 'approved', riskTier: 'limited', reviewDueAt: t('2025-03-03T12:00:00.123Z'), registration: [1, 2], updatedAt: t('2024-03-03T00:00:00.000Z') });
+      await store.upsertSystem({
+        ...base,
+        name: 'v3',
+        stage: 'approved',
+        riskTier: 'limited',
+        reviewDueAt: t('2025-03-03T12:00:00.123Z'),
+        registration: [1, 2],
+        updatedAt: t('2024-03-03T00:00:00.000Z'),
+      });
       const latest = await store.getSystem(systemId);
       expect(latest).toMatchObject({
         systemId,
@@ -252,20 +290,47 @@ for (const backend of backends) {
       const systemId = newSystemId();
       const key = `${systemId}:registered`;
       const at = t('2024-01-02T03:04:05.678Z');
-      const first = await store.recordEvent({ idempotencyKey: key, systemId, type: 'registered', actor: 'alice', at, payload: { b: 1, a: [1, 'x'] } });
+      const first = await store.recordEvent({
+        idempotencyKey: key,
+        systemId,
+        type: 'registered',
+        actor: 'alice',
+        at,
+        payload: { b: 1, a: [1, 'x'] },
+      });
       expect(first).toMatchObject({ seq: 1, inserted: true });
 
       // Independent computation of sha256(prevHash + canonical JSON).
       const canonical = `{"actor":"alice","at":"2024-01-02T03:04:05.678Z","idempotencyKey":${JSON.stringify(key)},"payload":{"a":[1,"x"],"b":1},"seq":1,"systemId":${JSON.stringify(systemId)},"type":"registered"}`;
-      expect(first.hash).toBe(createHash('sha256').update(GENESIS_HASH + canonical).digest('hex'));
+      expect(first.hash).toBe(
+        createHash('sha256')
+          .update(GENESIS_HASH + canonical)
+          .digest('hex'),
+      );
 
-      const again = await store.recordEvent({ idempotencyKey: key, systemId, type: 'registered', actor: 'mallory', at: new Date(), payload: { other: true } });
+      const again = await store.recordEvent({
+        idempotencyKey: key,
+        systemId,
+        type: 'registered',
+        actor: 'mallory',
+        at: new Date(),
+        payload: { other: true },
+      });
       expect(again).toEqual({ seq: 1, hash: first.hash, inserted: false });
 
       const events = await store.listEvents(systemId);
       expect(events).toHaveLength(1);
       const [event] = events;
-      expect(event).toMatchObject({ systemId, seq: 1, idempotencyKey: key, type: 'registered', actor: 'alice', payload: { a: [1, 'x'], b: 1 }, prevHash: GENESIS_HASH, hash: first.hash });
+      expect(event).toMatchObject({
+        systemId,
+        seq: 1,
+        idempotencyKey: key,
+        type: 'registered',
+        actor: 'alice',
+        payload: { a: [1, 'x'], b: 1 },
+        prevHash: GENESIS_HASH,
+        hash: first.hash,
+      });
       expect(typeof event!.seq).toBe('number');
       expect(event!.at).toBeInstanceOf(Date);
       expect(event!.at.getTime()).toBe(at.getTime());
@@ -283,7 +348,14 @@ for (const backend of backends) {
         { dropped: undefined, kept: 0, when: new Date('2024-05-06T07:08:09.010Z') },
       ];
       for (const [i, payload] of payloads.entries()) {
-        const r = await store.recordEvent({ idempotencyKey: `${systemId}:${i}`, systemId, type: `t${i}`, actor: i % 2 ? null : 'bob', at: new Date(Date.UTC(2024, 0, 1, 0, 0, i)), payload });
+        const r = await store.recordEvent({
+          idempotencyKey: `${systemId}:${i}`,
+          systemId,
+          type: `t${i}`,
+          actor: i % 2 ? null : 'bob',
+          at: new Date(Date.UTC(2024, 0, 1, 0, 0, i)),
+          payload,
+        });
         expect(r).toMatchObject({ seq: i + 1, inserted: true });
       }
       const events = await store.listEvents(systemId);
@@ -300,27 +372,55 @@ for (const backend of backends) {
       expect(await store.verifyChain(newSystemId())).toEqual({ ok: true, count: 0 });
       // Chains are per system: another system starts again at seq 1.
       const other = newSystemId();
-      expect(await store.recordEvent({ idempotencyKey: `${other}:0`, systemId: other, type: 'x', actor: null, at: new Date(), payload: {} })).toMatchObject({ seq: 1 });
+      expect(
+        await store.recordEvent({
+          idempotencyKey: `${other}:0`,
+          systemId: other,
+          type: 'x',
+          actor: null,
+          at: new Date(),
+          payload: {},
+        }),
+      ).toMatchObject({ seq: 1 });
     });
 
     it('rejects updates and deletes of events (append-only)', async () => {
       const systemId = newSystemId();
-      await store.recordEvent({ idempotencyKey: `${systemId}:0`, systemId, type: 'a', actor: null, at: new Date(), payload: { v: 1 } });
+      await store.recordEvent({
+        idempotencyKey: `${systemId}:0`,
+        systemId,
+        type: 'a',
+        actor: null,
+        at: new Date(),
+        payload: { v: 1 },
+      });
       await expect(
         sql`update events set payload = '{"v":2}'::jsonb where system_id = ${systemId}`.execute(store.db),
       ).rejects.toThrow(/append-only/);
-      await expect(sql`delete from events where system_id = ${systemId}`.execute(store.db)).rejects.toThrow(/append-only/);
+      await expect(sql`delete from events where system_id = ${systemId}`.execute(store.db)).rejects.toThrow(
+        /append-only/,
+      );
       expect((await store.listEvents(systemId))[0]?.payload).toEqual({ v: 1 });
     });
 
     it('verifyChain reports the seq of a tampered payload', async () => {
       const systemId = newSystemId();
       for (let i = 0; i < 4; i++) {
-        await store.recordEvent({ idempotencyKey: `${systemId}:${i}`, systemId, type: 'step', actor: 'carol', at: new Date(Date.UTC(2024, 1, 1, i)), payload: { amount: i * 10 } });
+        await store.recordEvent({
+          idempotencyKey: `${systemId}:${i}`,
+          systemId,
+          type: 'step',
+          actor: 'carol',
+          at: new Date(Date.UTC(2024, 1, 1, i)),
+          payload: { amount: i * 10 },
+        });
       }
       expect(await store.verifyChain(systemId)).toEqual({ ok: true, count: 4 });
 
-      await tamper(store, sql`update events set payload = '{"amount": 999}'::jsonb where system_id = ${systemId} and seq = 2`);
+      await tamper(
+        store,
+        sql`update events set payload = '{"amount": 999}'::jsonb where system_id = ${systemId} and seq = 2`,
+      );
       expect((await store.listEvents(systemId))[1]?.payload).toEqual({ amount: 999 });
       const result = await store.verifyChain(systemId);
       expect(result).toMatchObject({ ok: false, count: 4, brokenAtSeq: 2 });
@@ -332,11 +432,21 @@ for (const backend of backends) {
       const removed = newSystemId();
       for (const systemId of [relinked, removed]) {
         for (let i = 0; i < 3; i++) {
-          await store.recordEvent({ idempotencyKey: `${systemId}:${i}`, systemId, type: 'step', actor: null, at: new Date(Date.UTC(2024, 2, 1, i)), payload: { i } });
+          await store.recordEvent({
+            idempotencyKey: `${systemId}:${i}`,
+            systemId,
+            type: 'step',
+            actor: null,
+            at: new Date(Date.UTC(2024, 2, 1, i)),
+            payload: { i },
+          });
         }
       }
       // Recomputing seq 3's own hash is not enough once its prev link is wrong.
-      await tamper(store, sql`update events set prev_hash = ${'f'.repeat(64)} where system_id = ${relinked} and seq = 3`);
+      await tamper(
+        store,
+        sql`update events set prev_hash = ${'f'.repeat(64)} where system_id = ${relinked} and seq = 3`,
+      );
       const relinkedResult = await store.verifyChain(relinked);
       expect(relinkedResult).toMatchObject({ ok: false, count: 3, brokenAtSeq: 3 });
       expect(relinkedResult.ok === false && relinkedResult.reason).toMatch(/prev_hash/);
@@ -354,7 +464,14 @@ for (const backend of backends) {
       try {
         const results = await Promise.all(
           Array.from({ length: 20 }, (_, i) =>
-            (i % 2 ? other : store).recordEvent({ idempotencyKey: `${systemId}:${i}`, systemId, type: 'concurrent', actor: null, at: new Date(Date.UTC(2024, 3, 1, 0, 0, 0, i)), payload: { i } }),
+            (i % 2 ? other : store).recordEvent({
+              idempotencyKey: `${systemId}:${i}`,
+              systemId,
+              type: 'concurrent',
+              actor: null,
+              at: new Date(Date.UTC(2024, 3, 1, 0, 0, 0, i)),
+              payload: { i },
+            }),
           ),
         );
         expect(results.every((r) => r.inserted)).toBe(true);
@@ -372,7 +489,14 @@ for (const backend of backends) {
       const key = `${systemId}:once`;
       const results = await Promise.all(
         Array.from({ length: 10 }, (_, i) =>
-          store.recordEvent({ idempotencyKey: key, systemId, type: 'once', actor: `actor-${i}`, at: new Date(), payload: { i } }),
+          store.recordEvent({
+            idempotencyKey: key,
+            systemId,
+            type: 'once',
+            actor: `actor-${i}`,
+            at: new Date(),
+            payload: { i },
+          }),
         ),
       );
       expect(results.filter((r) => r.inserted)).toHaveLength(1);
@@ -383,48 +507,128 @@ for (const backend of backends) {
 
     it('records assessments and decisions once per idempotency key', async () => {
       const systemId = newSystemId();
-      const assessment = { idempotencyKey: `${systemId}:a1`, systemId, version: 1, riskTier: 'high', submittedBy: 'dan@example.com', submittedAt: t('2024-04-01T10:00:00.000Z'), content: { answers: [{ q: 'purpose', a: 'triage' }] } };
+      const assessment = {
+        idempotencyKey: `${systemId}:a1`,
+        systemId,
+        version: 1,
+        riskTier: 'high',
+        submittedBy: 'dan@example.com',
+        submittedAt: t('2024-04-01T10:00:00.000Z'),
+        content: { answers: [{ q: 'purpose', a: 'triage' }] },
+      };
       expect(await store.recordAssessment(assessment)).toEqual({ inserted: true });
       expect(await store.recordAssessment({ ...assessment, content: { changed: true } })).toEqual({ inserted: false });
-      expect(await store.recordAssessment({ ...assessment, idempotencyKey: `${systemId}:a2`, version: 2, riskTier: 'limited' })).toEqual({ inserted: true });
+      expect(
+        await store.recordAssessment({
+          ...assessment,
+          idempotencyKey: `${systemId}:a2`,
+          version: 2,
+          riskTier: 'limited',
+        }),
+      ).toEqual({ inserted: true });
       const assessments = await store.listAssessments(systemId);
-      expect(assessments.map((a) => [a.version, a.riskTier])).toEqual([[1, 'high'], [2, 'limited']]);
-      expect(assessments[0]).toMatchObject({ submittedBy: 'dan@example.com', content: { answers: [{ q: 'purpose', a: 'triage' }] } });
+      expect(assessments.map((a) => [a.version, a.riskTier])).toEqual([
+        [1, 'high'],
+        [2, 'limited'],
+      ]);
+      expect(assessments[0]).toMatchObject({
+        submittedBy: 'dan@example.com',
+        content: { answers: [{ q: 'purpose', a: 'triage' }] },
+      });
       expect(assessments[0]?.submittedAt.toISOString()).toBe('2024-04-01T10:00:00.000Z');
       expect(typeof assessments[0]?.id).toBe('number');
 
-      const decision = { idempotencyKey: `${systemId}:d1`, systemId, requestId: 'req-1', step: 1, approver: 'erin@example.com', decision: 'approve', comment: 'ok', decidedAt: t('2024-04-02T10:00:00.000Z'), digest: 'abc' };
+      const decision = {
+        idempotencyKey: `${systemId}:d1`,
+        systemId,
+        requestId: 'req-1',
+        step: 1,
+        approver: 'erin@example.com',
+        decision: 'approve',
+        comment: 'ok',
+        decidedAt: t('2024-04-02T10:00:00.000Z'),
+        digest: 'abc',
+      };
       expect(await store.recordDecision(decision)).toEqual({ inserted: true });
       expect(await store.recordDecision({ ...decision, decision: 'reject' })).toEqual({ inserted: false });
-      expect(await store.recordDecision({ ...decision, idempotencyKey: `${systemId}:d2`, step: 2, digest: null, decidedAt: t('2024-04-03T10:00:00.000Z') })).toEqual({ inserted: true });
+      expect(
+        await store.recordDecision({
+          ...decision,
+          idempotencyKey: `${systemId}:d2`,
+          step: 2,
+          digest: null,
+          decidedAt: t('2024-04-03T10:00:00.000Z'),
+        }),
+      ).toEqual({ inserted: true });
       const decisions = await store.listDecisions(systemId);
-      expect(decisions.map((d) => [d.step, d.decision, d.digest])).toEqual([[1, 'approve', 'abc'], [2, 'approve', null]]);
+      expect(decisions.map((d) => [d.step, d.decision, d.digest])).toEqual([
+        [1, 'approve', 'abc'],
+        [2, 'approve', null],
+      ]);
       expect(decisions[1]?.decidedAt.toISOString()).toBe('2024-04-03T10:00:00.000Z');
     });
 
     it('claimNotification is idempotent and tracks sent / failed', async () => {
       const systemId = newSystemId();
       const key = `${systemId}:mail:approval-request`;
-      const claim = { idempotencyKey: key, systemId, kind: 'approval-request', to: 'frank@example.com', subject: 'Please review', messageId: '<m1@test>', createdAt: t('2024-05-01T00:00:00.000Z') };
-      expect(await store.claimNotification(claim)).toEqual({ status: 'pending', messageId: '<m1@test>', attempts: 0, created: true });
-      expect(await store.claimNotification({ ...claim, messageId: '<m2@test>' })).toEqual({ status: 'pending', messageId: '<m1@test>', attempts: 0, created: false });
+      const claim = {
+        idempotencyKey: key,
+        systemId,
+        kind: 'approval-request',
+        to: 'frank@example.com',
+        subject: 'Please review',
+        messageId: '<m1@test>',
+        createdAt: t('2024-05-01T00:00:00.000Z'),
+      };
+      expect(await store.claimNotification(claim)).toEqual({
+        status: 'pending',
+        messageId: '<m1@test>',
+        attempts: 0,
+        created: true,
+      });
+      expect(await store.claimNotification({ ...claim, messageId: '<m2@test>' })).toEqual({
+        status: 'pending',
+        messageId: '<m1@test>',
+        attempts: 0,
+        created: false,
+      });
 
       await store.markNotificationFailed(key, 'smtp 451');
-      expect(await store.claimNotification({ ...claim, messageId: '<m3@test>' })).toEqual({ status: 'failed', messageId: '<m1@test>', attempts: 1, created: false });
+      expect(await store.claimNotification({ ...claim, messageId: '<m3@test>' })).toEqual({
+        status: 'failed',
+        messageId: '<m1@test>',
+        attempts: 1,
+        created: false,
+      });
       await store.markNotificationFailed(key, 'smtp 452');
 
       await store.markNotificationSent(key, t('2024-05-01T00:05:00.000Z'));
       await store.markNotificationSent(key, t('2024-05-01T00:09:00.000Z')); // retried: keeps the first time
       await store.markNotificationFailed(key, 'late failure report'); // never downgrades a sent message
-      expect(await store.claimNotification(claim)).toEqual({ status: 'sent', messageId: '<m1@test>', attempts: 2, created: false });
+      expect(await store.claimNotification(claim)).toEqual({
+        status: 'sent',
+        messageId: '<m1@test>',
+        attempts: 2,
+        created: false,
+      });
 
       const rows = await store.listNotifications(systemId);
       expect(rows).toHaveLength(1);
-      expect(rows[0]).toMatchObject({ idempotencyKey: key, kind: 'approval-request', to: 'frank@example.com', subject: 'Please review', status: 'sent', attempts: 2, lastError: 'smtp 452' });
+      expect(rows[0]).toMatchObject({
+        idempotencyKey: key,
+        kind: 'approval-request',
+        to: 'frank@example.com',
+        subject: 'Please review',
+        status: 'sent',
+        attempts: 2,
+        lastError: 'smtp 452',
+      });
       expect(rows[0]?.sentAt?.toISOString()).toBe('2024-05-01T00:05:00.000Z');
       expect(rows[0]?.createdAt.toISOString()).toBe('2024-05-01T00:00:00.000Z');
 
-      await expect(store.markNotificationSent(`${systemId}:unknown`, new Date())).rejects.toThrow(/unknown notification/);
+      await expect(store.markNotificationSent(`${systemId}:unknown`, new Date())).rejects.toThrow(
+        /unknown notification/,
+      );
       await expect(store.markNotificationFailed(`${systemId}:unknown`, 'x')).rejects.toThrow(/unknown notification/);
     });
 
@@ -432,7 +636,15 @@ for (const backend of backends) {
       const systemId = newSystemId();
       const results = await Promise.all(
         Array.from({ length: 10 }, (_, i) =>
-          store.claimNotification({ idempotencyKey: `${systemId}:mail`, systemId, kind: 'reminder', to: 'gina@example.com', subject: 's', messageId: `<m${i}@test>`, createdAt: new Date() }),
+          store.claimNotification({
+            idempotencyKey: `${systemId}:mail`,
+            systemId,
+            kind: 'reminder',
+            to: 'gina@example.com',
+            subject: 's',
+            messageId: `<m${i}@test>`,
+            createdAt: new Date(),
+          }),
         ),
       );
       expect(results.filter((r) => r.created)).toHaveLength(1);
@@ -444,12 +656,32 @@ for (const backend of backends) {
     it('useApprovalLink: the first use wins and later uses get it back', async () => {
       const systemId = newSystemId();
       const jti = `jti-${randomUUID()}`;
-      const use = { jti, requestId: 'req-1', systemId, approver: 'hank@example.com', decision: 'approve', comment: 'fine', usedAt: t('2024-06-01T08:00:00.000Z') };
+      const use = {
+        jti,
+        requestId: 'req-1',
+        systemId,
+        approver: 'hank@example.com',
+        decision: 'approve',
+        comment: 'fine',
+        usedAt: t('2024-06-01T08:00:00.000Z'),
+      };
       expect(await store.getApprovalLinkUse(jti)).toBeUndefined();
       expect(await store.useApprovalLink(use)).toEqual({ first: true });
-      const second = await store.useApprovalLink({ ...use, approver: 'ivy@example.com', decision: 'reject', usedAt: t('2024-06-01T09:00:00.000Z') });
-      expect(second).toEqual({ first: false, previous: { decision: 'approve', approver: 'hank@example.com', usedAt: t('2024-06-01T08:00:00.000Z') } });
-      expect(await store.getApprovalLinkUse(jti)).toEqual({ decision: 'approve', approver: 'hank@example.com', usedAt: t('2024-06-01T08:00:00.000Z') });
+      const second = await store.useApprovalLink({
+        ...use,
+        approver: 'ivy@example.com',
+        decision: 'reject',
+        usedAt: t('2024-06-01T09:00:00.000Z'),
+      });
+      expect(second).toEqual({
+        first: false,
+        previous: { decision: 'approve', approver: 'hank@example.com', usedAt: t('2024-06-01T08:00:00.000Z') },
+      });
+      expect(await store.getApprovalLinkUse(jti)).toEqual({
+        decision: 'approve',
+        approver: 'hank@example.com',
+        usedAt: t('2024-06-01T08:00:00.000Z'),
+      });
     });
 
     it('useApprovalLink: exactly one of 10 concurrent uses wins', async () => {
@@ -457,13 +689,25 @@ for (const backend of backends) {
       const jti = `jti-${randomUUID()}`;
       const results = await Promise.all(
         Array.from({ length: 10 }, (_, i) =>
-          store.useApprovalLink({ jti, requestId: 'req-c', systemId, approver: `approver-${i}@example.com`, decision: `decision-${i}`, comment: '', usedAt: new Date(Date.UTC(2024, 6, 1, 0, 0, i)) }),
+          store.useApprovalLink({
+            jti,
+            requestId: 'req-c',
+            systemId,
+            approver: `approver-${i}@example.com`,
+            decision: `decision-${i}`,
+            comment: '',
+            usedAt: new Date(Date.UTC(2024, 6, 1, 0, 0, i)),
+          }),
         ),
       );
       const winners = results.flatMap((r, i) => (r.first ? [i] : []));
       expect(winners).toHaveLength(1);
       const w = winners[0]!;
-      const expected = { decision: `decision-${w}`, approver: `approver-${w}@example.com`, usedAt: new Date(Date.UTC(2024, 6, 1, 0, 0, w)) };
+      const expected = {
+        decision: `decision-${w}`,
+        approver: `approver-${w}@example.com`,
+        usedAt: new Date(Date.UTC(2024, 6, 1, 0, 0, w)),
+      };
       for (const r of results) {
         if (!r.first) expect(r.previous).toEqual(expected);
       }
@@ -473,31 +717,68 @@ for (const backend of backends) {
     it('releaseApprovalLink lets the link be used again and keeps the released use on record', async () => {
       const systemId = newSystemId();
       const jti = `jti-${randomUUID()}`;
-      const use = { jti, requestId: 'req-r', systemId, approver: 'jane@example.com', decision: 'approve', comment: '', usedAt: t('2024-07-01T00:00:00.000Z') };
+      const use = {
+        jti,
+        requestId: 'req-r',
+        systemId,
+        approver: 'jane@example.com',
+        decision: 'approve',
+        comment: '',
+        usedAt: t('2024-07-01T00:00:00.000Z'),
+      };
       expect(await store.useApprovalLink(use)).toEqual({ first: true });
       await store.releaseApprovalLink(jti);
       expect(await store.getApprovalLinkUse(jti)).toBeUndefined();
 
-      expect(await store.useApprovalLink({ ...use, decision: 'reject', usedAt: t('2024-07-01T01:00:00.000Z') })).toEqual({ first: true });
-      expect(await store.getApprovalLinkUse(jti)).toEqual({ decision: 'reject', approver: 'jane@example.com', usedAt: t('2024-07-01T01:00:00.000Z') });
+      expect(
+        await store.useApprovalLink({ ...use, decision: 'reject', usedAt: t('2024-07-01T01:00:00.000Z') }),
+      ).toEqual({ first: true });
+      expect(await store.getApprovalLinkUse(jti)).toEqual({
+        decision: 'reject',
+        approver: 'jane@example.com',
+        usedAt: t('2024-07-01T01:00:00.000Z'),
+      });
       expect(await store.useApprovalLink(use)).toMatchObject({ first: false, previous: { decision: 'reject' } });
 
-      const history = await store.db.selectFrom('approval_link_uses').select(['decision', 'released_at']).where('jti', '=', jti).orderBy('id').execute();
-      expect(history.map((h) => [h.decision, h.released_at instanceof Date])).toEqual([['approve', true], ['reject', false]]);
+      const history = await store.db
+        .selectFrom('approval_link_uses')
+        .select(['decision', 'released_at'])
+        .where('jti', '=', jti)
+        .orderBy('id')
+        .execute();
+      expect(history.map((h) => [h.decision, h.released_at instanceof Date])).toEqual([
+        ['approve', true],
+        ['reject', false],
+      ]);
       await expect(store.releaseApprovalLink(`jti-${randomUUID()}`)).resolves.toBeUndefined();
     });
 
     it('records link attempts, filterable by system', async () => {
       const systemId = newSystemId();
-      await store.recordLinkAttempt({ systemId, reason: 'expired', at: t('2024-08-01T00:00:00.000Z'), detail: { jti: 'x', exp: 1 } });
-      await store.recordLinkAttempt({ systemId: null, reason: 'bad-signature', at: t('2024-08-01T00:01:00.000Z'), detail: ['raw', 'token'] });
+      await store.recordLinkAttempt({
+        systemId,
+        reason: 'expired',
+        at: t('2024-08-01T00:00:00.000Z'),
+        detail: { jti: 'x', exp: 1 },
+      });
+      await store.recordLinkAttempt({
+        systemId: null,
+        reason: 'bad-signature',
+        at: t('2024-08-01T00:01:00.000Z'),
+        detail: ['raw', 'token'],
+      });
       await store.recordLinkAttempt({ systemId, reason: 'reused', at: t('2024-08-01T00:02:00.000Z'), detail: null });
 
       const mine = await store.listLinkAttempts(systemId);
-      expect(mine.map((a) => [a.reason, a.detail])).toEqual([['expired', { jti: 'x', exp: 1 }], ['reused', null]]);
+      expect(mine.map((a) => [a.reason, a.detail])).toEqual([
+        ['expired', { jti: 'x', exp: 1 }],
+        ['reused', null],
+      ]);
       expect(mine[0]?.at.toISOString()).toBe('2024-08-01T00:00:00.000Z');
       const all = await store.listLinkAttempts();
-      expect(all.some((a) => a.systemId === null && a.reason === 'bad-signature' && Array.isArray(a.detail))).toBe(true);
+      expect(all.some((a) => a.systemId === null && a.reason === 'bad-signature' && Array.isArray(a.detail))).toBe(
+        true,
+      );
       expect(all.length).toBeGreaterThanOrEqual(3);
     });
   });
@@ -515,20 +796,84 @@ describe('PGlite persisted to a directory', { timeout: TIMEOUT }, () => {
       const systemId = 'persisted-system';
       const first = await openStore({ pgliteDir: dir });
       expect(first.kind).toBe('pglite');
-      await first.upsertSystem({ systemId, name: 'Persisted', owner: 'o@example.com', riskOwner: 'r@example.com', stage: 'registered', riskTier: null, reviewDueAt: null, policyVersion: 'p1', registration: { purpose: 'keep' }, updatedAt: t('2024-09-01T00:00:00.000Z') });
-      const a = await first.recordEvent({ idempotencyKey: 'p:0', systemId, type: 'registered', actor: 'o', at: t('2024-09-01T00:00:00.000Z'), payload: { n: 0 } });
-      const b = await first.recordEvent({ idempotencyKey: 'p:1', systemId, type: 'assessed', actor: 'o', at: t('2024-09-02T00:00:00.000Z'), payload: { n: 1 } });
-      await first.claimNotification({ idempotencyKey: 'p:mail', systemId, kind: 'k', to: 'o@example.com', subject: 's', messageId: '<p@test>', createdAt: t('2024-09-01T00:00:00.000Z') });
+      await first.upsertSystem({
+        systemId,
+        name: 'Persisted',
+        owner: 'o@example.com',
+        riskOwner: 'r@example.com',
+        stage: 'registered',
+        riskTier: null,
+        reviewDueAt: null,
+        policyVersion: 'p1',
+        registration: { purpose: 'keep' },
+        updatedAt: t('2024-09-01T00:00:00.000Z'),
+      });
+      const a = await first.recordEvent({
+        idempotencyKey: 'p:0',
+        systemId,
+        type: 'registered',
+        actor: 'o',
+        at: t('2024-09-01T00:00:00.000Z'),
+        payload: { n: 0 },
+      });
+      const b = await first.recordEvent({
+        idempotencyKey: 'p:1',
+        systemId,
+        type: 'assessed',
+        actor: 'o',
+        at: t('2024-09-02T00:00:00.000Z'),
+        payload: { n: 1 },
+      });
+      await first.claimNotification({
+        idempotencyKey: 'p:mail',
+        systemId,
+        kind: 'k',
+        to: 'o@example.com',
+        subject: 's',
+        messageId: '<p@test>',
+        createdAt: t('2024-09-01T00:00:00.000Z'),
+      });
       await first.close();
 
       const second = await openStore({ pgliteDir: dir });
       try {
-        expect(await second.getSystem(systemId)).toMatchObject({ name: 'Persisted', registration: { purpose: 'keep' } });
+        expect(await second.getSystem(systemId)).toMatchObject({
+          name: 'Persisted',
+          registration: { purpose: 'keep' },
+        });
         expect((await second.listEvents(systemId)).map((e) => e.hash)).toEqual([a.hash, b.hash]);
         expect(await second.verifyChain(systemId)).toEqual({ ok: true, count: 2 });
-        expect(await second.recordEvent({ idempotencyKey: 'p:1', systemId, type: 'assessed', actor: 'o', at: new Date(), payload: {} })).toEqual({ seq: 2, hash: b.hash, inserted: false });
-        expect(await second.recordEvent({ idempotencyKey: 'p:2', systemId, type: 'approved', actor: 'o', at: new Date(), payload: {} })).toMatchObject({ seq: 3, inserted: true });
-        expect(await second.claimNotification({ idempotencyKey: 'p:mail', systemId, kind: 'k', to: 'o@example.com', subject: 's', messageId: '<other@test>', createdAt: new Date() })).toMatchObject({ created: false, messageId: '<p@test>' });
+        expect(
+          await second.recordEvent({
+            idempotencyKey: 'p:1',
+            systemId,
+            type: 'assessed',
+            actor: 'o',
+            at: new Date(),
+            payload: {},
+          }),
+        ).toEqual({ seq: 2, hash: b.hash, inserted: false });
+        expect(
+          await second.recordEvent({
+            idempotencyKey: 'p:2',
+            systemId,
+            type: 'approved',
+            actor: 'o',
+            at: new Date(),
+            payload: {},
+          }),
+        ).toMatchObject({ seq: 3, inserted: true });
+        expect(
+          await second.claimNotification({
+            idempotencyKey: 'p:mail',
+            systemId,
+            kind: 'k',
+            to: 'o@example.com',
+            subject: 's',
+            messageId: '<other@test>',
+            createdAt: new Date(),
+          }),
+        ).toMatchObject({ created: false, messageId: '<p@test>' });
       } finally {
         await second.close();
       }
@@ -550,10 +895,17 @@ describe.skipIf(!testPg)('PGlite and PostgreSQL agree', { timeout: TIMEOUT }, ()
         { payload: 'plain', actor: 'b' },
       ];
       for (const [i, input] of inputs.entries()) {
-        const e = { idempotencyKey: `${systemId}:${i}`, systemId, type: 'same', at: new Date(Date.UTC(2024, 9, 1, 0, 0, 0, i * 7)), ...input };
+        const e = {
+          idempotencyKey: `${systemId}:${i}`,
+          systemId,
+          type: 'same',
+          at: new Date(Date.UTC(2024, 9, 1, 0, 0, 0, i * 7)),
+          ...input,
+        };
         expect(await real.recordEvent(e)).toEqual(await lite.recordEvent(e));
       }
-      const strip = (rows: Awaited<ReturnType<Store['listEvents']>>) => rows.map(({ recordedAt: _ignored, ...rest }) => rest);
+      const strip = (rows: Awaited<ReturnType<Store['listEvents']>>) =>
+        rows.map(({ recordedAt: _ignored, ...rest }) => rest);
       const liteRows = strip(await lite.listEvents(systemId));
       expect(liteRows).toHaveLength(3);
       expect(strip(await real.listEvents(systemId))).toEqual(liteRows);

@@ -200,7 +200,10 @@ export async function aiSystemLifecycle(input: LifecycleInput): Promise<Lifecycl
           : Infinity;
       const nextEscalation = approval.escalatedAt === null ? escalateAt : Infinity;
       const wakeAt = Math.min(nextReminder, nextEscalation);
-      const decided = await waitUntil(() => matching() !== undefined, Number.isFinite(wakeAt) ? new Date(wakeAt) : null);
+      const decided = await waitUntil(
+        () => matching() !== undefined,
+        Number.isFinite(wakeAt) ? new Date(wakeAt) : null,
+      );
       if (decided) return matching()!;
       const t = now().getTime();
       if (t >= nextEscalation) {
@@ -262,7 +265,11 @@ export async function aiSystemLifecycle(input: LifecycleInput): Promise<Lifecycl
       remindersSent: 0,
       escalatedAt: null,
     };
-    await enter('approval', `impact assessment v${assessment.version} submitted (tier ${assessment.riskTier})`, assessment.submittedBy);
+    await enter(
+      'approval',
+      `impact assessment v${assessment.version} submitted (tier ${assessment.riskTier})`,
+      assessment.submittedBy,
+    );
     await requestApproval(state.approval);
 
     const decision = await awaitDecision(state.approval);
@@ -277,7 +284,12 @@ export async function aiSystemLifecycle(input: LifecycleInput): Promise<Lifecycl
     };
     state.decisions = keepRecent(state.decisions, record);
     state.approval = null;
-    await recordDecision({ idempotencyKey: effectKey('decision'), systemId: state.systemId, decision: record, digest: null });
+    await recordDecision({
+      idempotencyKey: effectKey('decision'),
+      systemId: state.systemId,
+      decision: record,
+      digest: null,
+    });
 
     if (decision.decision === 'approve') {
       state.approvedAt = now().toISOString();

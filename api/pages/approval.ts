@@ -36,7 +36,10 @@ ${a.content.foreseeableMisuse.length ? `<p><strong>Foreseeable misuse:</strong> 
 function decisionsSection(state: LifecycleState): string {
   if (state.decisions.length === 0) return '';
   const items = state.decisions
-    .map((d) => `<li>${e(when(d.decidedAt))}: ${e(d.approver)} — <strong>${e(d.decision)}</strong>${d.comment ? `: ${e(d.comment)}` : ''}</li>`)
+    .map(
+      (d) =>
+        `<li>${e(when(d.decidedAt))}: ${e(d.approver)} — <strong>${e(d.decision)}</strong>${d.comment ? `: ${e(d.comment)}` : ''}</li>`,
+    )
     .join('');
   return `<h2>Earlier decisions</h2><ul>${items}</ul>`;
 }

@@ -10,10 +10,18 @@ import type { ApiContext } from '../context.js';
 import { approvalPage, messagePage } from '../pages/approval.js';
 
 const REFUSALS: Record<LinkRefusal, { status: number; title: string; message: string }> = {
-  malformed: { status: 400, title: 'This link is not valid', message: 'The link is incomplete or damaged. Open it again from the e-mail.' },
+  malformed: {
+    status: 400,
+    title: 'This link is not valid',
+    message: 'The link is incomplete or damaged. Open it again from the e-mail.',
+  },
   bad_signature: { status: 403, title: 'This link is not valid', message: 'The link was altered and cannot be used.' },
   invalid_claims: { status: 403, title: 'This link is not valid', message: 'The link was not issued for an approval.' },
-  expired: { status: 410, title: 'This link has expired', message: 'Approval links expire for your protection. Ask for a new one.' },
+  expired: {
+    status: 410,
+    title: 'This link has expired',
+    message: 'Approval links expire for your protection. Ask for a new one.',
+  },
 };
 
 const formSchema = z.object({
@@ -31,7 +39,8 @@ const when = (d: Date) => d.toISOString().replace('T', ' ').slice(0, 16) + ' UTC
 export const approvalRoutes =
   (ctx: ApiContext): FastifyPluginAsync =>
   async (app) => {
-    const csrfFor = (jti: string) => createHmac('sha256', ctx.approvalLinkSecret).update(`csrf:${jti}`).digest('base64url');
+    const csrfFor = (jti: string) =>
+      createHmac('sha256', ctx.approvalLinkSecret).update(`csrf:${jti}`).digest('base64url');
 
     async function verified(token: string, reply: FastifyReply) {
       const link = await verifyApprovalLink(ctx.approvalLinkSecret, token);
@@ -60,7 +69,12 @@ export const approvalRoutes =
       if (!used) return false;
       void reply
         .type('text/html')
-        .send(messagePage('Already decided', `This request was already decided: ${used.decision} by ${used.approver} at ${when(used.usedAt)}.`));
+        .send(
+          messagePage(
+            'Already decided',
+            `This request was already decided: ${used.decision} by ${used.approver} at ${when(used.usedAt)}.`,
+          ),
+        );
       return true;
     }
 
@@ -75,7 +89,15 @@ export const approvalRoutes =
       if (await alreadyDecided(link.claims, reply)) return reply;
       const state = await currentState(link.claims);
       if (noLongerOpen(state, link.claims)) {
-        return reply.code(409).type('text/html').send(messagePage('This request is closed', `The system is now in stage ${state!.stage}; this approval request is no longer open.`));
+        return reply
+          .code(409)
+          .type('text/html')
+          .send(
+            messagePage(
+              'This request is closed',
+              `The system is now in stage ${state!.stage}; this approval request is no longer open.`,
+            ),
+          );
       }
       return reply.type('text/html').send(
         approvalPage({
@@ -96,30 +118,49 @@ export const approvalRoutes =
       const expectedCsrf = Buffer.from(csrfFor(link.jti));
       const givenCsrf = Buffer.from(form.success ? form.data.csrf : '');
       if (!form.success || givenCsrf.length !== expectedCsrf.length || !timingSafeEqual(givenCsrf, expectedCsrf)) {
-        await ctx.store.recordLinkAttempt({ systemId: link.claims.sys, reason: form.success ? 'csrf' : 'invalid_form', at: new Date(), detail: { requestId: link.claims.req } });
+        await ctx.store.recordLinkAttempt({
+          systemId: link.claims.sys,
+          reason: form.success ? 'csrf' : 'invalid_form',
+          at: new Date(),
+          detail: { requestId: link.claims.req },
+        });
         const message = form.success
           ? 'The form did not come from this link. Open the link from the e-mail and decide there.'
           : `The decision was not understood: ${form.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`;
-        return reply.code(form.success ? 403 : 400).type('text/html').send(messagePage('Decision not recorded', message));
+        return reply
+          .code(form.success ? 403 : 400)
+          .type('text/html')
+          .send(messagePage('Decision not recorded', message));
       }
       const { decision, comment } = form.data;
       const state = await currentState(link.claims);
       if (decision === 'reject' && comment === '') {
-        return reply.code(422).type('text/html').send(
-          approvalPage({
-            state,
-            approver: link.claims.sub,
-            requestId: link.claims.req,
-            expiresAt: link.expiresAt,
-            csrf: csrfFor(link.jti),
-            action: `/approvals/${req.params.token}`,
-            error: 'A rejection needs a comment saying what must change.',
-          }),
-        );
+        return reply
+          .code(422)
+          .type('text/html')
+          .send(
+            approvalPage({
+              state,
+              approver: link.claims.sub,
+              requestId: link.claims.req,
+              expiresAt: link.expiresAt,
+              csrf: csrfFor(link.jti),
+              action: `/approvals/${req.params.token}`,
+              error: 'A rejection needs a comment saying what must change.',
+            }),
+          );
       }
       if (await alreadyDecided(link.claims, reply)) return reply;
       if (noLongerOpen(state, link.claims)) {
-        return reply.code(409).type('text/html').send(messagePage('This request is closed', `The system is now in stage ${state!.stage}; this approval request is no longer open.`));
+        return reply
+          .code(409)
+          .type('text/html')
+          .send(
+            messagePage(
+              'This request is closed',
+              `The system is now in stage ${state!.stage}; this approval request is no longer open.`,
+            ),
+          );
       }
       const decidedAt = new Date();
       const use = await ctx.store.useApprovalLink({
@@ -134,7 +175,12 @@ export const approvalRoutes =
       if (!use.first) {
         return reply
           .type('text/html')
-          .send(messagePage('Already decided', `This request was already decided: ${use.previous.decision} by ${use.previous.approver} at ${when(use.previous.usedAt)}.`));
+          .send(
+            messagePage(
+              'Already decided',
+              `This request was already decided: ${use.previous.decision} by ${use.previous.approver} at ${when(use.previous.usedAt)}.`,
+            ),
+          );
       }
       try {
         await ctx.client.workflow.getHandle(workflowIdFor(link.claims.sys)).signal(approvalDecisionSignal, {
@@ -148,11 +194,25 @@ export const approvalRoutes =
         // Nothing reached the workflow: free the link so the approver can try again.
         await ctx.store.releaseApprovalLink(link.claims.req);
         req.log.error({ err }, 'could not deliver decision');
-        return reply.code(503).type('text/html').send(messagePage('Decision not recorded', 'The service could not record your decision just now. Please try again in a minute.'));
+        return reply
+          .code(503)
+          .type('text/html')
+          .send(
+            messagePage(
+              'Decision not recorded',
+              'The service could not record your decision just now. Please try again in a minute.',
+            ),
+          );
       }
       const verb = decision === 'approve' ? 'approved' : 'rejected';
-      return reply.type('text/html').send(
-        messagePage(`You ${verb} ${state?.registration.name ?? link.claims.sys}`, `Your decision was recorded at ${when(decidedAt)}.`, comment ? `Comment: ${comment}` : undefined),
-      );
+      return reply
+        .type('text/html')
+        .send(
+          messagePage(
+            `You ${verb} ${state?.registration.name ?? link.claims.sys}`,
+            `Your decision was recorded at ${when(decidedAt)}.`,
+            comment ? `Comment: ${comment}` : undefined,
+          ),
+        );
     });
   };

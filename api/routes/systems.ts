@@ -115,7 +115,13 @@ export const systemRoutes =
           params: idParams,
           body: impactAssessmentSchema,
           response: {
-            200: z.object({ id: z.string(), version: z.number(), riskTier: z.string(), score: z.number(), stage: z.string() }),
+            200: z.object({
+              id: z.string(),
+              version: z.number(),
+              riskTier: z.string(),
+              score: z.number(),
+              stage: z.string(),
+            }),
             404: errorBody,
             409: errorBody,
             422: errorBody,

@@ -32,14 +32,21 @@ export interface LifecycleEnv {
  * so workflow tests go through the same doors as users do.
  */
 export async function startLifecycleEnv(opts: { policy?: Policy } = {}): Promise<LifecycleEnv> {
-  const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: await testServerExecutable() } });
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: await testServerExecutable() },
+  });
   await registerSearchAttributes(env.connection, 'default');
   const mailbox = await startDevMailbox({ port: 0 });
   const store = await openStore({});
   const policy = opts.policy ?? (await loadPolicy());
   const taskQueue = `lifecycle-${Math.random().toString(36).slice(2)}`;
   const mailer = createSmtpMailer(mailbox.url, 'AI Governance <governance@example.org>');
-  const activities = createActivities({ store, mailer, publicBaseUrl: PUBLIC_BASE_URL, approvalLinkSecret: TEST_SECRET });
+  const activities = createActivities({
+    store,
+    mailer,
+    publicBaseUrl: PUBLIC_BASE_URL,
+    approvalLinkSecret: TEST_SECRET,
+  });
   const api = await buildApi(
     {
       client: env.client,
