@@ -7,6 +7,7 @@ import { isPermanentSmtpFailure, type Mailer } from './mailer.js';
 import type {
   RecordAssessmentInput,
   RecordDecisionInput,
+  RecordEventInput,
   RecordTransitionInput,
   SendNotificationInput,
 } from './types.js';
@@ -29,17 +30,22 @@ export const messageIdFor = (idempotencyKey: string) => `<${digest(idempotencyKe
  */
 export function createActivities(deps: ActivityDeps) {
   const { store, mailer } = deps;
+
+  async function recordEvent(input: RecordEventInput): Promise<void> {
+    await store.recordEvent({
+      idempotencyKey: input.idempotencyKey,
+      systemId: input.systemId,
+      type: input.type,
+      actor: input.actor,
+      at: new Date(input.at),
+      payload: input.payload,
+    });
+  }
+
   return {
     async recordTransition(input: RecordTransitionInput): Promise<void> {
       const { projection } = input;
-      await store.recordEvent({
-        idempotencyKey: input.idempotencyKey,
-        systemId: input.systemId,
-        type: input.type,
-        actor: input.actor,
-        at: new Date(input.at),
-        payload: input.payload,
-      });
+      await recordEvent(input);
       await store.upsertSystem({
         systemId: input.systemId,
         name: projection.registration.name,
@@ -80,6 +86,8 @@ export function createActivities(deps: ActivityDeps) {
       });
     },
 
+    recordEvent,
+
     async recordDecision(input: RecordDecisionInput): Promise<void> {
       const d = input.decision;
       await store.recordDecision({
@@ -91,7 +99,7 @@ export function createActivities(deps: ActivityDeps) {
         decision: d.decision,
         comment: d.comment,
         decidedAt: new Date(d.decidedAt),
-        digest: input.digest,
+        digest: d.digest,
       });
       await store.recordEvent({
         idempotencyKey: `${input.idempotencyKey}/event`,
@@ -99,13 +107,7 @@ export function createActivities(deps: ActivityDeps) {
         type: 'decision_recorded',
         actor: d.approver,
         at: new Date(d.decidedAt),
-        payload: {
-          requestId: d.requestId,
-          step: d.step,
-          decision: d.decision,
-          comment: d.comment,
-          assessmentVersion: d.assessmentVersion,
-        },
+        payload: { ...d },
       });
     },
 

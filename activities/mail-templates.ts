@@ -1,5 +1,5 @@
 import { escapeHtml } from '../api/html.js';
-import type { Notification } from './types.js';
+import type { Notification } from '../domain/notifications.js';
 
 export interface RenderedMail {
   subject: string;
@@ -32,62 +32,79 @@ function compose(subject: string, paragraphs: string[], action?: { label: string
   return { subject, text, html };
 }
 
+const stageWork: Record<string, { what: string; how: string }> = {
+  impact_assessment: { what: 'its impact assessment (ISO/IEC 42001 A.5, ISO/IEC 42005)', how: 'PUT {url}/impact-assessment' },
+  bias_testing: { what: 'bias-testing evidence for its current model version', how: 'PUT {url}/bias-evidence' },
+  risk_treatment: { what: 'its risk-treatment plan', how: 'PUT {url}/treatment-plan' },
+  fria_notification: {
+    what: 'the record of notifying the market surveillance authority of its fundamental rights impact assessment (EU AI Act Art. 27)',
+    how: 'POST {url}/fria-notification',
+  },
+};
+
+const prefix = (reminder: number) => (reminder > 0 ? `Reminder ${reminder}: ` : '');
+
 export function renderNotification(n: Notification, links: MailLinks): RenderedMail {
   const systemUrl = `${links.baseUrl}/api/v1/systems/${encodeURIComponent(n.systemId)}`;
+  const see = { label: 'See the system', url: systemUrl };
+  const name = `${n.systemName} (${n.systemId})`;
   switch (n.kind) {
-    case 'assessment_requested':
+    case 'work_requested': {
+      const work = stageWork[n.stage]!;
       return compose(
-        `${n.reminder > 0 ? `Reminder ${n.reminder}: ` : ''}Impact assessment needed for ${n.systemName}`,
-        [
-          `${n.systemName} (${n.systemId}) is registered and waits for its impact assessment (ISO/IEC 42001 A.5, ISO/IEC 42005).`,
-          `Submit it with PUT ${systemUrl}/impact-assessment.`,
-        ],
-        { label: 'See the system', url: systemUrl },
+        `${prefix(n.reminder)}${n.systemName} needs ${n.stage.replaceAll('_', ' ')}`,
+        [`${name} waits for ${work.what}.`, ...(n.reminder === 0 ? [`Why: ${n.reason}.`] : []), `Submit it with ${work.how.replace('{url}', systemUrl)}.`],
+        see,
       );
+    }
     case 'approval_request':
       if (!links.approvalUrl) throw new Error('an approval request needs its signed link');
       return compose(
-        `${n.reminder > 0 ? `Reminder ${n.reminder}: ` : ''}Approval needed: ${n.systemName} (${n.riskTier} risk)`,
+        `${prefix(n.reminder)}Approval needed: ${n.systemName} (${n.riskTier} risk), step ${n.step} of ${n.of}`,
         [
-          `You are asked, as risk owner, to approve or reject ${n.systemName} (${n.systemId}), assessed as ${n.riskTier} risk.`,
-          `The link below shows what you are deciding on; nothing is decided until you press Approve or Reject. It is yours alone and works until ${day(n.expiresAt)}.`,
+          `You are asked to decide on the ${n.subject} of ${name}, assessed as ${n.riskTier} risk.`,
+          ...(n.delegatedFrom ? [`${n.delegatedFrom} delegated this decision to you.`] : []),
+          `The link below shows what you are deciding on; nothing is decided until you press a button on that page. It is yours alone and works until ${day(n.expiresAt)}.`,
         ],
         { label: 'Review and decide', url: links.approvalUrl },
       );
     case 'approval_escalation':
       return compose(
-        `Escalation: approval of ${n.systemName} is waiting on ${n.approver}`,
-        [
-          `The approval of ${n.systemName} (${n.systemId}) was requested from ${n.approver} on ${day(n.requestedAt)} and has not been decided.`,
-          'As governance lead you may follow up with the approver.',
-        ],
-        { label: 'See the system', url: systemUrl },
+        `Escalation: ${n.subject} of ${n.systemName} is waiting on ${n.approver}`,
+        [`The ${n.subject} of ${name} was requested from ${n.approver} on ${day(n.requestedAt)} and has not been decided.`, 'As governance lead you may follow up with the approver.'],
+        see,
       );
-    case 'decision_outcome':
-      return n.decision === 'approve'
-        ? compose(
-            `Approved: ${n.systemName}`,
-            [
-              `${n.approver} approved ${n.systemName} (${n.systemId}). It is now active.`,
-              ...(n.comment ? [`Comment: ${n.comment}`] : []),
-              ...(n.reviewDueAt ? [`Its next periodic review is due on ${day(n.reviewDueAt)}.`] : []),
-            ],
-            { label: 'See the system', url: systemUrl },
-          )
-        : compose(
-            `Rejected: ${n.systemName} needs a revised impact assessment`,
-            [
-              `${n.approver} rejected the impact assessment of ${n.systemName} (${n.systemId}).`,
-              `Comment: ${n.comment || '(none given)'}`,
-              `Revise it and submit it again with PUT ${systemUrl}/impact-assessment.`,
-            ],
-            { label: 'See the system', url: systemUrl },
-          );
-    case 'review_due':
+    case 'decision_outcome': {
+      const verb = { approve: 'Approved', reject: 'Rejected', request_changes: 'Changes requested' }[n.decision];
       return compose(
-        `Periodic review due: ${n.systemName}`,
-        [`The periodic review of ${n.systemName} (${n.systemId}) was due on ${day(n.reviewDueAt)}.`],
-        { label: 'See the system', url: systemUrl },
+        `${verb}: ${n.systemName}`,
+        [
+          `${n.approver} decided "${n.decision.replace('_', ' ')}" on ${name}. The system is now in stage ${n.nextStage.replaceAll('_', ' ')}.`,
+          ...(n.comment ? [`Comment: ${n.comment}`] : []),
+          ...(n.reviewDueAt ? [`Its next periodic review is due on ${day(n.reviewDueAt)}.`] : []),
+        ],
+        see,
       );
+    }
+    case 'review_upcoming':
+      return compose(`Periodic review coming up: ${n.systemName}`, [`The periodic review of ${name} is due on ${day(n.reviewDueAt)}.`, `Submit it with POST ${systemUrl}/reviews.`], see);
+    case 'review_due':
+      return compose(`Periodic review due: ${n.systemName}`, [`The review of ${name} is due (${day(n.reviewDueAt)}).`, `Submit it with POST ${systemUrl}/reviews.`], see);
+    case 'review_overdue':
+      return compose(
+        `Overdue review (escalation ${n.escalation}): ${n.systemName}`,
+        [`The review of ${name}, owned by ${n.owner}, was due on ${day(n.reviewDueAt)} and is still not done.`],
+        see,
+      );
+    case 'incident_reported':
+      return compose(
+        `${n.severity === 'serious' ? 'Serious incident' : 'Incident'} ${n.incidentId}: ${n.systemName}`,
+        [`${n.reportedBy} reported a ${n.severity} incident on ${name}: ${n.description}`, ...(n.severity === 'serious' ? ['Its approval no longer stands; an immediate review is required (ISO/IEC 42001 A.8.4, clause 10).'] : [])],
+        see,
+      );
+    case 'lifecycle_stopped':
+      return compose(`Stopped: ${n.systemName}`, [`The lifecycle of ${name} was stopped.`, n.reason], see);
+    case 'retired':
+      return compose(`Retired: ${n.systemName}`, [`${n.retiredBy} retired ${name}.`, `Reason: ${n.reason}`], see);
   }
 }

@@ -66,16 +66,16 @@ export function fromWorkflowError(err: unknown, systemId: string): ApiError | un
   if (err instanceof WorkflowNotFoundError) return notFound(systemId);
   if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
     const failure = err.cause;
+    const details = (failure.details?.[0] ?? {}) as { stage?: string; issues?: { path: string; message: string }[] };
     if (failure.type === WRONG_STAGE) {
-      const stage = (failure.details?.[0] as { stage?: string } | undefined)?.stage;
-      return new ApiError(409, { error: 'wrong_stage', message: failure.message, stage });
+      return new ApiError(409, { error: 'wrong_stage', message: failure.message, stage: details.stage });
     }
     if (failure.type === INVALID_INPUT) {
-      const issues = (failure.details?.[0] as { path: string; message: string }[] | undefined) ?? [];
       return new ApiError(422, {
         error: 'validation_failed',
         message: failure.message,
-        issues: issues.map((i) => ({ path: `body.${i.path}`, message: i.message })),
+        stage: details.stage,
+        issues: (details.issues ?? []).map((i) => ({ path: `body.${i.path}`, message: i.message })),
       });
     }
   }

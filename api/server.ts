@@ -7,12 +7,18 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import type { DevMailbox } from '../embedded/dev-mailbox.js';
 import { registerDevMailboxRoutes } from '../embedded/dev-mailbox-routes.js';
 import type { ApiContext } from './context.js';
 import { apiErrorHandler } from './errors.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { systemRoutes } from './routes/systems.js';
+
+// A missing field reads "is required" rather than zod's "expected string, received undefined".
+z.config({
+  customError: (issue) => (issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : undefined),
+});
 
 export interface ApiOptions {
   logLevel?: string;

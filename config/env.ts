@@ -5,7 +5,7 @@ import { z } from 'zod';
  * The embedded launcher, the worker and the API all parse through here so a
  * bad variable is named the same way whichever process meets it first.
  */
-const port = z.coerce.number().int().min(0).max(65535);
+const port = z.coerce.number({ error: 'must be a port number' }).int().min(0).max(65535);
 const optionalUrl = (protocols: string[]) =>
   z
     .string()

@@ -11,6 +11,10 @@ export const riskTiers = ['low', 'medium', 'high'] as const;
 export const riskTierSchema = z.enum(riskTiers);
 export type RiskTier = z.infer<typeof riskTierSchema>;
 
+export const approverRoles = ['risk_owner', 'governance_lead'] as const;
+export const approverRoleSchema = z.enum(approverRoles);
+export type ApproverRole = z.infer<typeof approverRoleSchema>;
+
 export const severities = ['negligible', 'minor', 'major', 'severe'] as const;
 export const likelihoods = ['rare', 'unlikely', 'possible', 'likely'] as const;
 
@@ -37,6 +41,45 @@ export const policySchema = z
       reminderAfter: durationSchema,
       maxReminders: z.number().int().min(0).max(20),
     }),
+    /** EU AI Act category → the lowest tier a system in it can have. */
+    euAiActTierFloor: z.object({
+      high_risk: riskTierSchema,
+      limited: riskTierSchema,
+      minimal: riskTierSchema,
+    }),
+    evidence: z.object({
+      /** Bias testing is required from this tier up… */
+      biasTestingFromTier: riskTierSchema,
+      /** …and always when the system takes or supports decisions about people. */
+      biasTestingWhenDecidingAboutPeople: z.boolean(),
+      /** Evidence older than this (from the day the test ran) must be refreshed at review. */
+      maxAge: durationSchema,
+    }),
+    /** Fairness thresholds; a metric absent here is recorded but not judged. */
+    fairness: z.record(
+      z.string().regex(/^[a-z][a-z0-9_]*$/),
+      z
+        .object({ min: z.number().optional(), max: z.number().optional() })
+        .refine((t) => t.min !== undefined || t.max !== undefined, 'needs min or max'),
+    ),
+    /** Residual risk (severity × likelihood after treatment) above this needs the governance lead's acceptance. */
+    riskAppetite: z.object({ maxResidualScore: z.number().positive() }),
+    /** Who approves, in order, per tier. */
+    approvalChains: z.object({
+      low: z.array(approverRoleSchema).min(1),
+      medium: z.array(approverRoleSchema).min(1),
+      high: z.array(approverRoleSchema).min(1),
+    }),
+    reviews: z.object({
+      /** The owner is reminded this long before a review falls due. */
+      remindBefore: durationSchema,
+      /** While overdue, the governance lead is told again every this long. */
+      overdueEscalationEvery: durationSchema,
+    }),
+    incidents: z.object({
+      /** Corrective actions not closed after this long are escalated. */
+      correctiveActionDue: durationSchema,
+    }),
     approvals: z.object({
       /** How long an e-mailed approval link stays valid. */
       linkTtl: durationSchema,
@@ -58,6 +101,9 @@ export const policySchema = z
   });
 
 export type Policy = z.infer<typeof policySchema>;
+
+export const tierRank: Record<RiskTier, number> = { low: 0, medium: 1, high: 2 };
+export const maxTier = (a: RiskTier, b: RiskTier): RiskTier => (tierRank[a] >= tierRank[b] ? a : b);
 
 export class PolicyError extends Error {
   constructor(

@@ -1,35 +1,35 @@
 import {
+  allHandlersFinished,
   ApplicationFailure,
   condition,
+  continueAsNew,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { SearchAttributeUpdatePair } from '@temporalio/common';
+import type { SearchAttributeUpdatePair, UpdateDefinition } from '@temporalio/common';
 import type * as activities from '../activities/index.js';
-import { deriveRiskTier, impactAssessmentSchema } from '../domain/assessment.js';
-import { addMonths, durationMs } from '../domain/duration.js';
-import {
-  keepRecent,
-  type ApprovalDecision,
-  type LifecycleInput,
-  type LifecycleState,
-  type PendingApproval,
-  type Stage,
-} from '../domain/lifecycle.js';
+import { isFinal, type LifecycleInput, type LifecycleState } from '../domain/lifecycle.js';
+import * as machine from '../domain/machine.js';
 import { SA } from '../domain/search-attributes.js';
 import { personKey } from '../domain/system.js';
-import type { Notification } from '../activities/types.js';
 import {
   approvalDecisionSignal,
-  INVALID_INPUT,
+  closeIncidentUpdate,
+  delegationSignal,
+  newModelVersionUpdate,
+  recordAuthorityNotificationUpdate,
+  reportIncidentUpdate,
+  retireUpdate,
   stateQuery,
+  submitBiasEvidenceUpdate,
   submitImpactAssessmentUpdate,
-  WRONG_STAGE,
+  submitReviewUpdate,
+  submitTreatmentPlanUpdate,
 } from './messages.js';
 
-const { recordTransition, recordAssessment, recordDecision, sendNotification } = proxyActivities<
+const { recordTransition, recordEvent, recordAssessment, recordDecision, sendNotification } = proxyActivities<
   ReturnType<typeof activities.createActivities>
 >({
   startToCloseTimeout: '1 minute',
@@ -43,293 +43,155 @@ const { recordTransition, recordAssessment, recordDecision, sendNotification } =
 });
 
 /**
- * One AI system's lifecycle: registration → impact assessment → approval →
- * active → review due. Human input arrives as an update (assessment) and
- * signals (decisions from e-mailed links); every wait is a durable timer.
+ * One AI system's lifecycle for one review cycle. The rules live in
+ * domain/machine.ts; this function wires them to Temporal: messages in,
+ * durable timers, effects out through activities, and continue-as-new when
+ * a review is signed off so a lifecycle of many years keeps a small history.
  */
 export async function aiSystemLifecycle(input: LifecycleInput): Promise<LifecycleState> {
-  const { registration, policy, governanceLead } = input;
-  const workflowId = workflowInfo().workflowId;
-  const state: LifecycleState = {
-    systemId: registration.id,
-    registration,
-    policyVersion: policy.version,
-    stage: 'impact_assessment',
-    riskTier: null,
-    assessment: null,
-    approval: null,
-    decisions: [],
-    approvedAt: null,
-    reviewDueAt: null,
-    assessmentDueReminders: 0,
-    transitions: [],
-  };
-  const inbox: ApprovalDecision[] = [];
+  const { policy, governanceLead } = input;
+  const info = workflowInfo();
+  const ctx = (): machine.Ctx => ({ now: new Date(), policy, governanceLead });
+  const state: LifecycleState = input.resume ?? machine.initialState(input, new Date());
+  const pending: machine.Effect[] = input.resume ? [] : machine.start(state, ctx());
 
   setHandler(stateQuery, () => state);
 
-  setHandler(
-    submitImpactAssessmentUpdate,
-    (raw) => {
-      const assessment = impactAssessmentSchema.parse(raw);
-      const { tier, score } = deriveRiskTier(assessment, policy);
-      const version = (state.assessment?.version ?? 0) + 1;
-      state.assessment = {
-        version,
-        submittedAt: new Date().toISOString(),
-        submittedBy: assessment.submittedBy,
-        riskTier: tier,
-        score,
-        content: assessment,
-      };
-      state.riskTier = tier;
-      // Moving the stage here, not in the main loop, makes a second submission
-      // in the same instant fail validation instead of overwriting this one.
-      state.stage = 'approval';
-      return { version, riskTier: tier, score };
-    },
-    {
-      validator: (raw) => {
-        if (state.stage !== 'impact_assessment') {
-          throw ApplicationFailure.create({
-            type: WRONG_STAGE,
-            message: `an impact assessment is accepted in stage impact_assessment; the system is in stage ${state.stage}`,
-            details: [{ stage: state.stage }],
-          });
-        }
-        const parsed = impactAssessmentSchema.safeParse(raw);
-        if (!parsed.success) {
-          throw ApplicationFailure.create({
-            type: INVALID_INPUT,
-            message: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
-            details: [parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }))],
-          });
-        }
+  /** Registers an update whose validator is the machine's own check, so refusals never touch history. */
+  function onUpdate<Args extends unknown[], R>(
+    def: UpdateDefinition<R, Args>,
+    validate: (...args: Args) => void,
+    apply: (...args: Args) => { result: R; effects: machine.Effect[] },
+  ): void {
+    setHandler(
+      def,
+      (...args: Args) => {
+        const { result, effects } = apply(...args);
+        pending.push(...effects);
+        return result;
       },
-    },
+      { validator: (...args: Args) => asFailure(() => validate(...args)) },
+    );
+  }
+
+  onUpdate(submitImpactAssessmentUpdate, (a) => machine.validateAssessment(state, a), (a) => machine.submitAssessment(state, ctx(), a));
+  onUpdate(submitBiasEvidenceUpdate, (e) => machine.validateEvidence(state, e), (e) => machine.submitEvidence(state, ctx(), e));
+  onUpdate(submitTreatmentPlanUpdate, (p) => machine.validatePlan(state, p), (p) => machine.submitPlan(state, ctx(), p));
+  onUpdate(submitReviewUpdate, (r) => machine.validateReview(state, ctx(), r), (r) => machine.submitReview(state, ctx(), r));
+  onUpdate(newModelVersionUpdate, (v) => machine.validateNewVersion(state, v), (v) => machine.newModelVersion(state, ctx(), v));
+  onUpdate(reportIncidentUpdate, (i) => machine.validateIncident(state, i), (i) => machine.reportIncident(state, ctx(), i));
+  onUpdate(
+    closeIncidentUpdate,
+    (id, c) => machine.validateIncidentClosure(state, id, c),
+    (id, c) => machine.closeIncident(state, ctx(), id, c),
   );
+  onUpdate(
+    recordAuthorityNotificationUpdate,
+    (n) => machine.validateAuthorityNotification(state, n),
+    (n) => machine.recordAuthorityNotification(state, ctx(), n),
+  );
+  onUpdate(retireUpdate, (r) => machine.validateRetirement(state, r), (r) => machine.retire(state, ctx(), r));
+  setHandler(approvalDecisionSignal, (d) => void pending.push(...machine.decide(state, ctx(), d)));
+  setHandler(delegationSignal, (d) => void pending.push(...machine.delegate(state, ctx(), d)));
 
-  setHandler(approvalDecisionSignal, (decision) => {
-    inbox.push(decision);
-  });
+  let effectSeq = 0;
+  /** One idempotency key per effect, stable across replays and activity retries. */
+  const effectKey = (name: string) => `${info.workflowId}/${info.runId}/${++effectSeq}/${name}`;
 
-  const now = () => new Date();
-  let effect = 0;
-  /** Idempotency keys are stable across replays and retries: workflow id plus a per-run sequence. */
-  const effectKey = (name: string) => `${workflowId}/${workflowInfo().runId}/${++effect}/${name}`;
-
-  async function enter(to: Stage, reason: string, actor: string | null = null): Promise<void> {
-    const from = state.transitions.length === 0 ? null : state.stage;
-    const at = now().toISOString();
-    state.stage = to;
-    state.transitions = keepRecent(state.transitions, { at, from, to, reason });
-    const updates: SearchAttributeUpdatePair[] = [
-      { key: SA.stage, value: to },
-      { key: SA.riskTier, value: state.riskTier ?? 'unassessed' },
-      { key: SA.reviewDueAt, value: state.reviewDueAt ? new Date(state.reviewDueAt) : null },
-      { key: SA.pendingApprover, value: state.approval ? personKey(state.approval.approver) : null },
-    ];
-    upsertSearchAttributes(updates);
-    await recordTransition({
-      idempotencyKey: effectKey(`transition-${to}`),
-      systemId: state.systemId,
-      type: 'stage_changed',
-      actor,
-      at,
-      payload: { from, to, reason },
-      projection: {
-        stage: to,
-        riskTier: state.riskTier,
-        reviewDueAt: state.reviewDueAt,
-        policyVersion: state.policyVersion,
-        registration,
-      },
-    });
-  }
-
-  async function notify(notification: Notification): Promise<void> {
-    await sendNotification({
-      idempotencyKey: effectKey(notification.kind),
-      systemId: state.systemId,
-      notification,
-    });
-  }
-
-  /** Waits until `done()` or the deadline; false on timeout. */
-  async function waitUntil(done: () => boolean, deadline: Date | null): Promise<boolean> {
-    if (done()) return true;
-    if (deadline === null) {
-      await condition(done);
-      return true;
-    }
-    const remaining = deadline.getTime() - now().getTime();
-    if (remaining <= 0) return false;
-    return condition(done, remaining);
-  }
-
-  async function awaitAssessment(): Promise<void> {
-    const every = durationMs(policy.assessment.reminderAfter);
-    state.assessmentDueReminders = 0;
-    let lastAsked = now();
-    for (;;) {
-      const deadline =
-        state.assessmentDueReminders < policy.assessment.maxReminders ? new Date(lastAsked.getTime() + every) : null;
-      if (await waitUntil(() => state.stage === 'approval', deadline)) return;
-      state.assessmentDueReminders += 1;
-      lastAsked = now();
-      await notify({
-        kind: 'assessment_requested',
-        to: registration.owner,
-        systemId: state.systemId,
-        systemName: registration.name,
-        reminder: state.assessmentDueReminders,
-      });
-    }
-  }
-
-  async function awaitDecision(approval: PendingApproval): Promise<ApprovalDecision> {
-    const requestedAt = new Date(approval.requestedAt).getTime();
-    const reminderEvery = durationMs(policy.approvals.reminderAfter);
-    const escalateAt = requestedAt + durationMs(policy.approvals.escalateAfter);
-    const matching = () =>
-      inbox.find((d) => d.requestId === approval.requestId && d.decidedBy.toLowerCase() === approval.approver);
-    for (;;) {
-      const nextReminder =
-        approval.remindersSent < policy.approvals.maxReminders
-          ? requestedAt + (approval.remindersSent + 1) * reminderEvery
-          : Infinity;
-      const nextEscalation = approval.escalatedAt === null ? escalateAt : Infinity;
-      const wakeAt = Math.min(nextReminder, nextEscalation);
-      const decided = await waitUntil(
-        () => matching() !== undefined,
-        Number.isFinite(wakeAt) ? new Date(wakeAt) : null,
-      );
-      if (decided) return matching()!;
-      const t = now().getTime();
-      if (t >= nextEscalation) {
-        approval.escalatedAt = now().toISOString();
-        await notify({
-          kind: 'approval_escalation',
-          to: governanceLead,
-          systemId: state.systemId,
-          systemName: registration.name,
-          approver: approval.approver,
-          requestedAt: approval.requestedAt,
+  async function carryOut(effect: machine.Effect): Promise<void> {
+    const systemId = state.systemId;
+    switch (effect.kind) {
+      case 'notify':
+        await sendNotification({ idempotencyKey: effectKey(effect.notification.kind), systemId, notification: effect.notification });
+        return;
+      case 'transition':
+        await recordTransition({
+          idempotencyKey: effectKey(`transition-${effect.to}`),
+          systemId,
+          type: 'stage_changed',
+          actor: effect.actor,
+          at: new Date().toISOString(),
+          payload: { from: effect.from, to: effect.to, reason: effect.reason },
+          projection: {
+            stage: state.stage,
+            riskTier: state.riskTier,
+            reviewDueAt: state.reviewDueAt,
+            policyVersion: state.policyVersion,
+            registration: state.registration,
+          },
         });
-      }
-      if (t >= nextReminder) {
-        approval.remindersSent += 1;
-        await requestApproval(approval);
-      }
+        return;
+      case 'event':
+        await recordEvent({ idempotencyKey: effectKey(effect.type), systemId, type: effect.type, actor: effect.actor, at: new Date().toISOString(), payload: effect.payload });
+        return;
+      case 'assessment':
+        await recordAssessment({ idempotencyKey: effectKey(`assessment-v${effect.record.version}`), systemId, assessment: effect.record });
+        return;
+      case 'decision':
+        await recordDecision({ idempotencyKey: effectKey('decision'), systemId, decision: effect.record });
+        return;
     }
   }
 
-  async function requestApproval(approval: PendingApproval): Promise<void> {
-    await notify({
-      kind: 'approval_request',
-      to: approval.approver,
-      systemId: state.systemId,
-      systemName: registration.name,
-      riskTier: state.riskTier!,
-      requestId: approval.requestId,
-      step: approval.step,
-      expiresAt: approval.expiresAt,
-      reminder: approval.remindersSent,
+  let published: Record<string, unknown> = {};
+  /** Search attributes for governance views; upserted only when they change, since each upsert costs an action. */
+  function publishSearchAttributes(): void {
+    const values = {
+      stage: state.stage,
+      riskTier: state.riskTier ?? 'unassessed',
+      reviewDueAt: state.reviewDueAt,
+      pendingApprover: state.approval ? personKey(state.approval.approver) : null,
+    };
+    const changed = (Object.keys(values) as (keyof typeof values)[]).filter((k) => values[k] !== published[k]);
+    if (changed.length === 0) return;
+    const pairs: SearchAttributeUpdatePair[] = changed.map((k) => {
+      switch (k) {
+        case 'stage':
+          return { key: SA.stage, value: values.stage };
+        case 'riskTier':
+          return { key: SA.riskTier, value: values.riskTier };
+        case 'reviewDueAt':
+          return { key: SA.reviewDueAt, value: values.reviewDueAt ? new Date(values.reviewDueAt) : null };
+        case 'pendingApprover':
+          return { key: SA.pendingApprover, value: values.pendingApprover };
+      }
     });
+    upsertSearchAttributes(pairs);
+    published = values;
   }
-
-  await enter('impact_assessment', 'registered', registration.owner);
-  await notify({
-    kind: 'assessment_requested',
-    to: registration.owner,
-    systemId: state.systemId,
-    systemName: registration.name,
-    reminder: 0,
-  });
+  if (input.resume) published = { stage: state.stage, riskTier: state.riskTier ?? 'unassessed', reviewDueAt: state.reviewDueAt, pendingApprover: null };
 
   for (;;) {
-    await awaitAssessment();
-    const assessment = state.assessment!;
-    await recordAssessment({
-      idempotencyKey: effectKey(`assessment-v${assessment.version}`),
-      systemId: state.systemId,
-      assessment,
-    });
-    const requestedAt = now();
-    state.approval = {
-      requestId: `${state.systemId}.a${assessment.version}.s1`,
-      approver: registration.riskOwner,
-      step: 1,
-      requestedAt: requestedAt.toISOString(),
-      expiresAt: new Date(requestedAt.getTime() + durationMs(policy.approvals.linkTtl)).toISOString(),
-      remindersSent: 0,
-      escalatedAt: null,
-    };
-    await enter(
-      'approval',
-      `impact assessment v${assessment.version} submitted (tier ${assessment.riskTier})`,
-      assessment.submittedBy,
-    );
-    await requestApproval(state.approval);
-
-    const decision = await awaitDecision(state.approval);
-    const record = {
-      requestId: decision.requestId,
-      step: state.approval.step,
-      approver: state.approval.approver,
-      decision: decision.decision,
-      comment: decision.comment,
-      decidedAt: decision.decidedAt,
-      assessmentVersion: assessment.version,
-    };
-    state.decisions = keepRecent(state.decisions, record);
-    state.approval = null;
-    await recordDecision({
-      idempotencyKey: effectKey('decision'),
-      systemId: state.systemId,
-      decision: record,
-      digest: null,
-    });
-
-    if (decision.decision === 'approve') {
-      state.approvedAt = now().toISOString();
-      state.reviewDueAt = addMonths(now(), policy.reviewCadenceMonths[assessment.riskTier]).toISOString();
-      await enter('active', `approved by ${record.approver}`, record.approver);
-      await notify({
-        kind: 'decision_outcome',
-        to: registration.owner,
-        systemId: state.systemId,
-        systemName: registration.name,
-        decision: 'approve',
-        approver: record.approver,
-        comment: record.comment,
-        reviewDueAt: state.reviewDueAt,
-      });
-      break;
+    while (pending.length > 0) await carryOut(pending.shift()!);
+    publishSearchAttributes();
+    if (isFinal(state.stage)) break;
+    if (state.cycleComplete) {
+      await condition(allHandlersFinished);
+      if (pending.length === 0) await continueAsNew<typeof aiSystemLifecycle>({ ...input, resume: machine.carryOver(state) });
+      continue;
     }
-    await enter('impact_assessment', `rejected by ${record.approver}: ${record.comment}`, record.approver);
-    await notify({
-      kind: 'decision_outcome',
-      to: registration.owner,
-      systemId: state.systemId,
-      systemName: registration.name,
-      decision: 'reject',
-      approver: record.approver,
-      comment: record.comment,
-      reviewDueAt: null,
-    });
+    const timer = machine.nextTimer(state, policy);
+    const wake = () => pending.length > 0;
+    if (!timer) {
+      await condition(wake);
+      continue;
+    }
+    const remaining = timer.at.getTime() - Date.now();
+    if (remaining > 0 && (await condition(wake, remaining))) continue;
+    pending.push(...timer.fire(state, ctx()));
   }
-
-  // Active until the review falls due; the periodic review itself builds on this.
-  await waitUntil(() => false, new Date(state.reviewDueAt!));
-  await enter('review_due', 'periodic review due');
-  await notify({
-    kind: 'review_due',
-    to: registration.owner,
-    systemId: state.systemId,
-    systemName: registration.name,
-    reviewDueAt: state.reviewDueAt!,
-  });
-  await condition(() => false);
+  await condition(allHandlersFinished);
   return state;
+}
+
+/** A refusal from the machine becomes an ApplicationFailure the client can read the type and details of. */
+function asFailure(check: () => void): void {
+  try {
+    check();
+  } catch (err) {
+    if (err instanceof machine.Refusal) {
+      throw ApplicationFailure.create({ type: err.type, message: err.message, details: [{ stage: err.stage, issues: err.issues }] });
+    }
+    throw err;
+  }
 }

@@ -33,6 +33,38 @@ ${a.content.foreseeableMisuse.length ? `<p><strong>Foreseeable misuse:</strong> 
 <tbody>${rows}</tbody></table>`;
 }
 
+function evidenceSection(state: LifecycleState): string {
+  const ev = state.evidence;
+  if (!ev) return '';
+  const rows = ev.verdicts
+    .map((v) => {
+      const bound = [v.min !== undefined ? `≥ ${v.min}` : '', v.max !== undefined ? `≤ ${v.max}` : ''].filter(Boolean).join(' and ') || 'no threshold';
+      return `<tr><td>${e(v.name)}</td><td>${e(v.sensitiveFeature)}</td><td>${v.value}</td><td>${e(bound)}</td><td>${v.passed ? 'passed' : '<strong class="error">failed</strong>'}</td></tr>`;
+    })
+    .join('');
+  return `<h2>Bias-testing evidence v${ev.version}</h2>
+<p>Test run on ${e(ev.effectiveDate)} for model ${e(ev.modelVersion)}; dataset: ${e(ev.content.dataset)}.</p>
+<table class="stack"><caption>Fairness metrics against the policy</caption>
+<thead><tr><th scope="col">Metric</th><th scope="col">Feature</th><th scope="col">Value</th><th scope="col">Threshold</th><th scope="col">Result</th></tr></thead>
+<tbody>${rows}</tbody></table>`;
+}
+
+function planSection(state: LifecycleState): string {
+  const plan = state.plan;
+  if (!plan) return '';
+  const rows = plan.content.items
+    .map(
+      (i) =>
+        `<tr><td>${e(i.risk)}</td><td>${e(i.option)}</td><td>${e(i.controls.join(', '))}</td><td>${e(i.measures)}</td><td>${e(i.owner)}, by ${e(i.dueDate)}</td><td>${e(i.residualSeverity)} × ${e(i.residualLikelihood)}</td></tr>`,
+    )
+    .join('');
+  return `<h2>Risk-treatment plan v${plan.version}</h2>
+<p>Highest residual risk score <strong>${plan.residualScore}</strong>${plan.requiresRiskAcceptance ? ' — <strong>above the risk appetite</strong>: the governance lead must accept it separately' : ' (within the risk appetite)'}.</p>
+<table class="stack"><caption>Treated risks</caption>
+<thead><tr><th scope="col">Risk</th><th scope="col">Option</th><th scope="col">Annex A controls</th><th scope="col">Measures</th><th scope="col">Owner</th><th scope="col">Residual</th></tr></thead>
+<tbody>${rows}</tbody></table>`;
+}
+
 function decisionsSection(state: LifecycleState): string {
   if (state.decisions.length === 0) return '';
   const items = state.decisions
@@ -53,7 +85,7 @@ export function approvalPage(d: ApprovalPageData): string {
 <p><strong>Purpose:</strong> ${e(s.registration.purpose)}</p>
 <p><strong>Owner:</strong> ${e(s.registration.owner)} · <strong>Deployment:</strong> ${e(s.registration.deployment.context)}</p>
 <p><strong>Affected stakeholders:</strong> ${e(s.registration.stakeholders.join(', '))}</p>
-${assessmentSection(s)}${decisionsSection(s)}`
+${assessmentSection(s)}${evidenceSection(s)}${planSection(s)}${decisionsSection(s)}`
     : '<p class="muted">The system details cannot be loaded right now; you can still decide.</p>';
   return page({
     title: heading,
@@ -61,14 +93,31 @@ ${assessmentSection(s)}${decisionsSection(s)}`
 <p class="muted">Request ${e(d.requestId)} for ${e(d.approver)}; this link works until ${e(when(d.expiresAt.toISOString()))}.</p>
 ${d.error ? `<p class="error" role="alert">${e(d.error)}</p>` : ''}
 ${system}
-<h2>Your decision</h2>
+<h2>Your decision${s?.approval ? `: ${e(s.approval.kind.replaceAll('_', ' '))}, step ${s.approval.step} of ${s.approval.chain.length}` : ''}</h2>
+${s?.approval ? `<p class="muted">You decide on content with digest <code>${e(s.approval.digest.slice(0, 16))}…</code>; any later change needs a new decision.</p>` : ''}
 <form method="post" action="${e(d.action)}">
 <input type="hidden" name="csrf" value="${e(d.csrf)}">
-<label for="comment">Comment (required to reject)</label>
+<label for="comment">Comment (required to reject or request changes)</label>
 <textarea id="comment" name="comment" rows="4" maxlength="4000"></textarea>
+<label for="returnTo">If you request changes, send it back to</label>
+<select id="returnTo" name="returnTo">
+<option value="">risk treatment (default)</option>
+<option value="bias_testing">bias testing</option>
+<option value="impact_assessment">impact assessment</option>
+</select>
 <p><button type="submit" name="decision" value="approve">Approve</button>
+<button type="submit" name="decision" value="request_changes" class="secondary">Request changes</button>
 <button type="submit" name="decision" value="reject" class="secondary">Reject</button></p>
-</form>`,
+</form>
+<details><summary>Delegate this decision to a deputy</summary>
+<form method="post" action="${e(d.action)}/delegate">
+<input type="hidden" name="csrf" value="${e(d.csrf)}">
+<label for="deputy">Deputy's e-mail</label>
+<input id="deputy" name="deputy" type="email" required>
+<label for="reason">Reason</label>
+<input id="reason" name="reason" type="text" maxlength="1000">
+<p><button type="submit" class="secondary">Delegate</button></p>
+</form></details>`,
   });
 }
 

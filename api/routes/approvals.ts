@@ -3,9 +3,9 @@ import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { verifyApprovalLink, type ApprovalClaims, type LinkRefusal } from '../../activities/approval-links.js';
 import type { LifecycleState } from '../../domain/lifecycle.js';
-import { decisionKindSchema } from '../../domain/lifecycle.js';
+import { decisionKindSchema, returnStages } from '../../domain/lifecycle.js';
 import { workflowIdFor } from '../../domain/system.js';
-import { approvalDecisionSignal, stateQuery } from '../../workflows/messages.js';
+import { approvalDecisionSignal, delegationSignal, stateQuery } from '../../workflows/messages.js';
 import type { ApiContext } from '../context.js';
 import { approvalPage, messagePage } from '../pages/approval.js';
 
@@ -27,6 +27,14 @@ const REFUSALS: Record<LinkRefusal, { status: number; title: string; message: st
 const formSchema = z.object({
   decision: decisionKindSchema,
   comment: z.string().trim().max(4000).default(''),
+  // An empty select sends ""; that means "the default stage for this decision".
+  returnTo: z.preprocess((v) => (v === '' ? undefined : v), z.enum(returnStages).optional()),
+  csrf: z.string().min(1),
+});
+
+const delegationForm = z.object({
+  deputy: z.email('must be an e-mail address').transform((e) => e.toLowerCase()),
+  reason: z.string().trim().max(1000).default(''),
   csrf: z.string().min(1),
 });
 
@@ -80,7 +88,55 @@ export const approvalRoutes =
 
     function noLongerOpen(state: LifecycleState | null, claims: ApprovalClaims): boolean {
       // Without the workflow's answer we cannot tell; the signal is still safe, the workflow ignores stale requests.
-      return state !== null && state.approval?.requestId !== claims.req;
+      return state !== null && (state.approval?.requestId !== claims.req || state.approval.approver !== claims.sub);
+    }
+
+    function csrfMatches(jti: string, given: string): boolean {
+      const expected = Buffer.from(csrfFor(jti));
+      const actual = Buffer.from(given);
+      return actual.length === expected.length && timingSafeEqual(actual, expected);
+    }
+
+    /**
+     * Single use: the link's request is claimed in the record store first,
+     * then the workflow is signalled; if the signal cannot be sent the claim
+     * is released so the approver can try again. False when a page was sent instead.
+     */
+    async function deliver(
+      claims: ApprovalClaims,
+      reply: FastifyReply,
+      use: { decision: string; comment: string; at: Date },
+      signal: () => Promise<void>,
+    ): Promise<boolean> {
+      const claimed = await ctx.store.useApprovalLink({
+        jti: claims.req,
+        requestId: claims.req,
+        systemId: claims.sys,
+        approver: claims.sub,
+        decision: use.decision,
+        comment: use.comment,
+        usedAt: use.at,
+      });
+      if (!claimed.first) {
+        const p = claimed.previous;
+        void reply
+          .type('text/html')
+          .send(messagePage('Already decided', `This request was already decided: ${p.decision} by ${p.approver} at ${when(p.usedAt)}.`));
+        return false;
+      }
+      try {
+        await signal();
+        return true;
+      } catch (err) {
+        // Nothing reached the workflow: free the link so the approver can try again.
+        await ctx.store.releaseApprovalLink(claims.req);
+        reply.log.error({ err }, 'could not deliver decision');
+        void reply
+          .code(503)
+          .type('text/html')
+          .send(messagePage('Decision not recorded', 'The service could not record your decision just now. Please try again in a minute.'));
+        return false;
+      }
     }
 
     app.get<{ Params: { token: string } }>('/approvals/:token', async (req, reply) => {
@@ -115,9 +171,7 @@ export const approvalRoutes =
       const link = await verified(req.params.token, reply);
       if (!link) return reply;
       const form = formSchema.safeParse(req.body ?? {});
-      const expectedCsrf = Buffer.from(csrfFor(link.jti));
-      const givenCsrf = Buffer.from(form.success ? form.data.csrf : '');
-      if (!form.success || givenCsrf.length !== expectedCsrf.length || !timingSafeEqual(givenCsrf, expectedCsrf)) {
+      if (!form.success || !csrfMatches(link.jti, form.data.csrf)) {
         await ctx.store.recordLinkAttempt({
           systemId: link.claims.sys,
           reason: form.success ? 'csrf' : 'invalid_form',
@@ -132,9 +186,9 @@ export const approvalRoutes =
           .type('text/html')
           .send(messagePage('Decision not recorded', message));
       }
-      const { decision, comment } = form.data;
+      const { decision, comment, returnTo } = form.data;
       const state = await currentState(link.claims);
-      if (decision === 'reject' && comment === '') {
+      if (decision !== 'approve' && comment === '') {
         return reply
           .code(422)
           .type('text/html')
@@ -146,7 +200,7 @@ export const approvalRoutes =
               expiresAt: link.expiresAt,
               csrf: csrfFor(link.jti),
               action: `/approvals/${req.params.token}`,
-              error: 'A rejection needs a comment saying what must change.',
+              error: 'Rejecting or requesting changes needs a comment saying what must change.',
             }),
           );
       }
@@ -163,48 +217,18 @@ export const approvalRoutes =
           );
       }
       const decidedAt = new Date();
-      const use = await ctx.store.useApprovalLink({
-        jti: link.claims.req,
-        requestId: link.claims.req,
-        systemId: link.claims.sys,
-        approver: link.claims.sub,
-        decision,
-        comment,
-        usedAt: decidedAt,
-      });
-      if (!use.first) {
-        return reply
-          .type('text/html')
-          .send(
-            messagePage(
-              'Already decided',
-              `This request was already decided: ${use.previous.decision} by ${use.previous.approver} at ${when(use.previous.usedAt)}.`,
-            ),
-          );
-      }
-      try {
-        await ctx.client.workflow.getHandle(workflowIdFor(link.claims.sys)).signal(approvalDecisionSignal, {
+      const delivered = await deliver(link.claims, reply, { decision, comment, at: decidedAt }, () =>
+        ctx.client.workflow.getHandle(workflowIdFor(link.claims.sys)).signal(approvalDecisionSignal, {
           requestId: link.claims.req,
           decision,
           comment,
+          returnTo,
           decidedBy: link.claims.sub,
           decidedAt: decidedAt.toISOString(),
-        });
-      } catch (err) {
-        // Nothing reached the workflow: free the link so the approver can try again.
-        await ctx.store.releaseApprovalLink(link.claims.req);
-        req.log.error({ err }, 'could not deliver decision');
-        return reply
-          .code(503)
-          .type('text/html')
-          .send(
-            messagePage(
-              'Decision not recorded',
-              'The service could not record your decision just now. Please try again in a minute.',
-            ),
-          );
-      }
-      const verb = decision === 'approve' ? 'approved' : 'rejected';
+        }),
+      );
+      if (!delivered) return reply;
+      const verb = { approve: 'approved', reject: 'rejected', request_changes: 'requested changes to' }[decision];
       return reply
         .type('text/html')
         .send(
@@ -214,5 +238,37 @@ export const approvalRoutes =
             comment ? `Comment: ${comment}` : undefined,
           ),
         );
+    });
+
+    app.post<{ Params: { token: string }; Body: unknown }>('/approvals/:token/delegate', async (req, reply) => {
+      const link = await verified(req.params.token, reply);
+      if (!link) return reply;
+      const form = delegationForm.safeParse(req.body ?? {});
+      if (!form.success || !csrfMatches(link.jti, form.data.csrf)) {
+        await ctx.store.recordLinkAttempt({ systemId: link.claims.sys, reason: form.success ? 'csrf' : 'invalid_form', at: new Date(), detail: { requestId: link.claims.req } });
+        const message = form.success
+          ? 'The form did not come from this link. Open the link from the e-mail and delegate there.'
+          : `The delegation was not understood: ${form.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`;
+        return reply.code(form.success ? 403 : 400).type('text/html').send(messagePage('Delegation not recorded', message));
+      }
+      const { deputy, reason } = form.data;
+      if (deputy === link.claims.sub) {
+        return reply.code(422).type('text/html').send(messagePage('Delegation not recorded', 'Name a deputy other than yourself.'));
+      }
+      if (await alreadyDecided(link.claims, reply)) return reply;
+      const state = await currentState(link.claims);
+      if (noLongerOpen(state, link.claims)) {
+        return reply.code(409).type('text/html').send(messagePage('This request is closed', `The system is now in stage ${state!.stage}; this approval request is no longer open.`));
+      }
+      const delivered = await deliver(link.claims, reply, { decision: 'delegate', comment: `to ${deputy}${reason ? `: ${reason}` : ''}`, at: new Date() }, () =>
+        ctx.client.workflow.getHandle(workflowIdFor(link.claims.sys)).signal(delegationSignal, {
+          requestId: link.claims.req,
+          delegatedBy: link.claims.sub,
+          deputy,
+          reason,
+        }),
+      );
+      if (!delivered) return reply;
+      return reply.type('text/html').send(messagePage(`Delegated to ${deputy}`, `${deputy} will receive their own link to decide. This link no longer works.`));
     });
   };

@@ -1,12 +1,39 @@
-import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, WorkflowNotFoundError } from '@temporalio/common';
+import type { WorkflowHandle } from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowIdReusePolicy,
+  WorkflowNotFoundError,
+  type UpdateDefinition,
+} from '@temporalio/common';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { impactAssessmentSchema } from '../../domain/assessment.js';
+import { biasEvidenceSchema } from '../../domain/evidence.js';
 import type { LifecycleState } from '../../domain/lifecycle.js';
+import {
+  authorityNotificationSchema,
+  incidentClosureSchema,
+  incidentSchema,
+  newVersionSchema,
+  retirementSchema,
+  reviewSchema,
+} from '../../domain/operations.js';
 import { SA } from '../../domain/search-attributes.js';
 import { personKey, registrationSchema, systemIdSchema, workflowIdFor } from '../../domain/system.js';
-import { stateQuery, submitImpactAssessmentUpdate } from '../../workflows/messages.js';
+import { treatmentPlanSchema } from '../../domain/treatment.js';
 import { aiSystemLifecycle } from '../../workflows/lifecycle.js';
+import {
+  closeIncidentUpdate,
+  newModelVersionUpdate,
+  recordAuthorityNotificationUpdate,
+  reportIncidentUpdate,
+  retireUpdate,
+  stateQuery,
+  submitBiasEvidenceUpdate,
+  submitImpactAssessmentUpdate,
+  submitReviewUpdate,
+  submitTreatmentPlanUpdate,
+} from '../../workflows/messages.js';
 import type { ApiContext } from '../context.js';
 import { ApiError, fromWorkflowError, notFound } from '../errors.js';
 
@@ -16,26 +43,39 @@ const errorBody = z.object({
   issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
   stage: z.string().optional(),
 });
+const errorResponses = { 404: errorBody, 409: errorBody, 422: errorBody };
+/** What the workflow answered; documented per message in the workflow's update definitions. */
+const resultBody = z.record(z.string(), z.unknown());
 
 const idParams = z.object({ id: systemIdSchema });
 
-/** The public view of a lifecycle: what an AI team or a dashboard needs, from the workflow's own state. */
-export function systemView(state: LifecycleState) {
+/** The public view of a lifecycle, from the workflow's own state. */
+export function systemView(state: LifecycleState, now = new Date()) {
+  const overdue = state.stage === 'review_due' && state.reviewDueAt !== null && Date.parse(state.reviewDueAt) < now.getTime();
   return {
     id: state.systemId,
     name: state.registration.name,
     stage: state.stage,
+    overdue,
     riskTier: state.riskTier,
     policyVersion: state.policyVersion,
+    cycle: state.cycle,
     owner: state.registration.owner,
     riskOwner: state.registration.riskOwner,
-    model: state.registration.model,
+    model: { ...state.registration.model, version: state.modelVersion },
     approvedAt: state.approvedAt,
+    approvedDigest: state.approvedDigest,
     reviewDueAt: state.reviewDueAt,
+    lastReviewCompletedAt: state.lastReviewCompletedAt,
     pendingApproval: state.approval && {
       requestId: state.approval.requestId,
       approver: state.approval.approver,
+      role: state.approval.role,
+      kind: state.approval.kind,
       step: state.approval.step,
+      of: state.approval.chain.length,
+      delegatedFrom: state.approval.delegatedFrom,
+      digest: state.approval.digest,
       requestedAt: state.approval.requestedAt,
       expiresAt: state.approval.expiresAt,
       remindersSent: state.approval.remindersSent,
@@ -47,16 +87,90 @@ export function systemView(state: LifecycleState) {
       submittedBy: state.assessment.submittedBy,
       riskTier: state.assessment.riskTier,
       score: state.assessment.score,
+      euAiActCategory: state.assessment.content.euAiAct.category,
       impacts: state.assessment.content.impacts.length,
     },
+    evidence: state.evidence && {
+      version: state.evidence.version,
+      effectiveDate: state.evidence.effectiveDate,
+      submittedAt: state.evidence.submittedAt,
+      modelVersion: state.evidence.modelVersion,
+      failed: state.evidence.failed,
+      verdicts: state.evidence.verdicts,
+    },
+    treatmentPlan: state.plan && {
+      version: state.plan.version,
+      submittedAt: state.plan.submittedAt,
+      residualScore: state.plan.residualScore,
+      requiresRiskAcceptance: state.plan.requiresRiskAcceptance,
+      current: state.plan.current,
+      items: state.plan.content.items.length,
+    },
+    fria: state.fria,
+    incidents: state.incidents,
     decisions: state.decisions,
     transitions: state.transitions,
+    retiredAt: state.retiredAt,
   };
 }
 
 export const systemRoutes =
   (ctx: ApiContext): FastifyPluginAsyncZod =>
   async (app) => {
+    const handleFor = (id: string) => ctx.client.workflow.getHandle(workflowIdFor(id));
+
+    /** Maps Temporal's answers to HTTP: unknown system 404, ended lifecycle or wrong stage 409, bad content 422. */
+    async function send<R, Args extends [unknown, ...unknown[]]>(id: string, def: UpdateDefinition<R, Args>, args: Args): Promise<R> {
+      const handle = handleFor(id);
+      try {
+        return await handle.executeUpdate(def, { args });
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) throw await endedOrMissing(handle, id);
+        throw fromWorkflowError(err, id) ?? err;
+      }
+    }
+
+    async function endedOrMissing(handle: WorkflowHandle, id: string): Promise<ApiError> {
+      try {
+        const description = await handle.describe();
+        const record = await ctx.store.getSystem(id);
+        return new ApiError(409, {
+          error: 'lifecycle_ended',
+          message: `the lifecycle of ${id} has ended (${description.status.name.toLowerCase()})`,
+          stage: record?.stage,
+        });
+      } catch {
+        return notFound(id);
+      }
+    }
+
+    /** One route per lifecycle message: body validated by its zod schema, then sent as a workflow update. */
+    function updateRoute<S extends z.ZodType, R>(opts: {
+      method: 'PUT' | 'POST';
+      path: string;
+      summary: string;
+      body: S;
+      update: UpdateDefinition<R, [z.input<S>]>;
+      status?: 200 | 201 | 202;
+    }): void {
+      app.route({
+        method: opts.method,
+        url: `/api/v1/systems/:id${opts.path}`,
+        schema: {
+          summary: opts.summary,
+          tags: ['lifecycle'],
+          params: idParams,
+          body: opts.body,
+          response: { [opts.status ?? 200]: resultBody, ...errorResponses },
+        },
+        handler: async (req, reply) => {
+          const { id } = req.params as z.infer<typeof idParams>;
+          const result = await send(id, opts.update, [req.body as z.input<S>]);
+          return reply.code(opts.status ?? 200).send({ id, ...(result as object) } as never);
+        },
+      });
+    }
+
     app.post(
       '/api/v1/systems',
       {
@@ -106,56 +220,100 @@ export const systemRoutes =
       },
     );
 
-    app.put(
-      '/api/v1/systems/:id/impact-assessment',
-      {
-        schema: {
-          summary: 'Submit the impact assessment (ISO/IEC 42005) of a system awaiting one',
-          tags: ['systems'],
-          params: idParams,
-          body: impactAssessmentSchema,
-          response: {
-            200: z.object({
-              id: z.string(),
-              version: z.number(),
-              riskTier: z.string(),
-              score: z.number(),
-              stage: z.string(),
-            }),
-            404: errorBody,
-            409: errorBody,
-            422: errorBody,
-          },
-        },
-      },
-      async (req) => {
-        const handle = ctx.client.workflow.getHandle(workflowIdFor(req.params.id));
-        try {
-          const result = await handle.executeUpdate(submitImpactAssessmentUpdate, { args: [req.body] });
-          return { id: req.params.id, ...result, stage: 'approval' };
-        } catch (err) {
-          throw fromWorkflowError(err, req.params.id) ?? err;
-        }
-      },
-    );
-
     app.get(
       '/api/v1/systems/:id',
       {
         schema: {
-          summary: "A system's stage, risk tier, due dates and decision history",
+          summary: "A system's stage, risk tier, evidence, plan, due dates and decision history",
           tags: ['systems'],
           params: idParams,
+          response: { 200: resultBody, 404: errorBody },
         },
       },
       async (req) => {
-        const handle = ctx.client.workflow.getHandle(workflowIdFor(req.params.id));
         try {
-          return systemView(await handle.query(stateQuery));
+          return systemView(await handleFor(req.params.id).query(stateQuery));
         } catch (err) {
           if (err instanceof WorkflowNotFoundError) throw notFound(req.params.id);
           throw err;
         }
       },
+    );
+
+    updateRoute({
+      method: 'PUT',
+      path: '/impact-assessment',
+      summary: 'Submit the impact assessment (ISO/IEC 42005, EU AI Act Art. 27) of a system awaiting one',
+      body: impactAssessmentSchema,
+      update: submitImpactAssessmentUpdate,
+    });
+    updateRoute({
+      method: 'PUT',
+      path: '/bias-evidence',
+      summary: 'Submit bias-testing metrics, judged against the policy thresholds',
+      body: biasEvidenceSchema,
+      update: submitBiasEvidenceUpdate,
+    });
+    updateRoute({
+      method: 'PUT',
+      path: '/treatment-plan',
+      summary: 'Submit the risk-treatment plan; it goes to the approval chain',
+      body: treatmentPlanSchema,
+      update: submitTreatmentPlanUpdate,
+    });
+    updateRoute({
+      method: 'POST',
+      path: '/fria-notification',
+      summary: 'Record that the market surveillance authority was notified of the FRIA (EU AI Act Art. 27(3))',
+      body: authorityNotificationSchema,
+      update: recordAuthorityNotificationUpdate,
+    });
+    updateRoute({
+      method: 'POST',
+      path: '/reviews',
+      summary: 'Submit a periodic review (ISO/IEC 42001 clause 9) for sign-off',
+      body: reviewSchema,
+      update: submitReviewUpdate,
+      status: 202,
+    });
+    updateRoute({
+      method: 'POST',
+      path: '/versions',
+      summary: 'Announce a new model version: bias testing and approval run again',
+      body: newVersionSchema,
+      update: newModelVersionUpdate,
+      status: 202,
+    });
+    updateRoute({
+      method: 'POST',
+      path: '/incidents',
+      summary: 'Report an incident; a serious one triggers an immediate review',
+      body: incidentSchema,
+      update: reportIncidentUpdate,
+      status: 201,
+    });
+    updateRoute({
+      method: 'POST',
+      path: '/retire',
+      summary: 'Retire the system: a final record, then the lifecycle ends',
+      body: retirementSchema,
+      update: retireUpdate,
+    });
+
+    app.post(
+      '/api/v1/systems/:id/incidents/:incidentId/close',
+      {
+        schema: {
+          summary: "Close an incident's corrective action",
+          tags: ['lifecycle'],
+          params: z.object({ id: systemIdSchema, incidentId: z.string().regex(/^inc-\d+$/, 'must be an incident id like inc-1') }),
+          body: incidentClosureSchema,
+          response: { 200: resultBody, ...errorResponses },
+        },
+      },
+      async (req) => ({
+        id: req.params.id,
+        ...(await send(req.params.id, closeIncidentUpdate, [req.params.incidentId, req.body])),
+      }),
     );
   };

@@ -1,0 +1,596 @@
+import { createHmac } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signApprovalLink, type ApprovalClaims } from '../activities/approval-links.js';
+import { workflowIdFor } from '../domain/system.js';
+import { stateQuery } from '../workflows/messages.js';
+import { csrfFrom, pathOf, startLifecycleEnv, TEST_SECRET, type LifecycleEnv } from './support/lifecycle-env.js';
+import { example, registrationFor } from './support/examples.js';
+
+let t: LifecycleEnv;
+beforeAll(async () => {
+  t = await startLifecycleEnv();
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+const RISK_OWNER = 'head-of-hr@example.org';
+const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+async function register(id: string, overrides: Record<string, unknown> = {}) {
+  const res = await t.api.inject({
+    method: 'POST',
+    url: '/api/v1/systems',
+    payload: { ...registrationFor(id), ...overrides },
+  });
+  expect(res.statusCode, res.body).toBe(201);
+  return t.env.client.workflow.getHandle(workflowIdFor(id));
+}
+
+async function submitAssessment(id: string, body: unknown = example('impact-assessment.json')) {
+  return t.api.inject({ method: 'PUT', url: `/api/v1/systems/${id}/impact-assessment`, payload: body as object });
+}
+
+async function registerAndSubmit(id: string) {
+  const handle = await register(id);
+  const res = await submitAssessment(id);
+  expect(res.statusCode, res.body).toBe(200);
+  return handle;
+}
+
+async function approvalLink(id: string, nth = 1): Promise<string> {
+  const isRequest = (m: { to: string[]; subject: string; headers: Record<string, string> }) =>
+    m.to.includes(RISK_OWNER) && m.subject.includes('Approval needed') && m.headers['x-ai-system'] === id;
+  await t.mailbox.waitFor(() => t.mailbox.messages().filter(isRequest).length >= nth, { timeoutMs: 20_000 });
+  const link = t.mailbox
+    .messages()
+    .filter(isRequest)
+    [nth - 1]!.links.find((l) => l.includes('/approvals/'));
+  expect(link, 'approval e-mail carries a link').toBeDefined();
+  return pathOf(link!);
+}
+
+function post(path: string, form: Record<string, string>) {
+  return t.api.inject({ method: 'POST', url: path, payload: new URLSearchParams(form).toString(), headers: FORM });
+}
+
+/** GETs the approval page and POSTs a decision with the page's CSRF value. */
+async function decide(path: string, decision: 'approve' | 'reject', comment: string) {
+  const page = await t.api.inject({ method: 'GET', url: path });
+  expect(page.statusCode, page.body).toBe(200);
+  const res = await post(path, { decision, comment, csrf: csrfFrom(page.body) });
+  expect(res.statusCode, res.body).toBe(200);
+  return res;
+}
+
+async function view(id: string) {
+  const res = await t.api.inject({ method: 'GET', url: `/api/v1/systems/${id}` });
+  expect(res.statusCode, res.body).toBe(200);
+  return res.json();
+}
+
+async function stageOf(id: string): Promise<string> {
+  return (await view(id)).stage;
+}
+
+async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string): Promise<T> {
+  const until = Date.now() + 20_000;
+  for (;;) {
+    const v = await read();
+    if (ok(v)) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}; last value ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Lets a signal that should have been ignored reach the worker before asserting nothing happened. */
+const settle = () => new Promise((r) => setTimeout(r, 1_000));
+
+/** The workflow is in approval and has e-mailed its request. */
+async function pendingRequestId(id: string): Promise<string> {
+  const s = await eventually(
+    () => view(id),
+    (v) => v.pendingApproval?.requestId !== undefined,
+    'pending approval',
+  );
+  return s.pendingApproval.requestId as string;
+}
+
+async function sign(claims: ApprovalClaims, opts: { secret?: string; jti?: string; expiresAt?: Date } = {}) {
+  const now = Date.now();
+  return signApprovalLink(opts.secret ?? TEST_SECRET, claims, {
+    jti: opts.jti ?? `test-${Math.random().toString(36).slice(2)}`,
+    expiresAt: opts.expiresAt ?? new Date(now + 86_400_000),
+    issuedAt: new Date(Math.min(now, (opts.expiresAt?.getTime() ?? now) - 3_600_000)),
+  });
+}
+
+/** A refusal is a readable HTML page with a heading, never a JSON error or a 500. */
+function expectHtmlPage(res: { statusCode: number; headers: Record<string, unknown>; body: string }, status: number) {
+  expect(res.statusCode, res.body).toBe(status);
+  expect(String(res.headers['content-type'])).toMatch(/^text\/html/);
+  expect(res.body).toMatch(/<h1>[^<]+<\/h1>/);
+}
+
+async function attempts(reason: string, systemId?: string) {
+  return (await t.store.listLinkAttempts(systemId)).filter((a) => a.reason === reason);
+}
+
+/** Expected tier and score computed from the policy itself, not from the product's code. */
+function expectedRisk(assessment: Record<string, any>) {
+  const { severity, likelihood, tierMinScore } = t.policy.riskScoring;
+  const score = Math.max(
+    ...(assessment.impacts as { severity: string; likelihood: string }[]).map(
+      (i) => severity[i.severity as keyof typeof severity] * likelihood[i.likelihood as keyof typeof likelihood],
+    ),
+  );
+  const riskTier = score >= tierMinScore.high ? 'high' : score >= tierMinScore.medium ? 'medium' : 'low';
+  return { score, riskTier };
+}
+
+function issuePaths(res: { json(): any }): string[] {
+  return (res.json().issues as { path: string }[]).map((i) => i.path);
+}
+
+// ---------------------------------------------------------------------------
+// Registration
+// ---------------------------------------------------------------------------
+
+describe('POST /api/v1/systems', () => {
+  it('registers a system: 201 with id, workflow id and first stage', async () => {
+    const res = await t.api.inject({ method: 'POST', url: '/api/v1/systems', payload: registrationFor('reg-ok') });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json()).toMatchObject({
+      id: 'reg-ok',
+      workflowId: workflowIdFor('reg-ok'),
+      stage: 'impact_assessment',
+    });
+    const state = await t.env.client.workflow.getHandle(workflowIdFor('reg-ok')).query(stateQuery);
+    expect(state.systemId).toBe('reg-ok');
+    expect(state.stage).toBe('impact_assessment');
+  });
+
+  it('refuses a duplicate id with 409 already_registered and keeps the one original workflow', async () => {
+    const handle = await register('reg-dup', { name: 'Original name' });
+    const before = await handle.describe();
+
+    const res = await t.api.inject({
+      method: 'POST',
+      url: '/api/v1/systems',
+      payload: { ...registrationFor('reg-dup'), name: 'Impostor name' },
+    });
+    expect(res.statusCode, res.body).toBe(409);
+    expect(res.json().error).toBe('already_registered');
+
+    const after = await handle.describe();
+    expect(after.runId).toBe(before.runId);
+    expect(after.status.name).toBe('RUNNING');
+    expect((await handle.query(stateQuery)).registration.name).toBe('Original name');
+    expect((await view('reg-dup')).name).toBe('Original name');
+    // Only the original lifecycle ran: one "assessment requested" e-mail, one registration transition.
+    const isRequest = (m: { subject: string; text: string; headers: Record<string, string> }) =>
+      m.headers['x-ai-system'] === 'reg-dup' && !m.subject.includes('Approval needed');
+    await t.mailbox.waitFor(isRequest);
+    await settle();
+    expect(t.mailbox.messages().filter(isRequest)).toHaveLength(1);
+    const events = await t.store.listEvents('reg-dup');
+    expect(events.filter((e) => e.type === 'stage_changed')).toHaveLength(1);
+  });
+
+  it.each([
+    ['a bad slug id', { id: 'Not_A_Slug' }, 'body.id'],
+    ['an owner that is not an e-mail', { owner: 'not-an-email' }, 'body.owner'],
+    ['empty stakeholders', { stakeholders: [] }, 'body.stakeholders'],
+    ['a model without a version', { model: { name: 'cv-ranker', provider: 'in-house' } }, 'body.model.version'],
+  ])('answers 422 naming the field for %s', async (_what, override, path) => {
+    const id = `reg-invalid-${path.replaceAll('.', '-').toLowerCase()}`;
+    const res = await t.api.inject({
+      method: 'POST',
+      url: '/api/v1/systems',
+      payload: { ...registrationFor(id), ...override },
+    });
+    expect(res.statusCode, res.body).toBe(422);
+    expect(res.json().error).toBe('validation_failed');
+    expect(issuePaths(res)).toContain(path);
+    // Nothing was started.
+    const lookup = await t.api.inject({ method: 'GET', url: `/api/v1/systems/${id}` });
+    if (path !== 'body.id') expect(lookup.statusCode).toBe(404);
+  });
+
+  it('answers 400 for a body that is not JSON', async () => {
+    const res = await t.api.inject({
+      method: 'POST',
+      url: '/api/v1/systems',
+      payload: '{"id": "reg-not-json", ',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(res.statusCode, res.body).toBe(400);
+    expect(res.json().error).toEqual(expect.any(String));
+    expect((await t.api.inject({ method: 'GET', url: '/api/v1/systems/reg-not-json' })).statusCode).toBe(404);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Impact assessment
+// ---------------------------------------------------------------------------
+
+describe('PUT /api/v1/systems/:id/impact-assessment', () => {
+  it('answers 404 for an unknown system', async () => {
+    const res = await submitAssessment('ia-unknown');
+    expect(res.statusCode, res.body).toBe(404);
+    expect(res.json().error).toBe('not_found');
+  });
+
+  it('answers 422 naming body.impacts.0.severity for an invalid severity', async () => {
+    await register('ia-bad-severity');
+    const body = example('impact-assessment.json');
+    body.impacts[0].severity = 'catastrophic';
+    const res = await submitAssessment('ia-bad-severity', body);
+    expect(res.statusCode, res.body).toBe(422);
+    expect(issuePaths(res)).toContain('body.impacts.0.severity');
+    expect(await stageOf('ia-bad-severity')).toBe('impact_assessment');
+  });
+
+  it('answers 422 naming body.impacts for an empty list of impacts', async () => {
+    await register('ia-no-impacts');
+    const res = await submitAssessment('ia-no-impacts', {
+      ...example<Record<string, unknown>>('impact-assessment.json'),
+      impacts: [],
+    });
+    expect(res.statusCode, res.body).toBe(422);
+    expect(issuePaths(res)).toContain('body.impacts');
+    expect(await stageOf('ia-no-impacts')).toBe('impact_assessment');
+  });
+
+  it('returns the tier and score the policy gives, then refuses a second submission with 409 wrong_stage', async () => {
+    await register('ia-twice');
+    const assessment = example('impact-assessment.json');
+    const expected = expectedRisk(assessment);
+    const res = await submitAssessment('ia-twice', assessment);
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toEqual({ id: 'ia-twice', version: 1, stage: 'approval', ...expected });
+
+    const second = await submitAssessment('ia-twice', assessment);
+    expect(second.statusCode, second.body).toBe(409);
+    expect(second.json()).toMatchObject({ error: 'wrong_stage', stage: 'approval' });
+    const state = await view('ia-twice');
+    expect(state.assessment.version).toBe(1);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// System view, OpenAPI, health
+// ---------------------------------------------------------------------------
+
+describe('GET /api/v1/systems/:id', () => {
+  it('answers 404 for an unknown system', async () => {
+    const res = await t.api.inject({ method: 'GET', url: '/api/v1/systems/view-unknown' });
+    expect(res.statusCode, res.body).toBe(404);
+    expect(res.json().error).toBe('not_found');
+  });
+
+  it('shows stage, risk tier, pending approver and decisions', async () => {
+    await register('view-fields');
+    const fresh = await view('view-fields');
+    expect(fresh).toMatchObject({ id: 'view-fields', stage: 'impact_assessment', riskTier: null, decisions: [] });
+    expect(fresh.pendingApproval ?? null).toBeNull();
+
+    const res = await submitAssessment('view-fields');
+    expect(res.statusCode, res.body).toBe(200);
+    const inApproval = await eventually(
+      () => view('view-fields'),
+      (v) => v.pendingApproval != null,
+      'pending approval',
+    );
+    expect(inApproval.stage).toBe('approval');
+    expect(inApproval.riskTier).toBe(expectedRisk(example('impact-assessment.json')).riskTier);
+    expect(inApproval.pendingApproval.approver).toBe(RISK_OWNER);
+    expect(inApproval.decisions).toEqual([]);
+
+    await decide(await approvalLink('view-fields'), 'approve', 'Fine.');
+    const active = await eventually(
+      () => view('view-fields'),
+      (v) => v.stage === 'active',
+      'stage active',
+    );
+    expect(active.pendingApproval ?? null).toBeNull();
+    expect(active.decisions).toHaveLength(1);
+    expect(active.decisions[0]).toMatchObject({ decision: 'approve', approver: RISK_OWNER, comment: 'Fine.' });
+  });
+});
+
+describe('GET /openapi.json', () => {
+  it('is an OpenAPI 3 document with the system paths and the registration schema', async () => {
+    const res = await t.api.inject({ method: 'GET', url: '/openapi.json' });
+    expect(res.statusCode, res.body).toBe(200);
+    const doc = res.json();
+    expect(doc.openapi).toMatch(/^3\.\d+\.\d+$/);
+    expect(doc.info?.title).toEqual(expect.any(String));
+    expect(doc.paths['/api/v1/systems']?.post).toBeDefined();
+    expect(doc.paths['/api/v1/systems/{id}/impact-assessment']?.put).toBeDefined();
+    expect(doc.paths['/api/v1/systems/{id}']?.get).toBeDefined();
+    let schema = doc.paths['/api/v1/systems'].post.requestBody.content['application/json'].schema;
+    if (schema.$ref) schema = doc.components.schemas[schema.$ref.replace('#/components/schemas/', '')];
+    expect(schema.required).toEqual(expect.arrayContaining(['id', 'owner', 'riskOwner', 'model']));
+    expect(schema.properties.id).toBeDefined();
+  });
+});
+
+describe('GET /healthz', () => {
+  it('answers 200', async () => {
+    const res = await t.api.inject({ method: 'GET', url: '/healthz' });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toEqual({ status: 'ok' });
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Approval links
+// ---------------------------------------------------------------------------
+
+describe('approval links', () => {
+  it('GET of a valid link shows the form and never changes anything', async () => {
+    await registerAndSubmit('link-get');
+    const path = await approvalLink('link-get');
+    const req = await pendingRequestId('link-get');
+    for (let i = 0; i < 3; i++) {
+      const page = await t.api.inject({ method: 'GET', url: path });
+      expectHtmlPage(page, 200);
+      expect(csrfFrom(page.body)).toEqual(expect.any(String));
+    }
+    await settle();
+    expect(await stageOf('link-get')).toBe('approval');
+    expect((await view('link-get')).decisions).toEqual([]);
+    expect(await t.store.getApprovalLinkUse(req)).toBeUndefined();
+    expect(await t.store.listDecisions('link-get')).toEqual([]);
+  });
+
+  it('refuses a tampered token with 403 and records the attempt', async () => {
+    await registerAndSubmit('link-tampered');
+    const path = await approvalLink('link-tampered');
+    const token = path.split('/approvals/')[1]!;
+    const [header, payload, signature] = token.split('.') as [string, string, string];
+    const at = Math.floor(payload.length / 2);
+    const swapped = payload[at] === 'A' ? 'B' : 'A';
+    const tampered = `${header}.${payload.slice(0, at)}${swapped}${payload.slice(at + 1)}.${signature}`;
+    expect(tampered).not.toBe(token);
+
+    const before = (await attempts('bad_signature')).length;
+    const get = await t.api.inject({ method: 'GET', url: `/approvals/${tampered}` });
+    expectHtmlPage(get, 403);
+    expect(get.body).not.toContain('name="csrf"');
+    const postRes = await post(`/approvals/${tampered}`, { decision: 'approve', comment: '', csrf: 'x' });
+    expectHtmlPage(postRes, 403);
+    expect((await attempts('bad_signature')).length).toBe(before + 2);
+    await settle();
+    expect(await stageOf('link-tampered')).toBe('approval');
+  });
+
+  it('refuses a token signed with another secret with 403 and records the attempt', async () => {
+    await registerAndSubmit('link-other-secret');
+    const req = await pendingRequestId('link-other-secret');
+    const token = await sign(
+      { sys: 'link-other-secret', req, sub: RISK_OWNER, step: 1 },
+      { secret: 'another-secret-that-is-long-enough-9876543210' },
+    );
+    const get = await t.api.inject({ method: 'GET', url: `/approvals/${token}` });
+    expectHtmlPage(get, 403);
+    expect(get.body).not.toContain('name="csrf"');
+    const postRes = await post(`/approvals/${token}`, { decision: 'approve', comment: '', csrf: 'x' });
+    expectHtmlPage(postRes, 403);
+    expect(await attempts('bad_signature', 'link-other-secret')).toHaveLength(2);
+    await settle();
+    expect(await stageOf('link-other-secret')).toBe('approval');
+    expect(await t.store.getApprovalLinkUse(req)).toBeUndefined();
+  });
+
+  it('refuses garbage with 400 and records the attempt', async () => {
+    const before = (await attempts('malformed')).length;
+    const res = await t.api.inject({ method: 'GET', url: '/approvals/this-is-not-a-token' });
+    expectHtmlPage(res, 400);
+    const postRes = await post('/approvals/not.a.jwt', { decision: 'approve', comment: '', csrf: 'x' });
+    expectHtmlPage(postRes, 400);
+    expect((await attempts('malformed')).length).toBe(before + 2);
+  });
+
+  it('refuses an expired token with a 410 page that says so, and records the attempt', async () => {
+    await registerAndSubmit('link-expired');
+    const req = await pendingRequestId('link-expired');
+    const token = await sign(
+      { sys: 'link-expired', req, sub: RISK_OWNER, step: 1 },
+      { expiresAt: new Date(Date.now() - 60_000) },
+    );
+    const get = await t.api.inject({ method: 'GET', url: `/approvals/${token}` });
+    expectHtmlPage(get, 410);
+    expect(get.body).toMatch(/expired/i);
+    expect(get.body).not.toContain('name="csrf"');
+    const postRes = await post(`/approvals/${token}`, { decision: 'approve', comment: '', csrf: 'x' });
+    expectHtmlPage(postRes, 410);
+    expect(postRes.body).toMatch(/expired/i);
+    const recorded = await attempts('expired', 'link-expired');
+    expect(recorded).toHaveLength(2);
+    expect(recorded[0]!.detail).toMatchObject({ requestId: req });
+    await settle();
+    expect(await stageOf('link-expired')).toBe('approval');
+  });
+
+  it('refuses a POST without the CSRF value with 403; nothing is decided', async () => {
+    await registerAndSubmit('link-no-csrf');
+    const path = await approvalLink('link-no-csrf');
+    const req = await pendingRequestId('link-no-csrf');
+    const res = await post(path, { decision: 'approve', comment: 'Forged.' });
+    expectHtmlPage(res, 403);
+    expect(res.body).toContain('Decision not recorded');
+    expect(await t.store.listLinkAttempts('link-no-csrf')).toHaveLength(1);
+    await settle();
+    expect(await stageOf('link-no-csrf')).toBe('approval');
+    expect(await t.store.getApprovalLinkUse(req)).toBeUndefined();
+  });
+
+  it('refuses a POST with a wrong CSRF value with 403; nothing is decided', async () => {
+    await registerAndSubmit('link-bad-csrf');
+    const path = await approvalLink('link-bad-csrf');
+    const req = await pendingRequestId('link-bad-csrf');
+    const real = csrfFrom((await t.api.inject({ method: 'GET', url: path })).body);
+    // Same length as the real value, so the constant-time comparison is what refuses it.
+    const forged = real.startsWith('A') ? 'B'.repeat(real.length) : 'A'.repeat(real.length);
+    const res = await post(path, { decision: 'approve', comment: 'Forged.', csrf: forged });
+    expectHtmlPage(res, 403);
+    expect(res.body).toContain('Decision not recorded');
+    const short = await post(path, { decision: 'approve', comment: 'Forged.', csrf: 'short' });
+    expectHtmlPage(short, 403);
+    expect(await attempts('csrf', 'link-bad-csrf')).toHaveLength(2);
+    await settle();
+    expect(await stageOf('link-bad-csrf')).toBe('approval');
+    expect(await t.store.getApprovalLinkUse(req)).toBeUndefined();
+    expect(await t.store.listDecisions('link-bad-csrf')).toEqual([]);
+  });
+
+  it('refuses decision=maybe with 400; nothing is decided', async () => {
+    await registerAndSubmit('link-maybe');
+    const path = await approvalLink('link-maybe');
+    const req = await pendingRequestId('link-maybe');
+    const csrf = csrfFrom((await t.api.inject({ method: 'GET', url: path })).body);
+    const res = await post(path, { decision: 'maybe', comment: '', csrf });
+    expectHtmlPage(res, 400);
+    expect(res.body).toContain('Decision not recorded');
+    expect(await t.store.listLinkAttempts('link-maybe')).toHaveLength(1);
+    await settle();
+    expect(await stageOf('link-maybe')).toBe('approval');
+    expect(await t.store.getApprovalLinkUse(req)).toBeUndefined();
+  });
+
+  it('answers a rejection without a comment with 422 and decides nothing; the link still works', async () => {
+    await registerAndSubmit('link-reject-bare');
+    const path = await approvalLink('link-reject-bare');
+    const req = await pendingRequestId('link-reject-bare');
+    const csrf = csrfFrom((await t.api.inject({ method: 'GET', url: path })).body);
+    const res = await post(path, { decision: 'reject', comment: '   ', csrf });
+    expectHtmlPage(res, 422);
+    expect(res.body).toContain('A rejection needs a comment');
+    // The form comes back so the approver can add the comment.
+    expect(csrfFrom(res.body)).toBe(csrf);
+    await settle();
+    expect(await stageOf('link-reject-bare')).toBe('approval');
+    expect(await t.store.getApprovalLinkUse(req)).toBeUndefined();
+    expect(await t.store.listDecisions('link-reject-bare')).toEqual([]);
+
+    await decide(path, 'reject', 'Say where the training data came from.');
+    await eventually(
+      () => stageOf('link-reject-bare'),
+      (s) => s === 'impact_assessment',
+      'back to impact assessment',
+    );
+  });
+
+  it('answers "Already decided" for the first link after a rejection and a resubmission', async () => {
+    await registerAndSubmit('link-stale');
+    const first = await approvalLink('link-stale');
+    const firstCsrf = csrfFrom((await t.api.inject({ method: 'GET', url: first })).body);
+    await decide(first, 'reject', 'Describe the fairness tests.');
+    await eventually(
+      () => stageOf('link-stale'),
+      (s) => s === 'impact_assessment',
+      'back to impact assessment',
+    );
+    const resubmitted = await submitAssessment('link-stale');
+    expect(resubmitted.statusCode, resubmitted.body).toBe(200);
+    const second = await approvalLink('link-stale', 2);
+    expect(second).not.toBe(first);
+
+    const get = await t.api.inject({ method: 'GET', url: first });
+    expect(get.statusCode).toBeLessThan(500);
+    expect(get.body).toContain('Already decided');
+    expect(get.body).not.toContain('name="csrf"');
+    const postRes = await post(first, { decision: 'approve', comment: 'Old link.', csrf: firstCsrf });
+    expect(postRes.statusCode).toBeLessThan(500);
+    expect(postRes.body).toContain('Already decided');
+    await settle();
+    expect(await stageOf('link-stale')).toBe('approval');
+    expect(await t.store.listDecisions('link-stale')).toHaveLength(1);
+
+    // The new request's link is unaffected.
+    const page = await t.api.inject({ method: 'GET', url: second });
+    expectHtmlPage(page, 200);
+  });
+
+  it('answers a replayed POST with "Already decided" and records exactly one decision', async () => {
+    const handle = await registerAndSubmit('link-replay');
+    const path = await approvalLink('link-replay');
+    const csrf = csrfFrom((await t.api.inject({ method: 'GET', url: path })).body);
+    const form = { decision: 'approve', comment: 'Approved once.', csrf };
+    const first = await post(path, form);
+    expectHtmlPage(first, 200);
+    expect(first.body).toContain('You approved');
+
+    const replay = await post(path, form);
+    expect(replay.statusCode).toBeLessThan(500);
+    expect(replay.body).toContain('Already decided');
+    expect(replay.body).not.toContain('You approved');
+    const replayReject = await post(path, { decision: 'reject', comment: 'Changed my mind.', csrf });
+    expect(replayReject.body).toContain('Already decided');
+
+    await eventually(
+      () => handle.query(stateQuery),
+      (s) => s.stage === 'active',
+      'stage active',
+    );
+    await eventually(
+      () => t.store.listDecisions('link-replay'),
+      (d) => d.length >= 1,
+      'decision recorded',
+    );
+    await settle();
+    const decisions = await t.store.listDecisions('link-replay');
+    expect(decisions).toHaveLength(1);
+    expect(decisions[0]).toMatchObject({ decision: 'approve', approver: RISK_OWNER });
+    expect((await handle.query(stateQuery)).decisions).toHaveLength(1);
+  });
+
+  it("ignores a validly signed token for another approver and leaves the real approver's link usable", async () => {
+    const handle = await registerAndSubmit('link-intruder');
+    const realPath = await approvalLink('link-intruder');
+    const req = await pendingRequestId('link-intruder');
+    const jti = 'intruder-jti-0001';
+    const token = await sign({ sys: 'link-intruder', req, sub: 'intruder@example.org', step: 1 }, { jti });
+    const path = `/approvals/${token}`;
+
+    const get = await t.api.inject({ method: 'GET', url: path });
+    expect(get.statusCode, get.body).toBeGreaterThanOrEqual(400);
+    expect(get.statusCode, get.body).toBeLessThan(500);
+    expect(get.body).not.toContain('name="csrf"');
+
+    // The CSRF value the product would hand out for this link, so the POST gets past that check.
+    const csrf = createHmac('sha256', TEST_SECRET).update(`csrf:${jti}`).digest('base64url');
+    const res = await post(path, { decision: 'approve', comment: 'Not mine to approve.', csrf });
+    expect(res.statusCode, res.body).toBeGreaterThanOrEqual(400);
+    expect(res.statusCode, res.body).toBeLessThan(500);
+    expect(res.body).not.toContain('You approved');
+
+    await settle();
+    const state = await handle.query(stateQuery);
+    expect(state.stage).toBe('approval');
+    expect(state.decisions).toEqual([]);
+    expect(await t.store.listDecisions('link-intruder')).toEqual([]);
+    // The request's single-use slot must not have been taken by the intruder.
+    expect(await t.store.getApprovalLinkUse(req)).toBeUndefined();
+
+    // The real risk owner can still decide.
+    const page = await t.api.inject({ method: 'GET', url: realPath });
+    expectHtmlPage(page, 200);
+    const decided = await post(realPath, { decision: 'approve', comment: 'Mine.', csrf: csrfFrom(page.body) });
+    expectHtmlPage(decided, 200);
+    expect(decided.body).toContain('You approved');
+    const active = await eventually(
+      () => handle.query(stateQuery),
+      (s) => s.stage === 'active',
+      'stage active',
+    );
+    expect(active.decisions).toHaveLength(1);
+    expect(active.decisions[0]).toMatchObject({ approver: RISK_OWNER, comment: 'Mine.' });
+  });
+});

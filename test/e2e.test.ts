@@ -1,0 +1,332 @@
+/**
+ * End to end, as a user runs the product: `npm start` (embedded/start.ts) as a
+ * child process with its own Temporal dev server, PGlite and API, sending its
+ * mail over TCP to a real SMTP server this test owns; everything else over
+ * real HTTP. Then Ctrl-C (SIGINT), a restart on the same data folder, and the
+ * same lifecycle is still there.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getFreePort } from '../embedded/dev-server.js';
+import { startDevMailbox, type DevMailbox, type MailboxMessage } from '../embedded/dev-mailbox.js';
+import { defaultPolicyPath } from '../config/policy-file.js';
+import { example } from './support/examples.js';
+import { csrfFrom } from './support/lifecycle-env.js';
+import {
+  forceStop,
+  isPortOpen,
+  processesMentioning,
+  productEnv,
+  spawnProduct,
+  waitUntilHealthy,
+  type ProductProcess,
+} from './support/product-process.js';
+
+const START_TIMEOUT_MS = 90_000;
+const STOP_TIMEOUT_MS = 30_000;
+
+const registration = example('register.json');
+const assessment = example('impact-assessment.json');
+const SYSTEM_ID: string = registration.id;
+const SYSTEM_NAME: string = registration.name;
+const RISK_OWNER: string = registration.riskOwner;
+const OWNER: string = registration.owner;
+const COMMENT = 'Approved on condition that recruiters keep reading every application.';
+
+interface SystemView {
+  id: string;
+  name: string;
+  stage: string;
+  riskTier: string | null;
+  approvedAt: string | null;
+  reviewDueAt: string | null;
+  decisions: { approver: string; decision: string; comment: string; decidedAt: string; requestId: string }[];
+  transitions: { from: string | null; to: string; reason: string; at: string }[];
+}
+
+async function readBody(res: Response): Promise<{ status: number; text: string; json: any }> {
+  const text = await res.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, text, json };
+}
+
+describe('npm start, end to end over HTTP and SMTP', () => {
+  let dataDir: string;
+  let mailbox: DevMailbox;
+  let port: number;
+  let temporalPort: number;
+  let baseUrl: string;
+  let product: ProductProcess | undefined;
+  const env = () =>
+    productEnv({
+      DATA_DIR: dataDir,
+      PORT: String(port),
+      TEMPORAL_DEV_PORT: String(temporalPort),
+      TEMPORAL_UI_PORT: '0',
+      LOG_LEVEL: 'warn',
+      SMTP_URL: mailbox.url,
+    });
+
+  /** What each test has seen, for the next one; a later test fails clearly if an earlier one did not get there. */
+  let approved: SystemView | undefined;
+  let approvalLink: string | undefined;
+
+  const api = (path: string, init?: RequestInit) =>
+    fetch(`${baseUrl}${path}`, { ...init, signal: AbortSignal.timeout(30_000) }).then(readBody);
+  const getSystem = async (): Promise<SystemView> => {
+    const res = await api(`/api/v1/systems/${SYSTEM_ID}`);
+    expect(res.status, `GET /api/v1/systems/${SYSTEM_ID}: ${res.text}\n${product?.tail()}`).toBe(200);
+    return res.json as SystemView;
+  };
+
+  async function start(): Promise<ProductProcess> {
+    const p = spawnProduct(env());
+    product = p;
+    await waitUntilHealthy(p, baseUrl, START_TIMEOUT_MS);
+    return p;
+  }
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'ai-impact-e2e-'));
+    mailbox = await startDevMailbox({ port: 0 });
+    port = await getFreePort();
+    temporalPort = await getFreePort();
+    baseUrl = `http://127.0.0.1:${port}`;
+    await start();
+  }, START_TIMEOUT_MS + 30_000);
+
+  afterAll(async () => {
+    await forceStop(product, dataDir ?? 'ai-impact-e2e-never-matches');
+    await mailbox?.stop();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('publishes the OpenAPI document and, with SMTP_URL set, no dev mailbox', async () => {
+    const openapi = await api('/openapi.json');
+    expect(openapi.status, openapi.text).toBe(200);
+    const apiPaths = Object.keys(openapi.json.paths ?? {})
+      .filter((p) => p.startsWith('/api/v1'))
+      .sort();
+    expect(apiPaths).toEqual(['/api/v1/systems', '/api/v1/systems/{id}', '/api/v1/systems/{id}/impact-assessment']);
+
+    // start.ts only starts (and routes to) the dev mailbox when SMTP_URL is unset.
+    for (const path of ['/dev/mailbox/messages', '/dev/mailbox']) {
+      const res = await api(path);
+      expect(res.status, `GET ${path}: ${res.text}`).toBe(404);
+    }
+    expect(product!.output(), 'start-up banner names the SMTP server in use').toContain(
+      `SMTP           ${mailbox.url}`,
+    );
+    expect(existsSync(join(dataDir, 'mailbox.json')), 'no dev mailbox file in DATA_DIR').toBe(false);
+  });
+
+  it('registers, assesses, e-mails the risk owner over SMTP and becomes active when the link is approved', async () => {
+    const created = await api('/api/v1/systems', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(registration),
+    });
+    expect(created.status, created.text).toBe(201);
+    expect(created.json).toMatchObject({ id: SYSTEM_ID, stage: 'impact_assessment' });
+
+    const again = await api('/api/v1/systems', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(registration),
+    });
+    expect(again.status, again.text).toBe(409);
+    expect(again.json).toMatchObject({ error: 'already_registered' });
+
+    const assessed = await api(`/api/v1/systems/${SYSTEM_ID}/impact-assessment`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(assessment),
+    });
+    expect(assessed.status, `${assessed.text}\n${product!.tail()}`).toBe(200);
+    expect(assessed.json).toMatchObject({ id: SYSTEM_ID, riskTier: 'high', stage: 'approval' });
+
+    // The approval request arrives on this test's SMTP server, sent by the product over TCP.
+    const isApprovalRequest = (m: MailboxMessage) =>
+      m.to.includes(RISK_OWNER) && m.links.some((l) => l.includes('/approvals/'));
+    let mail: MailboxMessage;
+    try {
+      mail = await mailbox.waitFor(isApprovalRequest, { timeoutMs: 30_000 });
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${product!.tail()}`);
+    }
+    expect(mail.subject).toContain(SYSTEM_NAME);
+    expect(mail.headers['x-ai-system']).toBe(SYSTEM_ID);
+    const link = mail.links.find((l) => l.includes('/approvals/'))!;
+    // The link points at this product (PUBLIC_BASE_URL unset: http://localhost:$PORT).
+    expect(link.startsWith(`http://localhost:${port}/approvals/`), link).toBe(true);
+    approvalLink = link;
+
+    // Opening the link shows the request and decides nothing (mail scanners open links too).
+    const page = await fetch(link, { signal: AbortSignal.timeout(30_000) }).then(readBody);
+    expect(page.status, page.text).toBe(200);
+    expect(page.text).toContain(SYSTEM_NAME);
+    expect((await getSystem()).stage).toBe('approval');
+
+    const form = new URLSearchParams({ decision: 'approve', comment: COMMENT, csrf: csrfFrom(page.text) });
+    const decided = await fetch(link, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: form.toString(),
+      signal: AbortSignal.timeout(30_000),
+    }).then(readBody);
+    expect(decided.status, decided.text).toBe(200);
+    expect(decided.text).toContain(`You approved ${SYSTEM_NAME}`);
+
+    const deadline = Date.now() + 30_000;
+    let system = await getSystem();
+    while (!(system.stage === 'active' && system.reviewDueAt) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      system = await getSystem();
+    }
+    expect(system, `system never became active\n${product!.tail()}`).toMatchObject({
+      stage: 'active',
+      riskTier: 'high',
+    });
+    expect(system.reviewDueAt).toEqual(expect.any(String));
+    // High risk: reviewed every 6 calendar months (policy/default.json).
+    const cadence = JSON.parse(await readFile(defaultPolicyPath, 'utf8')).reviewCadenceMonths.high as number;
+    const due = new Date(system.reviewDueAt!);
+    const expectedDue = new Date(system.approvedAt!);
+    expectedDue.setUTCMonth(expectedDue.getUTCMonth() + cadence);
+    expect(Math.abs(due.getTime() - expectedDue.getTime())).toBeLessThan(4 * 24 * 3600_000);
+    expect(system.decisions).toHaveLength(1);
+    expect(system.decisions[0]).toMatchObject({ approver: RISK_OWNER, decision: 'approve', comment: COMMENT });
+
+    // The owner is told, again over SMTP.
+    const outcome = await mailbox.waitFor(
+      (m) => m.to.includes(OWNER) && m.subject.includes(`Approved: ${SYSTEM_NAME}`),
+      {
+        timeoutMs: 30_000,
+      },
+    );
+    expect(outcome.text).toContain(COMMENT);
+
+    // The link works once.
+    const second = await fetch(link, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        decision: 'reject',
+        comment: 'changed my mind',
+        csrf: csrfFrom(page.text),
+      }).toString(),
+      signal: AbortSignal.timeout(30_000),
+    }).then(readBody);
+    expect(second.text).toContain('Already decided');
+    expect(second.text).toContain(`approve by ${RISK_OWNER}`);
+    expect((await getSystem()).decisions).toHaveLength(1);
+
+    approved = system;
+  });
+
+  it('stops on SIGINT without leaving the Temporal dev server behind, and resumes from DATA_DIR', async () => {
+    if (!approved || !approvalLink) throw new Error('the lifecycle test above did not get the system to active');
+    const first = product!;
+    expect(await isPortOpen(temporalPort), 'Temporal dev server listens while running').toBe(true);
+    // The leftover check below can only fail if it sees the dev server while it runs.
+    const running = processesMentioning(dataDir);
+    if (running) expect(running.map((p) => p.cmdline).join('\n')).toContain('temporal server start-dev');
+
+    first.child.kill('SIGINT');
+    const exit = await first.waitForExit(STOP_TIMEOUT_MS);
+    expect(exit, `no exit within ${STOP_TIMEOUT_MS / 1000} s of SIGINT\n${first.tail()}`).toBeDefined();
+    expect(exit!.code === 0 || exit!.signal !== null, `exit ${JSON.stringify(exit)}\n${first.tail()}`).toBe(true);
+    expect(await isPortOpen(temporalPort), `Temporal dev server port ${temporalPort} still open\n${first.tail()}`).toBe(
+      false,
+    );
+    expect(await isPortOpen(port), `API port ${port} still open`).toBe(false);
+    const leftovers = processesMentioning(dataDir);
+    if (leftovers) expect(leftovers, 'processes still using DATA_DIR').toEqual([]);
+
+    const messagesBefore = mailbox.messages().length;
+    await start();
+
+    const system = await getSystem();
+    expect(system).toMatchObject({ id: SYSTEM_ID, stage: 'active', riskTier: 'high' });
+    expect(system.approvedAt).toBe(approved.approvedAt);
+    expect(system.reviewDueAt).toBe(approved.reviewDueAt);
+    expect(system.decisions).toEqual(approved.decisions);
+    expect(system.transitions).toEqual(approved.transitions);
+
+    // Temporal remembers the registration, the record store remembers the used link.
+    const again = await api('/api/v1/systems', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(registration),
+    });
+    expect(again.status, again.text).toBe(409);
+    const page = await fetch(approvalLink, { signal: AbortSignal.timeout(30_000) }).then(readBody);
+    expect(page.text).toContain('Already decided');
+    // Resuming does not send the approval request (or anything else) again.
+    expect(
+      mailbox
+        .messages()
+        .slice(messagesBefore)
+        .map((m) => m.subject),
+    ).toEqual([]);
+  });
+});
+
+describe('npm start refuses bad configuration', () => {
+  let dir: string;
+  let product: ProductProcess | undefined;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ai-impact-e2e-config-'));
+  });
+  afterAll(async () => {
+    await forceStop(product, dir ?? 'ai-impact-e2e-never-matches');
+    if (dir) await rm(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  async function startExpectingFailure(vars: Record<string, string>) {
+    product = spawnProduct(
+      productEnv({
+        DATA_DIR: join(dir, 'data'),
+        PORT: String(await getFreePort()),
+        TEMPORAL_DEV_PORT: String(await getFreePort()),
+        TEMPORAL_UI_PORT: '0',
+        LOG_LEVEL: 'warn',
+        SMTP_URL: 'smtp://127.0.0.1:1',
+        ...vars,
+      }),
+    );
+    const exit = await product.waitForExit(30_000);
+    expect(exit, `still running 30 s after start\n${product.tail()}`).toBeDefined();
+    expect(exit, product.tail()).toEqual({ code: 2, signal: null });
+    const output = product.output();
+    expect(output, 'a configuration message, not a stack trace').not.toMatch(/^\s+at /m);
+    expect(output, 'stops before starting Temporal').not.toContain('Temporal dev server at');
+    return output;
+  }
+
+  it('exits 2 naming the variable when an environment variable is invalid', async () => {
+    const output = await startExpectingFailure({ PORT: 'abc' });
+    expect(output).toContain('Invalid configuration');
+    expect(output).toMatch(/(^|\s)PORT: /m);
+    expect(output, 'only PORT is wrong').not.toMatch(/TEMPORAL_DEV_PORT: /);
+  });
+
+  it('exits 2 naming the file and field when the policy file is invalid', async () => {
+    const policy = JSON.parse(await readFile(defaultPolicyPath, 'utf8'));
+    policy.reviewCadenceMonths.high = 0;
+    const policyPath = join(dir, 'bad-policy.json');
+    await writeFile(policyPath, JSON.stringify(policy, null, 2));
+    const output = await startExpectingFailure({ POLICY_PATH: policyPath });
+    expect(output).toContain(policyPath);
+    expect(output).toContain('reviewCadenceMonths.high');
+    expect(output, 'no other field is blamed').not.toMatch(/reviewCadenceMonths\.(low|medium)/);
+  });
+});
