@@ -34,7 +34,15 @@ const SYSTEM_ID: string = registration.id;
 const SYSTEM_NAME: string = registration.name;
 const RISK_OWNER: string = registration.riskOwner;
 const OWNER: string = registration.owner;
+const GOVERNANCE_LEAD = 'governance-lead@e2e.example.org';
 const COMMENT = 'Approved on condition that recruiters keep reading every application.';
+
+/** What the AI team sends in the stages where the lifecycle waits for its work (the README's examples). */
+const TEAM_WORK: Record<string, { method: 'PUT' | 'POST'; path: string; example: string }> = {
+  bias_testing: { method: 'PUT', path: '/bias-evidence', example: 'bias-evidence.json' },
+  risk_treatment: { method: 'PUT', path: '/treatment-plan', example: 'treatment-plan.json' },
+  fria_notification: { method: 'POST', path: '/fria-notification', example: 'fria-notification.json' },
+};
 
 interface SystemView {
   id: string;
@@ -43,6 +51,7 @@ interface SystemView {
   riskTier: string | null;
   approvedAt: string | null;
   reviewDueAt: string | null;
+  pendingApproval: { requestId: string; approver: string; step: number } | null;
   decisions: { approver: string; decision: string; comment: string; decidedAt: string; requestId: string }[];
   transitions: { from: string | null; to: string; reason: string; at: string }[];
 }
@@ -56,6 +65,32 @@ async function readBody(res: Response): Promise<{ status: number; text: string; 
     json = undefined;
   }
   return { status: res.status, text, json };
+}
+
+const json = (method: string, body: unknown): RequestInit => ({
+  method,
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify(body),
+});
+
+/** A browser submitting the approval page's form. */
+const postForm = (url: string, fields: Record<string, string>) =>
+  fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(fields).toString(),
+    signal: AbortSignal.timeout(30_000),
+  }).then(readBody);
+
+/** The request id inside an approval link's signed token (a JWT: its payload is base64url JSON). */
+function requestIdOf(link: string): string | undefined {
+  const payload = link.split('/approvals/')[1]?.split(/[/?#]/)[0]?.split('.')[1];
+  if (!payload) return undefined;
+  try {
+    return (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { req?: string }).req;
+  } catch {
+    return undefined;
+  }
 }
 
 describe('npm start, end to end over HTTP and SMTP', () => {
@@ -73,11 +108,13 @@ describe('npm start, end to end over HTTP and SMTP', () => {
       TEMPORAL_UI_PORT: '0',
       LOG_LEVEL: 'warn',
       SMTP_URL: mailbox.url,
+      GOVERNANCE_LEAD_EMAIL: GOVERNANCE_LEAD,
     });
 
   /** What each test has seen, for the next one; a later test fails clearly if an earlier one did not get there. */
   let approved: SystemView | undefined;
-  let approvalLink: string | undefined;
+  let riskOwnerLink: string | undefined;
+  let riskOwnerCsrf: string | undefined;
 
   const api = (path: string, init?: RequestInit) =>
     fetch(`${baseUrl}${path}`, { ...init, signal: AbortSignal.timeout(30_000) }).then(readBody);
@@ -85,6 +122,32 @@ describe('npm start, end to end over HTTP and SMTP', () => {
     const res = await api(`/api/v1/systems/${SYSTEM_ID}`);
     expect(res.status, `GET /api/v1/systems/${SYSTEM_ID}: ${res.text}\n${product?.tail()}`).toBe(200);
     return res.json as SystemView;
+  };
+  const until = async (ok: (v: SystemView) => boolean, what: string): Promise<SystemView> => {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const v = await getSystem();
+      if (ok(v)) return v;
+      if (Date.now() > deadline) {
+        throw new Error(`timed out waiting for ${what}; last view ${JSON.stringify(v)}\n${product?.tail()}`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  const waitForMail = async (predicate: (m: MailboxMessage) => boolean): Promise<MailboxMessage> => {
+    try {
+      return await mailbox.waitFor(predicate, { timeoutMs: 30_000 });
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${product?.tail()}`);
+    }
+  };
+  /** The approval link e-mailed to `approver` for request `requestId`, as received on the test's SMTP server. */
+  const approvalLinkFor = async (approver: string, requestId: string): Promise<string> => {
+    const isLink = (l: string) => l.includes('/approvals/') && requestIdOf(l) === requestId;
+    const mail = await waitForMail((m) => m.to.includes(approver) && m.links.some(isLink));
+    expect(mail.subject).toContain(`Approval needed: ${SYSTEM_NAME}`);
+    expect(mail.headers['x-ai-system']).toBe(SYSTEM_ID);
+    return mail.links.find(isLink)!;
   };
 
   async function start(): Promise<ProductProcess> {
@@ -115,7 +178,9 @@ describe('npm start, end to end over HTTP and SMTP', () => {
     const apiPaths = Object.keys(openapi.json.paths ?? {})
       .filter((p) => p.startsWith('/api/v1'))
       .sort();
-    expect(apiPaths).toEqual(['/api/v1/systems', '/api/v1/systems/{id}', '/api/v1/systems/{id}/impact-assessment']);
+    expect(apiPaths).toEqual(
+      expect.arrayContaining(['/api/v1/systems', '/api/v1/systems/{id}', '/api/v1/systems/{id}/impact-assessment']),
+    );
 
     // start.ts only starts (and routes to) the dev mailbox when SMTP_URL is unset.
     for (const path of ['/dev/mailbox/messages', '/dev/mailbox']) {
@@ -128,112 +193,101 @@ describe('npm start, end to end over HTTP and SMTP', () => {
     expect(existsSync(join(dataDir, 'mailbox.json')), 'no dev mailbox file in DATA_DIR').toBe(false);
   });
 
-  it('registers, assesses, e-mails the risk owner over SMTP and becomes active when the link is approved', async () => {
-    const created = await api('/api/v1/systems', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(registration),
-    });
+  it('registers, assesses, e-mails each approver over SMTP and becomes active when the links are approved', async () => {
+    const created = await api('/api/v1/systems', json('POST', registration));
     expect(created.status, created.text).toBe(201);
     expect(created.json).toMatchObject({ id: SYSTEM_ID, stage: 'impact_assessment' });
 
-    const again = await api('/api/v1/systems', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(registration),
-    });
+    const again = await api('/api/v1/systems', json('POST', registration));
     expect(again.status, again.text).toBe(409);
     expect(again.json).toMatchObject({ error: 'already_registered' });
 
-    const assessed = await api(`/api/v1/systems/${SYSTEM_ID}/impact-assessment`, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(assessment),
-    });
+    const assessed = await api(`/api/v1/systems/${SYSTEM_ID}/impact-assessment`, json('PUT', assessment));
     expect(assessed.status, `${assessed.text}\n${product!.tail()}`).toBe(200);
-    expect(assessed.json).toMatchObject({ id: SYSTEM_ID, riskTier: 'high', stage: 'approval' });
+    expect(assessed.json).toMatchObject({ id: SYSTEM_ID, riskTier: 'high' });
 
-    // The approval request arrives on this test's SMTP server, sent by the product over TCP.
-    const isApprovalRequest = (m: MailboxMessage) =>
-      m.to.includes(RISK_OWNER) && m.links.some((l) => l.includes('/approvals/'));
-    let mail: MailboxMessage;
-    try {
-      mail = await mailbox.waitFor(isApprovalRequest, { timeoutMs: 30_000 });
-    } catch (err) {
-      throw new Error(`${(err as Error).message}\n${product!.tail()}`);
-    }
-    expect(mail.subject).toContain(SYSTEM_NAME);
-    expect(mail.headers['x-ai-system']).toBe(SYSTEM_ID);
-    const link = mail.links.find((l) => l.includes('/approvals/'))!;
-    // The link points at this product (PUBLIC_BASE_URL unset: http://localhost:$PORT).
-    expect(link.startsWith(`http://localhost:${port}/approvals/`), link).toBe(true);
-    approvalLink = link;
-
-    // Opening the link shows the request and decides nothing (mail scanners open links too).
-    const page = await fetch(link, { signal: AbortSignal.timeout(30_000) }).then(readBody);
-    expect(page.status, page.text).toBe(200);
-    expect(page.text).toContain(SYSTEM_NAME);
-    expect((await getSystem()).stage).toBe('approval');
-
-    const form = new URLSearchParams({ decision: 'approve', comment: COMMENT, csrf: csrfFrom(page.text) });
-    const decided = await fetch(link, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: form.toString(),
-      signal: AbortSignal.timeout(30_000),
-    }).then(readBody);
-    expect(decided.status, decided.text).toBe(200);
-    expect(decided.text).toContain(`You approved ${SYSTEM_NAME}`);
-
-    const deadline = Date.now() + 30_000;
+    // From here the system's own state says what it waits for, as a user reading GET would see.
+    const approvers: string[] = [];
     let system = await getSystem();
-    while (!(system.stage === 'active' && system.reviewDueAt) && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 250));
-      system = await getSystem();
+    for (let steps = 0; system.stage !== 'active'; steps++) {
+      if (steps > 12) throw new Error(`no way to active after ${steps} steps: ${JSON.stringify(system)}`);
+      const work = TEAM_WORK[system.stage];
+      if (work) {
+        const res = await api(`/api/v1/systems/${SYSTEM_ID}${work.path}`, json(work.method, example(work.example)));
+        expect(
+          res.status,
+          `${work.method} ${work.path} in stage ${system.stage}: ${res.text}\n${product!.tail()}`,
+        ).toBe(200);
+        system = await getSystem();
+        continue;
+      }
+      expect(system.stage, `unexpected stage\n${JSON.stringify(system)}`).toBe('approval');
+      system = await until((v) => v.pendingApproval !== null, 'an open approval request');
+      const request = system.pendingApproval!;
+      const link = await approvalLinkFor(request.approver, request.requestId);
+      const first = approvers.length === 0;
+      if (first) {
+        // The first approval goes to the risk owner named in the registration.
+        expect(request.approver).toBe(RISK_OWNER);
+        // The link points at this product (PUBLIC_BASE_URL unset: http://localhost:$PORT).
+        expect(link.startsWith(`http://localhost:${port}/approvals/`), link).toBe(true);
+      }
+
+      // Opening the link shows the request and decides nothing (mail scanners open links too).
+      const page = await fetch(link, { signal: AbortSignal.timeout(30_000) }).then(readBody);
+      expect(page.status, page.text).toBe(200);
+      expect(page.text).toContain(SYSTEM_NAME);
+      const afterGet = await getSystem();
+      expect(afterGet.stage).toBe('approval');
+      expect(afterGet.pendingApproval?.requestId).toBe(request.requestId);
+      expect(afterGet.decisions).toHaveLength(approvers.length);
+
+      const comment = first ? COMMENT : `Approved, step ${request.step}.`;
+      const decided = await postForm(link, { decision: 'approve', comment, csrf: csrfFrom(page.text) });
+      expect(decided.status, decided.text).toBe(200);
+      expect(decided.text).toContain(`You approved ${SYSTEM_NAME}`);
+      approvers.push(request.approver);
+      if (first) {
+        riskOwnerLink = link;
+        riskOwnerCsrf = csrfFrom(page.text);
+      }
+      system = await until((v) => v.pendingApproval?.requestId !== request.requestId, 'the decision to be taken in');
     }
-    expect(system, `system never became active\n${product!.tail()}`).toMatchObject({
-      stage: 'active',
-      riskTier: 'high',
-    });
+
+    expect(system).toMatchObject({ stage: 'active', riskTier: 'high' });
     expect(system.reviewDueAt).toEqual(expect.any(String));
-    // High risk: reviewed every 6 calendar months (policy/default.json).
+    // High risk: reviewed every N calendar months from approval (policy/default.json).
     const cadence = JSON.parse(await readFile(defaultPolicyPath, 'utf8')).reviewCadenceMonths.high as number;
-    const due = new Date(system.reviewDueAt!);
     const expectedDue = new Date(system.approvedAt!);
     expectedDue.setUTCMonth(expectedDue.getUTCMonth() + cadence);
-    expect(Math.abs(due.getTime() - expectedDue.getTime())).toBeLessThan(4 * 24 * 3600_000);
-    expect(system.decisions).toHaveLength(1);
-    expect(system.decisions[0]).toMatchObject({ approver: RISK_OWNER, decision: 'approve', comment: COMMENT });
+    expect(Math.abs(Date.parse(system.reviewDueAt!) - expectedDue.getTime())).toBeLessThan(4 * 24 * 3600_000);
+    // A high-risk system needs more than the risk owner (policy approvalChains.high), by e-mail like the first.
+    expect(approvers.length).toBeGreaterThanOrEqual(2);
+    expect(approvers).toContain(GOVERNANCE_LEAD);
+    expect(system.decisions.map((d) => [d.approver, d.decision])).toEqual(approvers.map((a) => [a, 'approve']));
+    expect(system.decisions[0]!.comment).toBe(COMMENT);
 
     // The owner is told, again over SMTP.
-    const outcome = await mailbox.waitFor(
-      (m) => m.to.includes(OWNER) && m.subject.includes(`Approved: ${SYSTEM_NAME}`),
-      {
-        timeoutMs: 30_000,
-      },
-    );
-    expect(outcome.text).toContain(COMMENT);
+    const outcome = await waitForMail((m) => m.to.includes(OWNER) && m.subject.includes(`Approved: ${SYSTEM_NAME}`));
+    expect(outcome.text).toContain(system.reviewDueAt!.slice(0, 10));
 
-    // The link works once.
-    const second = await fetch(link, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({
-        decision: 'reject',
-        comment: 'changed my mind',
-        csrf: csrfFrom(page.text),
-      }).toString(),
-      signal: AbortSignal.timeout(30_000),
-    }).then(readBody);
+    // A link works once: the risk owner's second POST changes nothing.
+    const second = await postForm(riskOwnerLink!, {
+      decision: 'reject',
+      comment: 'changed my mind',
+      csrf: riskOwnerCsrf!,
+    });
     expect(second.text).toContain('Already decided');
     expect(second.text).toContain(`approve by ${RISK_OWNER}`);
-    expect((await getSystem()).decisions).toHaveLength(1);
+    const after = await getSystem();
+    expect(after.stage).toBe('active');
+    expect(after.decisions).toEqual(system.decisions);
 
     approved = system;
   });
 
   it('stops on SIGINT without leaving the Temporal dev server behind, and resumes from DATA_DIR', async () => {
-    if (!approved || !approvalLink) throw new Error('the lifecycle test above did not get the system to active');
+    if (!approved || !riskOwnerLink) throw new Error('the lifecycle test above did not get the system to active');
     const first = product!;
     expect(await isPortOpen(temporalPort), 'Temporal dev server listens while running').toBe(true);
     // The leftover check below can only fail if it sees the dev server while it runs.
@@ -262,13 +316,9 @@ describe('npm start, end to end over HTTP and SMTP', () => {
     expect(system.transitions).toEqual(approved.transitions);
 
     // Temporal remembers the registration, the record store remembers the used link.
-    const again = await api('/api/v1/systems', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(registration),
-    });
+    const again = await api('/api/v1/systems', json('POST', registration));
     expect(again.status, again.text).toBe(409);
-    const page = await fetch(approvalLink, { signal: AbortSignal.timeout(30_000) }).then(readBody);
+    const page = await fetch(riskOwnerLink, { signal: AbortSignal.timeout(30_000) }).then(readBody);
     expect(page.text).toContain('Already decided');
     // Resuming does not send the approval request (or anything else) again.
     expect(
