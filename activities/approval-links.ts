@@ -20,7 +20,7 @@ export type ApprovalClaims = z.infer<typeof approvalClaimsSchema>;
 export type LinkRefusal = 'malformed' | 'bad_signature' | 'expired' | 'invalid_claims';
 export type VerifiedLink =
   | { ok: true; claims: ApprovalClaims; jti: string; expiresAt: Date }
-  | { ok: false; reason: LinkRefusal; claims: ApprovalClaims | null };
+  | { ok: false; reason: LinkRefusal; claims: ApprovalClaims | null; jti?: string };
 
 const key = (secret: string) => new TextEncoder().encode(secret);
 
@@ -56,7 +56,8 @@ export async function verifyApprovalLink(secret: string, token: string, now = ne
     if (err instanceof errors.JWTExpired) {
       // The signature was good; the claims let us offer the same approver a fresh link.
       const claims = approvalClaimsSchema.safeParse(err.payload);
-      return { ok: false, reason: 'expired', claims: claims.success ? claims.data : null };
+      const jti = typeof err.payload.jti === 'string' ? err.payload.jti : undefined;
+      return { ok: false, reason: 'expired', claims: claims.success ? claims.data : null, jti };
     }
     if (err instanceof errors.JWSSignatureVerificationFailed)
       return { ok: false, reason: 'bad_signature', claims: safeClaims(token) };

@@ -33,7 +33,10 @@ function compose(subject: string, paragraphs: string[], action?: { label: string
 }
 
 const stageWork: Record<string, { what: string; how: string }> = {
-  impact_assessment: { what: 'its impact assessment (ISO/IEC 42001 A.5, ISO/IEC 42005)', how: 'PUT {url}/impact-assessment' },
+  impact_assessment: {
+    what: 'its impact assessment (ISO/IEC 42001 A.5, ISO/IEC 42005)',
+    how: 'PUT {url}/impact-assessment',
+  },
   bias_testing: { what: 'bias-testing evidence for its current model version', how: 'PUT {url}/bias-evidence' },
   risk_treatment: { what: 'its risk-treatment plan', how: 'PUT {url}/treatment-plan' },
   fria_notification: {
@@ -53,7 +56,11 @@ export function renderNotification(n: Notification, links: MailLinks): RenderedM
       const work = stageWork[n.stage]!;
       return compose(
         `${prefix(n.reminder)}${n.systemName} needs ${n.stage.replaceAll('_', ' ')}`,
-        [`${name} waits for ${work.what}.`, ...(n.reminder === 0 ? [`Why: ${n.reason}.`] : []), `Submit it with ${work.how.replace('{url}', systemUrl)}.`],
+        [
+          `${name} waits for ${work.what}.`,
+          ...(n.reminder === 0 ? [`Why: ${n.reason}.`] : []),
+          `Submit it with ${work.how.replace('{url}', systemUrl)}.`,
+        ],
         see,
       );
     }
@@ -71,7 +78,10 @@ export function renderNotification(n: Notification, links: MailLinks): RenderedM
     case 'approval_escalation':
       return compose(
         `Escalation: ${n.subject} of ${n.systemName} is waiting on ${n.approver}`,
-        [`The ${n.subject} of ${name} was requested from ${n.approver} on ${day(n.requestedAt)} and has not been decided.`, 'As governance lead you may follow up with the approver.'],
+        [
+          `The ${n.subject} of ${name} was requested from ${n.approver} on ${day(n.requestedAt)} and has not been decided.`,
+          'As governance lead you may follow up with the approver.',
+        ],
         see,
       );
     case 'decision_outcome': {
@@ -87,9 +97,20 @@ export function renderNotification(n: Notification, links: MailLinks): RenderedM
       );
     }
     case 'review_upcoming':
-      return compose(`Periodic review coming up: ${n.systemName}`, [`The periodic review of ${name} is due on ${day(n.reviewDueAt)}.`, `Submit it with POST ${systemUrl}/reviews.`], see);
+      return compose(
+        `Periodic review coming up: ${n.systemName}`,
+        [
+          `The periodic review of ${name} is due on ${day(n.reviewDueAt)}.`,
+          `Submit it with POST ${systemUrl}/reviews.`,
+        ],
+        see,
+      );
     case 'review_due':
-      return compose(`Periodic review due: ${n.systemName}`, [`The review of ${name} is due (${day(n.reviewDueAt)}).`, `Submit it with POST ${systemUrl}/reviews.`], see);
+      return compose(
+        `Periodic review due: ${n.systemName}`,
+        [`The review of ${name} is due (${day(n.reviewDueAt)}).`, `Submit it with POST ${systemUrl}/reviews.`],
+        see,
+      );
     case 'review_overdue':
       return compose(
         `Overdue review (escalation ${n.escalation}): ${n.systemName}`,
@@ -99,7 +120,12 @@ export function renderNotification(n: Notification, links: MailLinks): RenderedM
     case 'incident_reported':
       return compose(
         `${n.severity === 'serious' ? 'Serious incident' : 'Incident'} ${n.incidentId}: ${n.systemName}`,
-        [`${n.reportedBy} reported a ${n.severity} incident on ${name}: ${n.description}`, ...(n.severity === 'serious' ? ['Its approval no longer stands; an immediate review is required (ISO/IEC 42001 A.8.4, clause 10).'] : [])],
+        [
+          `${n.reportedBy} reported a ${n.severity} incident on ${name}: ${n.description}`,
+          ...(n.severity === 'serious'
+            ? ['Its approval no longer stands; an immediate review is required (ISO/IEC 42001 A.8.4, clause 10).']
+            : []),
+        ],
         see,
       );
     case 'lifecycle_stopped':

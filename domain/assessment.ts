@@ -88,7 +88,11 @@ export const impactAssessmentSchema = z
   })
   .superRefine((a, ctx) => {
     if (a.euAiAct.category === 'high_risk' && !a.euAiAct.annexIIIArea) {
-      ctx.addIssue({ code: 'custom', path: ['euAiAct', 'annexIIIArea'], message: 'name the Annex III area of a high-risk system' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['euAiAct', 'annexIIIArea'],
+        message: 'name the Annex III area of a high-risk system',
+      });
     }
   });
 

@@ -44,4 +44,6 @@ export const annexAControls = {
 
 export type ControlId = keyof typeof annexAControls;
 export const controlIds = Object.keys(annexAControls) as [ControlId, ...ControlId[]];
-export const controlIdSchema = z.enum(controlIds, { error: 'must be an ISO/IEC 42001 Annex A control id (A.2.2 to A.10.4)' });
+export const controlIdSchema = z.enum(controlIds, {
+  error: 'must be an ISO/IEC 42001 Annex A control id (A.2.2 to A.10.4)',
+});

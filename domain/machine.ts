@@ -70,7 +70,15 @@ export class Refusal extends Error {
 
 const iso = (d: Date) => d.toISOString();
 
-function parseOr<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } } }, raw: unknown, stage: Stage): T {
+function parseOr<T>(
+  schema: {
+    safeParse(
+      v: unknown,
+    ): { success: true; data: T } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } };
+  },
+  raw: unknown,
+  stage: Stage,
+): T {
   const r = schema.safeParse(raw);
   if (r.success) return r.data;
   const issues = r.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
@@ -79,12 +87,17 @@ function parseOr<T>(schema: { safeParse(v: unknown): { success: true; data: T } 
 
 function requireStage(state: LifecycleState, allowed: readonly Stage[], what: string): void {
   if (!allowed.includes(state.stage)) {
-    throw new Refusal('WrongStage', `${what} is accepted in stage ${allowed.join(' or ')}; the system is in stage ${state.stage}`, state.stage);
+    throw new Refusal(
+      'WrongStage',
+      `${what} is accepted in stage ${allowed.join(' or ')}; the system is in stage ${state.stage}`,
+      state.stage,
+    );
   }
 }
 
 function requireNotFinal(state: LifecycleState, what: string): void {
-  if (isFinal(state.stage)) throw new Refusal('WrongStage', `${what} is not accepted: the system is ${state.stage}`, state.stage);
+  if (isFinal(state.stage))
+    throw new Refusal('WrongStage', `${what} is not accepted: the system is ${state.stage}`, state.stage);
 }
 
 export function initialState(input: LifecycleInput, now: Date): LifecycleState {
@@ -134,7 +147,10 @@ export function carryOver(state: LifecycleState): LifecycleState {
 }
 
 function notification(state: LifecycleState, n: NotificationBody): Effect {
-  return { kind: 'notify', notification: { systemId: state.systemId, systemName: state.registration.name, ...n } as Notification };
+  return {
+    kind: 'notify',
+    notification: { systemId: state.systemId, systemName: state.registration.name, ...n } as Notification,
+  };
 }
 
 function enter(state: LifecycleState, ctx: Ctx, to: Stage, reason: string, actor: string | null): Effect[] {
@@ -167,11 +183,21 @@ export function biasTestingRequired(state: LifecycleState, policy: Policy): bool
 function invalidateApproval(state: LifecycleState, reason: string, actor: string | null): Effect[] {
   const effects: Effect[] = [];
   if (state.approvedDigest) {
-    effects.push({ kind: 'event', type: 'approval_invalidated', actor, payload: { digest: state.approvedDigest, reason } });
+    effects.push({
+      kind: 'event',
+      type: 'approval_invalidated',
+      actor,
+      payload: { digest: state.approvedDigest, reason },
+    });
     state.approvedDigest = null;
   }
   if (state.approval) {
-    effects.push({ kind: 'event', type: 'approval_request_withdrawn', actor, payload: { requestId: state.approval.requestId, reason } });
+    effects.push({
+      kind: 'event',
+      type: 'approval_request_withdrawn',
+      actor,
+      payload: { requestId: state.approval.requestId, reason },
+    });
     state.approval = null;
   }
   return effects;
@@ -198,7 +224,14 @@ export function submitAssessment(state: LifecycleState, ctx: Ctx, raw: ImpactAss
   const content = impactAssessmentSchema.parse(raw);
   const { tier, score } = deriveRiskTier(content, ctx.policy);
   const version = (state.assessment?.version ?? 0) + 1;
-  state.assessment = { version, submittedAt: iso(ctx.now), submittedBy: content.submittedBy, riskTier: tier, score, content };
+  state.assessment = {
+    version,
+    submittedAt: iso(ctx.now),
+    submittedBy: content.submittedBy,
+    riskTier: tier,
+    score,
+    content,
+  };
   state.riskTier = tier;
   if (state.plan) state.plan.current = false;
   state.fria.required = content.euAiAct.category === 'high_risk' && state.registration.deployment.role !== 'provider';
@@ -207,7 +240,13 @@ export function submitAssessment(state: LifecycleState, ctx: Ctx, raw: ImpactAss
   if (content.euAiAct.category === 'prohibited') {
     effects.push(...enter(state, ctx, 'rejected', 'prohibited practice under EU AI Act Art. 5', by));
     for (const to of [ctx.governanceLead, state.registration.owner]) {
-      effects.push(notification(state, { kind: 'lifecycle_stopped', to, reason: `The impact assessment classifies the system as a prohibited practice (EU AI Act Art. 5): ${content.euAiAct.rationale}` }));
+      effects.push(
+        notification(state, {
+          kind: 'lifecycle_stopped',
+          to,
+          reason: `The impact assessment classifies the system as a prohibited practice (EU AI Act Art. 5): ${content.euAiAct.rationale}`,
+        }),
+      );
     }
     return { result: { version, riskTier: tier, score, stage: state.stage }, effects };
   }
@@ -222,9 +261,12 @@ export function validateEvidence(state: LifecycleState, raw: BiasEvidenceInput):
   requireStage(state, ['bias_testing', 'risk_treatment'], 'bias-testing evidence');
   const e = parseOr(biasEvidenceSchema, raw, state.stage);
   if (e.modelVersion !== state.modelVersion) {
-    throw new Refusal('InvalidInput', `modelVersion: the evidence is for ${e.modelVersion}, the system runs ${state.modelVersion}`, state.stage, [
-      { path: 'modelVersion', message: `must be the system's current model version ${state.modelVersion}` },
-    ]);
+    throw new Refusal(
+      'InvalidInput',
+      `modelVersion: the evidence is for ${e.modelVersion}, the system runs ${state.modelVersion}`,
+      state.stage,
+      [{ path: 'modelVersion', message: `must be the system's current model version ${state.modelVersion}` }],
+    );
   }
 }
 
@@ -245,14 +287,29 @@ export function submitEvidence(state: LifecycleState, ctx: Ctx, raw: BiasEvidenc
     content,
   };
   const effects: Effect[] = [
-    { kind: 'event', type: 'bias_evidence_submitted', actor: submittedBy, payload: { version, effectiveDate: content.effectiveDate, failed, verdicts } },
+    {
+      kind: 'event',
+      type: 'bias_evidence_submitted',
+      actor: submittedBy,
+      payload: { version, effectiveDate: content.effectiveDate, failed, verdicts },
+    },
   ];
   const planCovers = state.plan?.current === true && unansweredMetrics(state.plan.content, failed).length === 0;
   if (planCovers) {
-    effects.push(...enter(state, ctx, 'approval', `bias evidence v${version} submitted; the treatment plan still applies`, submittedBy));
+    effects.push(
+      ...enter(
+        state,
+        ctx,
+        'approval',
+        `bias evidence v${version} submitted; the treatment plan still applies`,
+        submittedBy,
+      ),
+    );
     effects.push(...requestApproval(state, ctx, 'lifecycle'));
   } else if (state.stage !== 'risk_treatment') {
-    const why = failed.length ? `${failed.length} fairness metric(s) failed: ${failed.join(', ')}` : 'all fairness metrics within thresholds';
+    const why = failed.length
+      ? `${failed.length} fairness metric(s) failed: ${failed.join(', ')}`
+      : 'all fairness metrics within thresholds';
     effects.push(...enter(state, ctx, 'risk_treatment', `bias evidence v${version} submitted; ${why}`, submittedBy));
   }
   return { result: { version, failed, verdicts, stage: state.stage }, effects };
@@ -289,11 +346,35 @@ export function submitPlan(state: LifecycleState, ctx: Ctx, raw: TreatmentPlanIn
     content,
   };
   const effects: Effect[] = [
-    { kind: 'event', type: 'treatment_plan_submitted', actor: content.submittedBy, payload: { version, residualScore: residual, requiresRiskAcceptance: state.plan.requiresRiskAcceptance, plan: content } },
-    ...enter(state, ctx, 'approval', `risk-treatment plan v${version} submitted (residual ${residual})`, content.submittedBy),
+    {
+      kind: 'event',
+      type: 'treatment_plan_submitted',
+      actor: content.submittedBy,
+      payload: {
+        version,
+        residualScore: residual,
+        requiresRiskAcceptance: state.plan.requiresRiskAcceptance,
+        plan: content,
+      },
+    },
+    ...enter(
+      state,
+      ctx,
+      'approval',
+      `risk-treatment plan v${version} submitted (residual ${residual})`,
+      content.submittedBy,
+    ),
     ...requestApproval(state, ctx, 'lifecycle'),
   ];
-  return { result: { version, residualScore: residual, requiresRiskAcceptance: state.plan.requiresRiskAcceptance, stage: state.stage }, effects };
+  return {
+    result: {
+      version,
+      residualScore: residual,
+      requiresRiskAcceptance: state.plan.requiresRiskAcceptance,
+      stage: state.stage,
+    },
+    effects,
+  };
 }
 
 // ---- approval chains ---------------------------------------------------------------------------
@@ -325,9 +406,20 @@ const personFor = (state: LifecycleState, ctx: Ctx, role: ChainStep['role']) =>
   role === 'risk_owner' ? state.registration.riskOwner : ctx.governanceLead;
 
 const subjectLine = (kind: ChainStep['kind']) =>
-  kind === 'risk_acceptance' ? 'acceptance of residual risk' : kind === 'review' ? 'periodic review sign-off' : 'impact assessment and risk-treatment plan';
+  kind === 'risk_acceptance'
+    ? 'acceptance of residual risk'
+    : kind === 'review'
+      ? 'periodic review sign-off'
+      : 'impact assessment and risk-treatment plan';
 
-function requestApproval(state: LifecycleState, ctx: Ctx, purpose: ApprovalPurpose, chain = chainFor(state, ctx.policy, purpose), step = 1, delegatedTo?: { deputy: string; from: string }): Effect[] {
+function requestApproval(
+  state: LifecycleState,
+  ctx: Ctx,
+  purpose: ApprovalPurpose,
+  chain = chainFor(state, ctx.policy, purpose),
+  step = 1,
+  delegatedTo?: { deputy: string; from: string },
+): Effect[] {
   const s = chain[step - 1]!;
   if (step === 1 && !delegatedTo) state.approvalRound += 1;
   const base = `${state.systemId}.c${state.cycle}.r${state.approvalRound}.s${step}`;
@@ -348,7 +440,20 @@ function requestApproval(state: LifecycleState, ctx: Ctx, purpose: ApprovalPurpo
     escalatedAt: null,
   };
   return [
-    { kind: 'event', type: 'approval_requested', actor: null, payload: { requestId, step, of: chain.length, role: s.role, kind: s.kind, approver: state.approval.approver, digest: state.approval.digest } },
+    {
+      kind: 'event',
+      type: 'approval_requested',
+      actor: null,
+      payload: {
+        requestId,
+        step,
+        of: chain.length,
+        role: s.role,
+        kind: s.kind,
+        approver: state.approval.approver,
+        digest: state.approval.digest,
+      },
+    },
     approvalMail(state, 0),
   ];
 }
@@ -376,13 +481,26 @@ export function matchesOpenRequest(state: LifecycleState, requestId: string, who
 
 export function decide(state: LifecycleState, ctx: Ctx, d: ApprovalDecision): Effect[] {
   if (!matchesOpenRequest(state, d.requestId, d.decidedBy)) {
-    return [{ kind: 'event', type: 'decision_ignored', actor: d.decidedBy, payload: { requestId: d.requestId, decision: d.decision, openRequest: state.approval?.requestId ?? null } }];
+    return [
+      {
+        kind: 'event',
+        type: 'decision_ignored',
+        actor: d.decidedBy,
+        payload: { requestId: d.requestId, decision: d.decision, openRequest: state.approval?.requestId ?? null },
+      },
+    ];
   }
   const a = state.approval!;
   const returnTo: Stage | null =
-    d.decision === 'reject' ? (a.purpose === 'review' ? 'review_due' : 'impact_assessment')
-    : d.decision === 'request_changes' ? (a.purpose === 'review' ? 'review_due' : (d.returnTo ?? 'risk_treatment'))
-    : null;
+    d.decision === 'reject'
+      ? a.purpose === 'review'
+        ? 'review_due'
+        : 'impact_assessment'
+      : d.decision === 'request_changes'
+        ? a.purpose === 'review'
+          ? 'review_due'
+          : (d.returnTo ?? 'risk_treatment')
+        : null;
   const record: DecisionRecord = {
     requestId: a.requestId,
     purpose: a.purpose,
@@ -400,11 +518,27 @@ export function decide(state: LifecycleState, ctx: Ctx, d: ApprovalDecision): Ef
   state.decisions = keepRecent(state.decisions, record);
   const effects: Effect[] = [{ kind: 'decision', record }];
   const outcome = (nextStage: Stage, reviewDueAt: string | null) =>
-    notification(state, { kind: 'decision_outcome', to: state.registration.owner, decision: d.decision, approver: a.approver, comment: d.comment, nextStage, reviewDueAt });
+    notification(state, {
+      kind: 'decision_outcome',
+      to: state.registration.owner,
+      decision: d.decision,
+      approver: a.approver,
+      comment: d.comment,
+      nextStage,
+      reviewDueAt,
+    });
 
   if (d.decision !== 'approve') {
     state.approval = null;
-    effects.push(...enter(state, ctx, returnTo!, `${d.decision.replace('_', ' ')} by ${a.approver} (${subjectLine(a.kind)}): ${d.comment}`, a.approver));
+    effects.push(
+      ...enter(
+        state,
+        ctx,
+        returnTo!,
+        `${d.decision.replace('_', ' ')} by ${a.approver} (${subjectLine(a.kind)}): ${d.comment}`,
+        a.approver,
+      ),
+    );
     effects.push(outcome(returnTo!, null));
     return effects;
   }
@@ -424,7 +558,9 @@ export function decide(state: LifecycleState, ctx: Ctx, d: ApprovalDecision): Ef
     state.reviewDueAt = iso(addMonths(ctx.now, ctx.policy.reviewCadenceMonths[state.riskTier!]));
     state.reviewTrigger = null;
     state.cycleComplete = true;
-    effects.push(...enter(state, ctx, 'active', `review of cycle ${state.cycle} signed off by ${a.approver}`, a.approver));
+    effects.push(
+      ...enter(state, ctx, 'active', `review of cycle ${state.cycle} signed off by ${a.approver}`, a.approver),
+    );
   } else {
     state.reviewDueAt = iso(addMonths(ctx.now, ctx.policy.reviewCadenceMonths[state.riskTier!]));
     const next: Stage = state.fria.required && !state.fria.notifiedAt ? 'fria_notification' : 'active';
@@ -441,8 +577,31 @@ export function delegate(state: LifecycleState, ctx: Ctx, d: Delegation): Effect
   const a = state.approval!;
   const deputy = d.deputy.toLowerCase();
   return [
-    { kind: 'event', type: 'approval_delegated', actor: a.approver, payload: { requestId: a.requestId, from: a.approver, deputy, reason: d.reason ?? '' } },
+    {
+      kind: 'event',
+      type: 'approval_delegated',
+      actor: a.approver,
+      payload: { requestId: a.requestId, from: a.approver, deputy, reason: d.reason ?? '' },
+    },
     ...requestApproval(state, ctx, a.purpose, a.chain, a.step, { deputy, from: a.approver }),
+  ];
+}
+
+/** An approver whose link expired asks for a fresh one: same request, new expiry, new e-mail. */
+export function renewLink(state: LifecycleState, ctx: Ctx, r: { requestId: string; approver: string }): Effect[] {
+  if (!matchesOpenRequest(state, r.requestId, r.approver)) {
+    return [{ kind: 'event', type: 'link_renewal_ignored', actor: r.approver, payload: { requestId: r.requestId } }];
+  }
+  const a = state.approval!;
+  a.expiresAt = iso(new Date(ctx.now.getTime() + durationMs(ctx.policy.approvals.linkTtl)));
+  return [
+    {
+      kind: 'event',
+      type: 'approval_link_renewed',
+      actor: a.approver,
+      payload: { requestId: a.requestId, expiresAt: a.expiresAt },
+    },
+    approvalMail(state, a.remindersSent),
   ];
 }
 
@@ -450,8 +609,10 @@ export function delegate(state: LifecycleState, ctx: Ctx, d: Delegation): Effect
 
 export function validateAuthorityNotification(state: LifecycleState, raw: AuthorityNotificationInput): void {
   requireNotFinal(state, 'an authority notification');
-  if (!state.fria.required) throw new Refusal('WrongStage', 'no fundamental rights impact assessment is required for this system', state.stage);
-  if (state.fria.notifiedAt) throw new Refusal('WrongStage', `the authority was already notified on ${state.fria.notifiedAt}`, state.stage);
+  if (!state.fria.required)
+    throw new Refusal('WrongStage', 'no fundamental rights impact assessment is required for this system', state.stage);
+  if (state.fria.notifiedAt)
+    throw new Refusal('WrongStage', `the authority was already notified on ${state.fria.notifiedAt}`, state.stage);
   parseOr(authorityNotificationSchema, raw, state.stage);
 }
 
@@ -460,7 +621,10 @@ export function recordAuthorityNotification(state: LifecycleState, ctx: Ctx, raw
   const n = authorityNotificationSchema.parse(raw);
   state.fria = { required: true, notifiedAt: n.notifiedAt, authority: n.authority, reference: n.reference ?? null };
   const effects: Effect[] = [{ kind: 'event', type: 'fria_authority_notified', actor: n.notifiedBy, payload: n }];
-  if (state.stage === 'fria_notification') effects.push(...enter(state, ctx, 'active', `market surveillance authority notified (${n.authority})`, n.notifiedBy));
+  if (state.stage === 'fria_notification')
+    effects.push(
+      ...enter(state, ctx, 'active', `market surveillance authority notified (${n.authority})`, n.notifiedBy),
+    );
   return { result: { stage: state.stage, notifiedAt: n.notifiedAt }, effects };
 }
 
@@ -468,10 +632,17 @@ export function recordAuthorityNotification(state: LifecycleState, ctx: Ctx, raw
 
 export function validateNewVersion(state: LifecycleState, raw: NewVersionInput): void {
   requireNotFinal(state, 'a new model version');
-  if (!state.assessment) requireStage(state, ['bias_testing', 'risk_treatment', 'approval', 'active', 'review_due', 'fria_notification'], 'a new model version');
+  if (!state.assessment)
+    requireStage(
+      state,
+      ['bias_testing', 'risk_treatment', 'approval', 'active', 'review_due', 'fria_notification'],
+      'a new model version',
+    );
   const v = parseOr(newVersionSchema, raw, state.stage);
   if (v.version === state.modelVersion) {
-    throw new Refusal('InvalidInput', `version: ${v.version} is already the system's model version`, state.stage, [{ path: 'version', message: 'is already the current version' }]);
+    throw new Refusal('InvalidInput', `version: ${v.version} is already the system's model version`, state.stage, [
+      { path: 'version', message: 'is already the current version' },
+    ]);
   }
 }
 
@@ -481,14 +652,28 @@ export function newModelVersion(state: LifecycleState, ctx: Ctx, raw: NewVersion
   const previous = state.modelVersion;
   state.modelVersion = v.version;
   const effects: Effect[] = [
-    { kind: 'event', type: 'model_version_changed', actor: v.submittedBy, payload: { from: previous, to: v.version, purposeAndContextUnchanged: v.purposeAndContextUnchanged, changeSummary: v.changeSummary } },
+    {
+      kind: 'event',
+      type: 'model_version_changed',
+      actor: v.submittedBy,
+      payload: {
+        from: previous,
+        to: v.version,
+        purposeAndContextUnchanged: v.purposeAndContextUnchanged,
+        changeSummary: v.changeSummary,
+      },
+    },
     ...invalidateApproval(state, `new model version ${v.version}`, v.submittedBy),
   ];
   const why = `model version ${previous} → ${v.version}`;
   if (!v.purposeAndContextUnchanged) {
-    effects.push(...enter(state, ctx, 'impact_assessment', `${why}; purpose or context changed: full reassessment`, v.submittedBy));
+    effects.push(
+      ...enter(state, ctx, 'impact_assessment', `${why}; purpose or context changed: full reassessment`, v.submittedBy),
+    );
   } else if (biasTestingRequired(state, ctx.policy)) {
-    effects.push(...enter(state, ctx, 'bias_testing', `${why}; assessment carried over, bias testing runs again`, v.submittedBy));
+    effects.push(
+      ...enter(state, ctx, 'bias_testing', `${why}; assessment carried over, bias testing runs again`, v.submittedBy),
+    );
   } else if (state.plan?.current) {
     effects.push(...enter(state, ctx, 'approval', `${why}; assessment and treatment plan carried over`, v.submittedBy));
     effects.push(...requestApproval(state, ctx, 'lifecycle'));
@@ -521,7 +706,14 @@ export function reportIncident(state: LifecycleState, ctx: Ctx, raw: IncidentInp
   state.incidents = keepRecent(state.incidents, record);
   const effects: Effect[] = [{ kind: 'event', type: 'incident_reported', actor: incident.reportedBy, payload: record }];
   const mail = (to: string) =>
-    notification(state, { kind: 'incident_reported', to, incidentId: id, severity: incident.severity, description: incident.description, reportedBy: incident.reportedBy });
+    notification(state, {
+      kind: 'incident_reported',
+      to,
+      incidentId: id,
+      severity: incident.severity,
+      description: incident.description,
+      reportedBy: incident.reportedBy,
+    });
   effects.push(mail(state.registration.owner));
   if (incident.severity === 'serious') {
     effects.push(mail(ctx.governanceLead));
@@ -532,7 +724,9 @@ export function reportIncident(state: LifecycleState, ctx: Ctx, raw: IncidentInp
       state.reviewTrigger = 'incident';
       state.reviewEscalations = 0;
       effects.push(...enter(state, ctx, 'review_due', `serious incident ${id}: immediate review`, incident.reportedBy));
-      effects.push(notification(state, { kind: 'review_due', to: state.registration.owner, reviewDueAt: state.reviewDueAt }));
+      effects.push(
+        notification(state, { kind: 'review_due', to: state.registration.owner, reviewDueAt: state.reviewDueAt }),
+      );
     }
   }
   return { result: { incidentId: id, stage: state.stage }, effects };
@@ -540,8 +734,12 @@ export function reportIncident(state: LifecycleState, ctx: Ctx, raw: IncidentInp
 
 export function validateIncidentClosure(state: LifecycleState, incidentId: string, raw: IncidentClosureInput): void {
   const incident = state.incidents.find((i) => i.id === incidentId);
-  if (!incident) throw new Refusal('InvalidInput', `incidentId: no incident ${incidentId}`, state.stage, [{ path: 'incidentId', message: 'is unknown' }]);
-  if (incident.closedAt) throw new Refusal('WrongStage', `incident ${incidentId} was closed on ${incident.closedAt}`, state.stage);
+  if (!incident)
+    throw new Refusal('InvalidInput', `incidentId: no incident ${incidentId}`, state.stage, [
+      { path: 'incidentId', message: 'is unknown' },
+    ]);
+  if (incident.closedAt)
+    throw new Refusal('WrongStage', `incident ${incidentId} was closed on ${incident.closedAt}`, state.stage);
   parseOr(incidentClosureSchema, raw, state.stage);
 }
 
@@ -554,7 +752,14 @@ export function closeIncident(state: LifecycleState, ctx: Ctx, incidentId: strin
   incident.resolution = c.resolution;
   return {
     result: { incidentId, closedAt: incident.closedAt },
-    effects: [{ kind: 'event', type: 'corrective_action_closed', actor: c.closedBy, payload: { incidentId, resolution: c.resolution } }] as Effect[],
+    effects: [
+      {
+        kind: 'event',
+        type: 'corrective_action_closed',
+        actor: c.closedBy,
+        payload: { incidentId, resolution: c.resolution },
+      },
+    ] as Effect[],
   };
 }
 
@@ -566,8 +771,12 @@ export function validateReview(state: LifecycleState, ctx: Ctx, raw: ReviewInput
   const needsEvidence = biasTestingRequired(state, ctx.policy);
   const stale = !state.evidence || evidenceIsStale(state.evidence.effectiveDate, ctx.now, ctx.policy);
   if (needsEvidence && stale && !r.materialChange && !r.biasEvidence) {
-    const since = state.evidence ? `the evidence on record ran on ${state.evidence.effectiveDate}, older than ${ctx.policy.evidence.maxAge}` : 'no evidence is on record';
-    throw new Refusal('InvalidInput', `biasEvidence: fresh bias metrics are required (${since})`, state.stage, [{ path: 'biasEvidence', message: `is required: ${since}` }]);
+    const since = state.evidence
+      ? `the evidence on record ran on ${state.evidence.effectiveDate}, older than ${ctx.policy.evidence.maxAge}`
+      : 'no evidence is on record';
+    throw new Refusal('InvalidInput', `biasEvidence: fresh bias metrics are required (${since})`, state.stage, [
+      { path: 'biasEvidence', message: `is required: ${since}` },
+    ]);
   }
 }
 
@@ -575,8 +784,22 @@ export function submitReview(state: LifecycleState, ctx: Ctx, raw: ReviewInput) 
   validateReview(state, ctx, raw);
   const r = reviewSchema.parse(raw);
   const trigger = state.reviewTrigger ?? (state.stage === 'active' ? 'early' : 'schedule');
-  state.review = { cycle: state.cycle, submittedAt: iso(ctx.now), performedBy: r.performedBy, materialChange: r.materialChange, monitoringSummary: r.monitoringSummary, trigger };
-  const effects: Effect[] = [{ kind: 'event', type: 'review_submitted', actor: r.performedBy, payload: { ...state.review, changeDescription: r.changeDescription ?? null } }];
+  state.review = {
+    cycle: state.cycle,
+    submittedAt: iso(ctx.now),
+    performedBy: r.performedBy,
+    materialChange: r.materialChange,
+    monitoringSummary: r.monitoringSummary,
+    trigger,
+  };
+  const effects: Effect[] = [
+    {
+      kind: 'event',
+      type: 'review_submitted',
+      actor: r.performedBy,
+      payload: { ...state.review, changeDescription: r.changeDescription ?? null },
+    },
+  ];
   if (r.biasEvidence) {
     const verdicts = judgeEvidence(r.biasEvidence, ctx.policy);
     const failed = verdicts.filter((v) => !v.passed).map(metricKey);
@@ -590,18 +813,35 @@ export function submitReview(state: LifecycleState, ctx: Ctx, raw: ReviewInput) 
       failed,
       content: { ...r.biasEvidence, modelVersion: state.modelVersion },
     };
-    effects.push({ kind: 'event', type: 'bias_evidence_submitted', actor: r.performedBy, payload: { version: state.evidence.version, effectiveDate: r.biasEvidence.effectiveDate, failed, verdicts } });
+    effects.push({
+      kind: 'event',
+      type: 'bias_evidence_submitted',
+      actor: r.performedBy,
+      payload: { version: state.evidence.version, effectiveDate: r.biasEvidence.effectiveDate, failed, verdicts },
+    });
     if (failed.length > 0 && !r.materialChange) {
       // Failed evidence is a material change: the treatment plan must answer it before a new approval.
       effects.push(...invalidateApproval(state, `review evidence failed ${failed.join(', ')}`, r.performedBy));
       if (state.plan) state.plan.current = false;
-      effects.push(...enter(state, ctx, 'risk_treatment', `review found failed fairness metrics ${failed.join(', ')}`, r.performedBy));
+      effects.push(
+        ...enter(
+          state,
+          ctx,
+          'risk_treatment',
+          `review found failed fairness metrics ${failed.join(', ')}`,
+          r.performedBy,
+        ),
+      );
       return { result: { stage: state.stage }, effects };
     }
   }
   if (r.materialChange) {
-    effects.push(...invalidateApproval(state, `material change found in review: ${r.changeDescription ?? ''}`, r.performedBy));
-    effects.push(...enter(state, ctx, 'impact_assessment', 'material change found in review: full reassessment', r.performedBy));
+    effects.push(
+      ...invalidateApproval(state, `material change found in review: ${r.changeDescription ?? ''}`, r.performedBy),
+    );
+    effects.push(
+      ...enter(state, ctx, 'impact_assessment', 'material change found in review: full reassessment', r.performedBy),
+    );
     return { result: { stage: state.stage }, effects };
   }
   const from = state.stage;
@@ -624,7 +864,12 @@ export function retire(state: LifecycleState, ctx: Ctx, raw: RetirementInput) {
   state.approval = null;
   state.retiredAt = iso(ctx.now);
   const effects: Effect[] = [
-    { kind: 'event', type: 'system_retired', actor: r.retiredBy, payload: { reason: r.reason, openIncidents: state.incidents.filter((i) => !i.closedAt).map((i) => i.id) } },
+    {
+      kind: 'event',
+      type: 'system_retired',
+      actor: r.retiredBy,
+      payload: { reason: r.reason, openIncidents: state.incidents.filter((i) => !i.closedAt).map((i) => i.id) },
+    },
     ...enter(state, ctx, 'retired', `retired: ${r.reason}`, r.retiredBy),
   ];
   for (const to of new Set([state.registration.owner, ctx.governanceLead])) {
@@ -660,8 +905,12 @@ export function nextTimer(state: LifecycleState, policy: Policy): Timer | null {
   }
   if (state.stage === 'approval' && state.approval) {
     const a = state.approval;
-    const reminderAt = a.remindersSent < policy.approvals.maxReminders ? t(a.requestedAt) + (a.remindersSent + 1) * durationMs(policy.approvals.reminderAfter) : Infinity;
-    const escalateAt = a.escalatedAt === null ? t(a.requestedAt) + durationMs(policy.approvals.escalateAfter) : Infinity;
+    const reminderAt =
+      a.remindersSent < policy.approvals.maxReminders
+        ? t(a.requestedAt) + (a.remindersSent + 1) * durationMs(policy.approvals.reminderAfter)
+        : Infinity;
+    const escalateAt =
+      a.escalatedAt === null ? t(a.requestedAt) + durationMs(policy.approvals.escalateAfter) : Infinity;
     const at = Math.min(reminderAt, escalateAt);
     if (!Number.isFinite(at)) return null;
     return {
@@ -671,7 +920,15 @@ export function nextTimer(state: LifecycleState, policy: Policy): Timer | null {
         const effects: Effect[] = [];
         if (ctx.now.getTime() >= escalateAt) {
           p.escalatedAt = iso(ctx.now);
-          effects.push(notification(s, { kind: 'approval_escalation', to: ctx.governanceLead, approver: p.approver, requestedAt: p.requestedAt, subject: subjectLine(p.kind) }));
+          effects.push(
+            notification(s, {
+              kind: 'approval_escalation',
+              to: ctx.governanceLead,
+              approver: p.approver,
+              requestedAt: p.requestedAt,
+              subject: subjectLine(p.kind),
+            }),
+          );
         }
         if (ctx.now.getTime() >= reminderAt) {
           p.remindersSent += 1;
@@ -702,12 +959,25 @@ export function nextTimer(state: LifecycleState, policy: Policy): Timer | null {
   }
   if (state.stage === 'review_due' && state.reviewDueAt) {
     return {
-      at: new Date(t(state.reviewDueAt) + (state.reviewEscalations + 1) * durationMs(policy.reviews.overdueEscalationEvery)),
+      at: new Date(
+        t(state.reviewDueAt) + (state.reviewEscalations + 1) * durationMs(policy.reviews.overdueEscalationEvery),
+      ),
       fire: (s, ctx) => {
         s.reviewEscalations += 1;
         return [
-          notification(s, { kind: 'review_overdue', to: ctx.governanceLead, reviewDueAt: s.reviewDueAt!, escalation: s.reviewEscalations, owner: s.registration.owner }),
-          { kind: 'event', type: 'review_overdue_escalated', actor: null, payload: { escalation: s.reviewEscalations, reviewDueAt: s.reviewDueAt } },
+          notification(s, {
+            kind: 'review_overdue',
+            to: ctx.governanceLead,
+            reviewDueAt: s.reviewDueAt!,
+            escalation: s.reviewEscalations,
+            owner: s.registration.owner,
+          }),
+          {
+            kind: 'event',
+            type: 'review_overdue_escalated',
+            actor: null,
+            payload: { escalation: s.reviewEscalations, reviewDueAt: s.reviewDueAt },
+          },
         ];
       },
     };

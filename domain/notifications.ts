@@ -10,7 +10,12 @@ interface Base {
 /** The e-mails the lifecycle sends; each is rendered by activities/mail-templates.ts. */
 export type Notification = Base &
   (
-    | { kind: 'work_requested'; stage: 'impact_assessment' | 'bias_testing' | 'risk_treatment' | 'fria_notification'; reminder: number; reason: string }
+    | {
+        kind: 'work_requested';
+        stage: 'impact_assessment' | 'bias_testing' | 'risk_treatment' | 'fria_notification';
+        reminder: number;
+        reason: string;
+      }
     | {
         kind: 'approval_request';
         riskTier: RiskTier;
@@ -23,11 +28,24 @@ export type Notification = Base &
         delegatedFrom: string | null;
       }
     | { kind: 'approval_escalation'; approver: string; requestedAt: string; subject: string }
-    | { kind: 'decision_outcome'; decision: DecisionKind; approver: string; comment: string; nextStage: string; reviewDueAt: string | null }
+    | {
+        kind: 'decision_outcome';
+        decision: DecisionKind;
+        approver: string;
+        comment: string;
+        nextStage: string;
+        reviewDueAt: string | null;
+      }
     | { kind: 'review_upcoming'; reviewDueAt: string }
     | { kind: 'review_due'; reviewDueAt: string }
     | { kind: 'review_overdue'; reviewDueAt: string; escalation: number; owner: string }
-    | { kind: 'incident_reported'; incidentId: string; severity: 'minor' | 'serious'; description: string; reportedBy: string }
+    | {
+        kind: 'incident_reported';
+        incidentId: string;
+        severity: 'minor' | 'serious';
+        description: string;
+        reportedBy: string;
+      }
     | { kind: 'lifecycle_stopped'; reason: string }
     | { kind: 'retired'; reason: string; retiredBy: string }
   );

@@ -13,7 +13,10 @@ export const treatmentItemSchema = z.object({
   residualSeverity: z.enum(severities),
   residualLikelihood: z.enum(likelihoods),
   /** Failed fairness metrics (name:sensitiveFeature) this item answers. */
-  addressesMetrics: z.array(z.string().regex(/^[a-z][a-z0-9_]*:.+$/, 'must be metric:feature')).max(100).default([]),
+  addressesMetrics: z
+    .array(z.string().regex(/^[a-z][a-z0-9_]*:.+$/, 'must be metric:feature'))
+    .max(100)
+    .default([]),
 });
 
 export const treatmentPlanSchema = z.object({

@@ -18,6 +18,7 @@ import {
   approvalDecisionSignal,
   closeIncidentUpdate,
   delegationSignal,
+  renewLinkSignal,
   newModelVersionUpdate,
   recordAuthorityNotificationUpdate,
   reportIncidentUpdate,
@@ -74,12 +75,36 @@ export async function aiSystemLifecycle(input: LifecycleInput): Promise<Lifecycl
     );
   }
 
-  onUpdate(submitImpactAssessmentUpdate, (a) => machine.validateAssessment(state, a), (a) => machine.submitAssessment(state, ctx(), a));
-  onUpdate(submitBiasEvidenceUpdate, (e) => machine.validateEvidence(state, e), (e) => machine.submitEvidence(state, ctx(), e));
-  onUpdate(submitTreatmentPlanUpdate, (p) => machine.validatePlan(state, p), (p) => machine.submitPlan(state, ctx(), p));
-  onUpdate(submitReviewUpdate, (r) => machine.validateReview(state, ctx(), r), (r) => machine.submitReview(state, ctx(), r));
-  onUpdate(newModelVersionUpdate, (v) => machine.validateNewVersion(state, v), (v) => machine.newModelVersion(state, ctx(), v));
-  onUpdate(reportIncidentUpdate, (i) => machine.validateIncident(state, i), (i) => machine.reportIncident(state, ctx(), i));
+  onUpdate(
+    submitImpactAssessmentUpdate,
+    (a) => machine.validateAssessment(state, a),
+    (a) => machine.submitAssessment(state, ctx(), a),
+  );
+  onUpdate(
+    submitBiasEvidenceUpdate,
+    (e) => machine.validateEvidence(state, e),
+    (e) => machine.submitEvidence(state, ctx(), e),
+  );
+  onUpdate(
+    submitTreatmentPlanUpdate,
+    (p) => machine.validatePlan(state, p),
+    (p) => machine.submitPlan(state, ctx(), p),
+  );
+  onUpdate(
+    submitReviewUpdate,
+    (r) => machine.validateReview(state, ctx(), r),
+    (r) => machine.submitReview(state, ctx(), r),
+  );
+  onUpdate(
+    newModelVersionUpdate,
+    (v) => machine.validateNewVersion(state, v),
+    (v) => machine.newModelVersion(state, ctx(), v),
+  );
+  onUpdate(
+    reportIncidentUpdate,
+    (i) => machine.validateIncident(state, i),
+    (i) => machine.reportIncident(state, ctx(), i),
+  );
   onUpdate(
     closeIncidentUpdate,
     (id, c) => machine.validateIncidentClosure(state, id, c),
@@ -90,9 +115,14 @@ export async function aiSystemLifecycle(input: LifecycleInput): Promise<Lifecycl
     (n) => machine.validateAuthorityNotification(state, n),
     (n) => machine.recordAuthorityNotification(state, ctx(), n),
   );
-  onUpdate(retireUpdate, (r) => machine.validateRetirement(state, r), (r) => machine.retire(state, ctx(), r));
+  onUpdate(
+    retireUpdate,
+    (r) => machine.validateRetirement(state, r),
+    (r) => machine.retire(state, ctx(), r),
+  );
   setHandler(approvalDecisionSignal, (d) => void pending.push(...machine.decide(state, ctx(), d)));
   setHandler(delegationSignal, (d) => void pending.push(...machine.delegate(state, ctx(), d)));
+  setHandler(renewLinkSignal, (r) => void pending.push(...machine.renewLink(state, ctx(), r)));
 
   let effectSeq = 0;
   /** One idempotency key per effect, stable across replays and activity retries. */
@@ -102,7 +132,11 @@ export async function aiSystemLifecycle(input: LifecycleInput): Promise<Lifecycl
     const systemId = state.systemId;
     switch (effect.kind) {
       case 'notify':
-        await sendNotification({ idempotencyKey: effectKey(effect.notification.kind), systemId, notification: effect.notification });
+        await sendNotification({
+          idempotencyKey: effectKey(effect.notification.kind),
+          systemId,
+          notification: effect.notification,
+        });
         return;
       case 'transition':
         await recordTransition({
@@ -122,10 +156,21 @@ export async function aiSystemLifecycle(input: LifecycleInput): Promise<Lifecycl
         });
         return;
       case 'event':
-        await recordEvent({ idempotencyKey: effectKey(effect.type), systemId, type: effect.type, actor: effect.actor, at: new Date().toISOString(), payload: effect.payload });
+        await recordEvent({
+          idempotencyKey: effectKey(effect.type),
+          systemId,
+          type: effect.type,
+          actor: effect.actor,
+          at: new Date().toISOString(),
+          payload: effect.payload,
+        });
         return;
       case 'assessment':
-        await recordAssessment({ idempotencyKey: effectKey(`assessment-v${effect.record.version}`), systemId, assessment: effect.record });
+        await recordAssessment({
+          idempotencyKey: effectKey(`assessment-v${effect.record.version}`),
+          systemId,
+          assessment: effect.record,
+        });
         return;
       case 'decision':
         await recordDecision({ idempotencyKey: effectKey('decision'), systemId, decision: effect.record });
@@ -159,7 +204,13 @@ export async function aiSystemLifecycle(input: LifecycleInput): Promise<Lifecycl
     upsertSearchAttributes(pairs);
     published = values;
   }
-  if (input.resume) published = { stage: state.stage, riskTier: state.riskTier ?? 'unassessed', reviewDueAt: state.reviewDueAt, pendingApprover: null };
+  if (input.resume)
+    published = {
+      stage: state.stage,
+      riskTier: state.riskTier ?? 'unassessed',
+      reviewDueAt: state.reviewDueAt,
+      pendingApprover: null,
+    };
 
   for (;;) {
     while (pending.length > 0) await carryOut(pending.shift()!);
@@ -167,7 +218,8 @@ export async function aiSystemLifecycle(input: LifecycleInput): Promise<Lifecycl
     if (isFinal(state.stage)) break;
     if (state.cycleComplete) {
       await condition(allHandlersFinished);
-      if (pending.length === 0) await continueAsNew<typeof aiSystemLifecycle>({ ...input, resume: machine.carryOver(state) });
+      if (pending.length === 0)
+        await continueAsNew<typeof aiSystemLifecycle>({ ...input, resume: machine.carryOver(state) });
       continue;
     }
     const timer = machine.nextTimer(state, policy);
@@ -190,7 +242,11 @@ function asFailure(check: () => void): void {
     check();
   } catch (err) {
     if (err instanceof machine.Refusal) {
-      throw ApplicationFailure.create({ type: err.type, message: err.message, details: [{ stage: err.stage, issues: err.issues }] });
+      throw ApplicationFailure.create({
+        type: err.type,
+        message: err.message,
+        details: [{ stage: err.stage, issues: err.issues }],
+      });
     }
     throw err;
   }

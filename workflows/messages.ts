@@ -40,9 +40,10 @@ export const newModelVersionUpdate = defineUpdate<{ modelVersion: string; stage:
 export const reportIncidentUpdate = defineUpdate<{ incidentId: string; stage: Stage }, [IncidentInput]>(
   'reportIncident',
 );
-export const closeIncidentUpdate = defineUpdate<{ incidentId: string; closedAt: string }, [string, IncidentClosureInput]>(
-  'closeIncident',
-);
+export const closeIncidentUpdate = defineUpdate<
+  { incidentId: string; closedAt: string },
+  [string, IncidentClosureInput]
+>('closeIncident');
 export const recordAuthorityNotificationUpdate = defineUpdate<
   { stage: Stage; notifiedAt: string },
   [AuthorityNotificationInput]
@@ -56,6 +57,7 @@ export const retireUpdate = defineUpdate<{ stage: Stage; retiredAt: string }, [R
  */
 export const approvalDecisionSignal = defineSignal<[ApprovalDecision]>('approvalDecision');
 export const delegationSignal = defineSignal<[Delegation]>('delegateApproval');
+export const renewLinkSignal = defineSignal<[{ requestId: string; approver: string }]>('renewApprovalLink');
 
 /** Failure types the API maps to HTTP statuses. */
 export const WRONG_STAGE = 'WrongStage';

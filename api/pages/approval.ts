@@ -38,7 +38,10 @@ function evidenceSection(state: LifecycleState): string {
   if (!ev) return '';
   const rows = ev.verdicts
     .map((v) => {
-      const bound = [v.min !== undefined ? `≥ ${v.min}` : '', v.max !== undefined ? `≤ ${v.max}` : ''].filter(Boolean).join(' and ') || 'no threshold';
+      const bound =
+        [v.min !== undefined ? `≥ ${v.min}` : '', v.max !== undefined ? `≤ ${v.max}` : '']
+          .filter(Boolean)
+          .join(' and ') || 'no threshold';
       return `<tr><td>${e(v.name)}</td><td>${e(v.sensitiveFeature)}</td><td>${v.value}</td><td>${e(bound)}</td><td>${v.passed ? 'passed' : '<strong class="error">failed</strong>'}</td></tr>`;
     })
     .join('');
@@ -121,9 +124,10 @@ ${s?.approval ? `<p class="muted">You decide on content with digest <code>${e(s.
   });
 }
 
-export function messagePage(title: string, message: string, detail?: string): string {
+/** A short page with a title and a message; `actionHtml` is trusted markup (a form) built by the caller. */
+export function messagePage(title: string, message: string, detail?: string, actionHtml = ''): string {
   return page({
     title,
-    body: `<h1>${e(title)}</h1><p>${e(message)}</p>${detail ? `<p class="muted">${e(detail)}</p>` : ''}`,
+    body: `<h1>${e(title)}</h1><p>${e(message)}</p>${detail ? `<p class="muted">${e(detail)}</p>` : ''}${actionHtml}`,
   });
 }

@@ -5,8 +5,9 @@ import { verifyApprovalLink, type ApprovalClaims, type LinkRefusal } from '../..
 import type { LifecycleState } from '../../domain/lifecycle.js';
 import { decisionKindSchema, returnStages } from '../../domain/lifecycle.js';
 import { workflowIdFor } from '../../domain/system.js';
-import { approvalDecisionSignal, delegationSignal, stateQuery } from '../../workflows/messages.js';
+import { approvalDecisionSignal, delegationSignal, renewLinkSignal, stateQuery } from '../../workflows/messages.js';
 import type { ApiContext } from '../context.js';
+import { escapeHtml } from '../html.js';
 import { approvalPage, messagePage } from '../pages/approval.js';
 
 const REFUSALS: Record<LinkRefusal, { status: number; title: string; message: string }> = {
@@ -60,8 +61,24 @@ export const approvalRoutes =
         at: new Date(),
         detail: { requestId: link.claims?.req ?? null },
       });
-      void reply.code(refusal.status).type('text/html').send(messagePage(refusal.title, refusal.message));
+      const renewable = link.reason === 'expired' && link.claims && link.jti;
+      void reply
+        .code(refusal.status)
+        .type('text/html')
+        .send(
+          renewable ? renewPage(token, link.claims!, csrfFor(link.jti!)) : messagePage(refusal.title, refusal.message),
+        );
       return undefined;
+    }
+
+    /** The signature was good but time ran out: offer to e-mail a fresh link to the same approver. */
+    function renewPage(token: string, claims: ApprovalClaims, csrf: string): string {
+      return messagePage(
+        'This link has expired',
+        `Approval links expire for your protection. A fresh link can be sent to ${claims.sub}.`,
+        undefined,
+        `<form method="post" action="/approvals/${escapeHtml(token)}/renew"><input type="hidden" name="csrf" value="${escapeHtml(csrf)}"><p><button type="submit">E-mail me a fresh link</button></p></form>`,
+      );
     }
 
     async function currentState(claims: ApprovalClaims): Promise<LifecycleState | null> {
@@ -121,7 +138,12 @@ export const approvalRoutes =
         const p = claimed.previous;
         void reply
           .type('text/html')
-          .send(messagePage('Already decided', `This request was already decided: ${p.decision} by ${p.approver} at ${when(p.usedAt)}.`));
+          .send(
+            messagePage(
+              'Already decided',
+              `This request was already decided: ${p.decision} by ${p.approver} at ${when(p.usedAt)}.`,
+            ),
+          );
         return false;
       }
       try {
@@ -134,7 +156,12 @@ export const approvalRoutes =
         void reply
           .code(503)
           .type('text/html')
-          .send(messagePage('Decision not recorded', 'The service could not record your decision just now. Please try again in a minute.'));
+          .send(
+            messagePage(
+              'Decision not recorded',
+              'The service could not record your decision just now. Please try again in a minute.',
+            ),
+          );
         return false;
       }
     }
@@ -245,30 +272,98 @@ export const approvalRoutes =
       if (!link) return reply;
       const form = delegationForm.safeParse(req.body ?? {});
       if (!form.success || !csrfMatches(link.jti, form.data.csrf)) {
-        await ctx.store.recordLinkAttempt({ systemId: link.claims.sys, reason: form.success ? 'csrf' : 'invalid_form', at: new Date(), detail: { requestId: link.claims.req } });
+        await ctx.store.recordLinkAttempt({
+          systemId: link.claims.sys,
+          reason: form.success ? 'csrf' : 'invalid_form',
+          at: new Date(),
+          detail: { requestId: link.claims.req },
+        });
         const message = form.success
           ? 'The form did not come from this link. Open the link from the e-mail and delegate there.'
           : `The delegation was not understood: ${form.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`;
-        return reply.code(form.success ? 403 : 400).type('text/html').send(messagePage('Delegation not recorded', message));
+        return reply
+          .code(form.success ? 403 : 400)
+          .type('text/html')
+          .send(messagePage('Delegation not recorded', message));
       }
       const { deputy, reason } = form.data;
       if (deputy === link.claims.sub) {
-        return reply.code(422).type('text/html').send(messagePage('Delegation not recorded', 'Name a deputy other than yourself.'));
+        return reply
+          .code(422)
+          .type('text/html')
+          .send(messagePage('Delegation not recorded', 'Name a deputy other than yourself.'));
       }
       if (await alreadyDecided(link.claims, reply)) return reply;
       const state = await currentState(link.claims);
       if (noLongerOpen(state, link.claims)) {
-        return reply.code(409).type('text/html').send(messagePage('This request is closed', `The system is now in stage ${state!.stage}; this approval request is no longer open.`));
+        return reply
+          .code(409)
+          .type('text/html')
+          .send(
+            messagePage(
+              'This request is closed',
+              `The system is now in stage ${state!.stage}; this approval request is no longer open.`,
+            ),
+          );
       }
-      const delivered = await deliver(link.claims, reply, { decision: 'delegate', comment: `to ${deputy}${reason ? `: ${reason}` : ''}`, at: new Date() }, () =>
-        ctx.client.workflow.getHandle(workflowIdFor(link.claims.sys)).signal(delegationSignal, {
-          requestId: link.claims.req,
-          delegatedBy: link.claims.sub,
-          deputy,
-          reason,
-        }),
+      const delivered = await deliver(
+        link.claims,
+        reply,
+        { decision: 'delegate', comment: `to ${deputy}${reason ? `: ${reason}` : ''}`, at: new Date() },
+        () =>
+          ctx.client.workflow.getHandle(workflowIdFor(link.claims.sys)).signal(delegationSignal, {
+            requestId: link.claims.req,
+            delegatedBy: link.claims.sub,
+            deputy,
+            reason,
+          }),
       );
       if (!delivered) return reply;
-      return reply.type('text/html').send(messagePage(`Delegated to ${deputy}`, `${deputy} will receive their own link to decide. This link no longer works.`));
+      return reply
+        .type('text/html')
+        .send(
+          messagePage(
+            `Delegated to ${deputy}`,
+            `${deputy} will receive their own link to decide. This link no longer works.`,
+          ),
+        );
+    });
+
+    app.post<{ Params: { token: string }; Body: unknown }>('/approvals/:token/renew', async (req, reply) => {
+      const link = await verifyApprovalLink(ctx.approvalLinkSecret, req.params.token);
+      const claims = link.ok ? link.claims : link.reason === 'expired' ? link.claims : null;
+      const jti = link.ok ? link.jti : link.jti;
+      const csrf = z.object({ csrf: z.string() }).safeParse(req.body ?? {});
+      if (!claims || !jti || !csrf.success || !csrfMatches(jti, csrf.data.csrf)) {
+        await ctx.store.recordLinkAttempt({
+          systemId: claims?.sys ?? null,
+          reason: 'renewal_refused',
+          at: new Date(),
+          detail: { requestId: claims?.req ?? null },
+        });
+        return reply
+          .code(403)
+          .type('text/html')
+          .send(messagePage('No fresh link sent', 'This link cannot be renewed. Use the newest e-mail you received.'));
+      }
+      if (await alreadyDecided(claims, reply)) return reply;
+      const state = await currentState(claims);
+      if (noLongerOpen(state, claims)) {
+        return reply
+          .code(409)
+          .type('text/html')
+          .send(
+            messagePage(
+              'This request is closed',
+              `The system is now in stage ${state!.stage}; this approval request is no longer open.`,
+            ),
+          );
+      }
+      await ctx.client.workflow
+        .getHandle(workflowIdFor(claims.sys))
+        .signal(renewLinkSignal, { requestId: claims.req, approver: claims.sub });
+      return reply
+        .type('text/html')
+        .send(messagePage('A fresh link is on its way', `A new approval link was sent to ${claims.sub}.`));
     });
   };

@@ -51,7 +51,8 @@ const idParams = z.object({ id: systemIdSchema });
 
 /** The public view of a lifecycle, from the workflow's own state. */
 export function systemView(state: LifecycleState, now = new Date()) {
-  const overdue = state.stage === 'review_due' && state.reviewDueAt !== null && Date.parse(state.reviewDueAt) < now.getTime();
+  const overdue =
+    state.stage === 'review_due' && state.reviewDueAt !== null && Date.parse(state.reviewDueAt) < now.getTime();
   return {
     id: state.systemId,
     name: state.registration.name,
@@ -120,7 +121,11 @@ export const systemRoutes =
     const handleFor = (id: string) => ctx.client.workflow.getHandle(workflowIdFor(id));
 
     /** Maps Temporal's answers to HTTP: unknown system 404, ended lifecycle or wrong stage 409, bad content 422. */
-    async function send<R, Args extends [unknown, ...unknown[]]>(id: string, def: UpdateDefinition<R, Args>, args: Args): Promise<R> {
+    async function send<R, Args extends [unknown, ...unknown[]]>(
+      id: string,
+      def: UpdateDefinition<R, Args>,
+      args: Args,
+    ): Promise<R> {
       const handle = handleFor(id);
       try {
         return await handle.executeUpdate(def, { args });
@@ -306,7 +311,10 @@ export const systemRoutes =
         schema: {
           summary: "Close an incident's corrective action",
           tags: ['lifecycle'],
-          params: z.object({ id: systemIdSchema, incidentId: z.string().regex(/^inc-\d+$/, 'must be an incident id like inc-1') }),
+          params: z.object({
+            id: systemIdSchema,
+            incidentId: z.string().regex(/^inc-\d+$/, 'must be an incident id like inc-1'),
+          }),
           body: incidentClosureSchema,
           response: { 200: resultBody, ...errorResponses },
         },
