@@ -16,7 +16,8 @@ export function durationMs(text: string): number {
 export const durationSchema = z
   .string()
   .regex(DURATION, 'must be a duration like 90m, 36h, 2d or 1w')
-  .refine((v) => durationMs(v) > 0, 'must be longer than zero');
+  // Zod 4 runs refinements after a failed regex too: only measure what parses, or durationMs throws out of safeParse.
+  .refine((v) => !DURATION.test(v) || durationMs(v) > 0, 'must be longer than zero');
 
 /** Calendar months, clamped to the month's last day (31 Jan + 1 month = 28/29 Feb). */
 export function addMonths(from: Date, months: number): Date {

@@ -187,6 +187,8 @@ export interface LifecycleState {
   lastReviewCompletedAt: string | null;
   review: ReviewRecord | null;
   incidents: IncidentRecord[];
+  /** Numbers incidents for the system's whole life, across review cycles. */
+  incidentSeq: number;
   /** Set when a review has been signed off: the workflow continues as new. */
   cycleComplete: boolean;
   retiredAt: string | null;

@@ -128,6 +128,7 @@ export function initialState(input: LifecycleInput, now: Date): LifecycleState {
     lastReviewCompletedAt: null,
     review: null,
     incidents: [],
+    incidentSeq: 0,
     cycleComplete: false,
     retiredAt: null,
     transitions: [],
@@ -666,7 +667,15 @@ export function newModelVersion(state: LifecycleState, ctx: Ctx, raw: NewVersion
     ...invalidateApproval(state, `new model version ${v.version}`, v.submittedBy),
   ];
   const why = `model version ${previous} → ${v.version}`;
-  if (!v.purposeAndContextUnchanged) {
+  if (state.stage === 'impact_assessment') {
+    // A reassessment is already asked for (after a rejection or a material change); the new version joins it.
+    effects.push({
+      kind: 'event',
+      type: 'reassessment_pending',
+      actor: v.submittedBy,
+      payload: { modelVersion: v.version },
+    });
+  } else if (!v.purposeAndContextUnchanged) {
     effects.push(
       ...enter(state, ctx, 'impact_assessment', `${why}; purpose or context changed: full reassessment`, v.submittedBy),
     );
@@ -693,7 +702,8 @@ export function validateIncident(state: LifecycleState, raw: IncidentInput): voi
 export function reportIncident(state: LifecycleState, ctx: Ctx, raw: IncidentInput) {
   validateIncident(state, raw);
   const incident = incidentSchema.parse(raw);
-  const id = `inc-${state.incidents.length + 1 + state.cycle * 1000}`;
+  state.incidentSeq += 1;
+  const id = `inc-${state.incidentSeq}`;
   const record = {
     ...incident,
     id,
@@ -703,7 +713,10 @@ export function reportIncident(state: LifecycleState, ctx: Ctx, raw: IncidentInp
     closedBy: null,
     resolution: null,
   };
-  state.incidents = keepRecent(state.incidents, record);
+  // Open incidents are never trimmed away: their corrective actions must stay closable.
+  const closed = state.incidents.filter((i) => i.closedAt !== null);
+  const open = state.incidents.filter((i) => i.closedAt === null);
+  state.incidents = [...closed.slice(-10), ...open, record];
   const effects: Effect[] = [{ kind: 'event', type: 'incident_reported', actor: incident.reportedBy, payload: record }];
   const mail = (to: string) =>
     notification(state, {

@@ -3,12 +3,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signApprovalLink, type ApprovalClaims } from '../activities/approval-links.js';
 import { workflowIdFor } from '../domain/system.js';
 import { stateQuery } from '../workflows/messages.js';
-import { csrfFrom, pathOf, startLifecycleEnv, TEST_SECRET, type LifecycleEnv } from './support/lifecycle-env.js';
+import {
+  csrfFrom,
+  GOVERNANCE_LEAD,
+  pathOf,
+  startLifecycleEnv,
+  TEST_SECRET,
+  type LifecycleEnv,
+} from './support/lifecycle-env.js';
 import { example, registrationFor } from './support/examples.js';
+import { walker } from './support/walk.js';
 
 let t: LifecycleEnv;
+let w: ReturnType<typeof walker>;
 beforeAll(async () => {
   t = await startLifecycleEnv();
+  w = walker(t);
 });
 afterAll(async () => {
   await t?.close();
@@ -35,23 +45,22 @@ async function submitAssessment(id: string, body: unknown = example('impact-asse
   return t.api.inject({ method: 'PUT', url: `/api/v1/systems/${id}/impact-assessment`, payload: body as object });
 }
 
-async function registerAndSubmit(id: string) {
-  const handle = await register(id);
-  const res = await submitAssessment(id);
-  expect(res.statusCode, res.body).toBe(200);
-  return handle;
-}
-
-async function approvalLink(id: string, nth = 1): Promise<string> {
-  const isRequest = (m: { to: string[]; subject: string; headers: Record<string, string> }) =>
-    m.to.includes(RISK_OWNER) && m.subject.includes('Approval needed') && m.headers['x-ai-system'] === id;
-  await t.mailbox.waitFor(() => t.mailbox.messages().filter(isRequest).length >= nth, { timeoutMs: 20_000 });
-  const link = t.mailbox
-    .messages()
-    .filter(isRequest)
-    [nth - 1]!.links.find((l) => l.includes('/approvals/'));
-  expect(link, 'approval e-mail carries a link').toBeDefined();
-  return pathOf(link!);
+/**
+ * Registration to the first step of the approval chain through the README's
+ * walkthrough (assessment, bias evidence, treatment plan); returns the path of
+ * the link e-mailed to the risk owner and its request id.
+ */
+async function toApproval(id: string, opts: { registered?: boolean } = {}) {
+  const handle = opts.registered ? t.env.client.workflow.getHandle(workflowIdFor(id)) : await register(id);
+  await w.assess(id);
+  await w.evidence(id);
+  await w.plan(id);
+  const v = await w.until(id, (x) => x.pendingApproval?.step === 1, 'first approval step');
+  expect(v.stage).toBe('approval');
+  expect(v.pendingApproval.approver).toBe(RISK_OWNER);
+  const requestId = v.pendingApproval.requestId as string;
+  const path = pathOf(await w.approvalLink(id, RISK_OWNER, requestId));
+  return { handle, path, requestId };
 }
 
 function post(path: string, form: Record<string, string>) {
@@ -59,7 +68,7 @@ function post(path: string, form: Record<string, string>) {
 }
 
 /** GETs the approval page and POSTs a decision with the page's CSRF value. */
-async function decide(path: string, decision: 'approve' | 'reject', comment: string) {
+async function decide(path: string, decision: 'approve' | 'reject' | 'request_changes', comment: string) {
   const page = await t.api.inject({ method: 'GET', url: path });
   expect(page.statusCode, page.body).toBe(200);
   const res = await post(path, { decision, comment, csrf: csrfFrom(page.body) });
@@ -90,16 +99,6 @@ async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, what
 /** Lets a signal that should have been ignored reach the worker before asserting nothing happened. */
 const settle = () => new Promise((r) => setTimeout(r, 1_000));
 
-/** The workflow is in approval and has e-mailed its request. */
-async function pendingRequestId(id: string): Promise<string> {
-  const s = await eventually(
-    () => view(id),
-    (v) => v.pendingApproval?.requestId !== undefined,
-    'pending approval',
-  );
-  return s.pendingApproval.requestId as string;
-}
-
 async function sign(claims: ApprovalClaims, opts: { secret?: string; jti?: string; expiresAt?: Date } = {}) {
   const now = Date.now();
   return signApprovalLink(opts.secret ?? TEST_SECRET, claims, {
@@ -120,6 +119,8 @@ async function attempts(reason: string, systemId?: string) {
   return (await t.store.listLinkAttempts(systemId)).filter((a) => a.reason === reason);
 }
 
+const TIERS = ['low', 'medium', 'high'] as const;
+
 /** Expected tier and score computed from the policy itself, not from the product's code. */
 function expectedRisk(assessment: Record<string, any>) {
   const { severity, likelihood, tierMinScore } = t.policy.riskScoring;
@@ -128,7 +129,10 @@ function expectedRisk(assessment: Record<string, any>) {
       (i) => severity[i.severity as keyof typeof severity] * likelihood[i.likelihood as keyof typeof likelihood],
     ),
   );
-  const riskTier = score >= tierMinScore.high ? 'high' : score >= tierMinScore.medium ? 'medium' : 'low';
+  const byScore = score >= tierMinScore.high ? 'high' : score >= tierMinScore.medium ? 'medium' : 'low';
+  const category = assessment.euAiAct.category as keyof typeof t.policy.euAiActTierFloor | 'prohibited';
+  const floor = category === 'prohibited' ? 'high' : t.policy.euAiActTierFloor[category];
+  const riskTier = TIERS[Math.max(TIERS.indexOf(byScore), TIERS.indexOf(floor))];
   return { score, riskTier };
 }
 
@@ -252,13 +256,46 @@ describe('PUT /api/v1/systems/:id/impact-assessment', () => {
     const expected = expectedRisk(assessment);
     const res = await submitAssessment('ia-twice', assessment);
     expect(res.statusCode, res.body).toBe(200);
-    expect(res.json()).toEqual({ id: 'ia-twice', version: 1, stage: 'approval', ...expected });
+    const body = res.json();
+    expect(body).toMatchObject({ id: 'ia-twice', version: 1, ...expected });
+    // The README's example decides about people: bias testing comes next.
+    expect(body.stage).toBe('bias_testing');
+    expect(await stageOf('ia-twice')).toBe(body.stage);
 
     const second = await submitAssessment('ia-twice', assessment);
     expect(second.statusCode, second.body).toBe(409);
-    expect(second.json()).toMatchObject({ error: 'wrong_stage', stage: 'approval' });
-    const state = await view('ia-twice');
-    expect(state.assessment.version).toBe(1);
+    expect(second.json()).toMatchObject({ error: 'wrong_stage', stage: 'bias_testing' });
+    expect((await view('ia-twice')).assessment.version).toBe(1);
+  });
+
+  it('raises the tier to the floor of the EU AI Act category, as the policy says', async () => {
+    await register('ia-floor');
+    const assessment = {
+      ...example('impact-assessment.json'),
+      euAiAct: { category: 'limited', rationale: 'Art. 50 transparency duties towards applicants.' },
+      impacts: [
+        {
+          area: 'transparency',
+          description: 'Applicants may not know an AI system ranked them.',
+          affected: ['job applicants'],
+          severity: 'negligible',
+          likelihood: 'rare',
+        },
+      ],
+    };
+    delete (assessment as Record<string, unknown>).fria;
+    const expected = expectedRisk(assessment);
+    const res = await submitAssessment('ia-floor', assessment);
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toMatchObject(expected);
+  });
+
+  it('refuses an assessment while the system awaits approval with 409 wrong_stage, stage approval', async () => {
+    await toApproval('ia-in-approval');
+    const res = await submitAssessment('ia-in-approval');
+    expect(res.statusCode, res.body).toBe(409);
+    expect(res.json()).toMatchObject({ error: 'wrong_stage', stage: 'approval' });
+    expect((await view('ia-in-approval')).assessment.version).toBe(1);
   });
 });
 
@@ -279,27 +316,19 @@ describe('GET /api/v1/systems/:id', () => {
     expect(fresh).toMatchObject({ id: 'view-fields', stage: 'impact_assessment', riskTier: null, decisions: [] });
     expect(fresh.pendingApproval ?? null).toBeNull();
 
-    const res = await submitAssessment('view-fields');
-    expect(res.statusCode, res.body).toBe(200);
-    const inApproval = await eventually(
-      () => view('view-fields'),
-      (v) => v.pendingApproval != null,
-      'pending approval',
-    );
+    const { path } = await toApproval('view-fields', { registered: true });
+    const inApproval = await view('view-fields');
     expect(inApproval.stage).toBe('approval');
     expect(inApproval.riskTier).toBe(expectedRisk(example('impact-assessment.json')).riskTier);
-    expect(inApproval.pendingApproval.approver).toBe(RISK_OWNER);
+    expect(inApproval.pendingApproval).toMatchObject({ approver: RISK_OWNER, step: 1 });
     expect(inApproval.decisions).toEqual([]);
 
-    await decide(await approvalLink('view-fields'), 'approve', 'Fine.');
-    const active = await eventually(
-      () => view('view-fields'),
-      (v) => v.stage === 'active',
-      'stage active',
-    );
-    expect(active.pendingApproval ?? null).toBeNull();
-    expect(active.decisions).toHaveLength(1);
-    expect(active.decisions[0]).toMatchObject({ decision: 'approve', approver: RISK_OWNER, comment: 'Fine.' });
+    await decide(path, 'approve', 'Fine.');
+    const next = await w.until('view-fields', (v) => v.pendingApproval?.step === 2, 'second approval step');
+    expect(next.stage).toBe('approval');
+    expect(next.pendingApproval.approver).toBe(GOVERNANCE_LEAD);
+    expect(next.decisions).toHaveLength(1);
+    expect(next.decisions[0]).toMatchObject({ decision: 'approve', approver: RISK_OWNER, comment: 'Fine.' });
   });
 });
 
@@ -332,26 +361,31 @@ describe('GET /healthz', () => {
 // Approval links
 // ---------------------------------------------------------------------------
 
+/** Nothing was decided on the open request: same step, no decision, the single-use slot still free. */
+async function expectUndecided(id: string, requestId: string) {
+  await settle();
+  const v = await view(id);
+  expect(v.stage).toBe('approval');
+  expect(v.pendingApproval?.requestId).toBe(requestId);
+  expect(v.decisions).toEqual([]);
+  expect(await t.store.listDecisions(id)).toEqual([]);
+  expect(await t.store.getApprovalLinkUse(requestId)).toBeUndefined();
+}
+
 describe('approval links', () => {
   it('GET of a valid link shows the form and never changes anything', async () => {
-    await registerAndSubmit('link-get');
-    const path = await approvalLink('link-get');
-    const req = await pendingRequestId('link-get');
+    const { path, requestId } = await toApproval('link-get');
     for (let i = 0; i < 3; i++) {
       const page = await t.api.inject({ method: 'GET', url: path });
       expectHtmlPage(page, 200);
+      expect(page.body).toContain('name="decision"');
       expect(csrfFrom(page.body)).toEqual(expect.any(String));
     }
-    await settle();
-    expect(await stageOf('link-get')).toBe('approval');
-    expect((await view('link-get')).decisions).toEqual([]);
-    expect(await t.store.getApprovalLinkUse(req)).toBeUndefined();
-    expect(await t.store.listDecisions('link-get')).toEqual([]);
+    await expectUndecided('link-get', requestId);
   });
 
   it('refuses a tampered token with 403 and records the attempt', async () => {
-    await registerAndSubmit('link-tampered');
-    const path = await approvalLink('link-tampered');
+    const { path, requestId } = await toApproval('link-tampered');
     const token = path.split('/approvals/')[1]!;
     const [header, payload, signature] = token.split('.') as [string, string, string];
     const at = Math.floor(payload.length / 2);
@@ -362,30 +396,26 @@ describe('approval links', () => {
     const before = (await attempts('bad_signature')).length;
     const get = await t.api.inject({ method: 'GET', url: `/approvals/${tampered}` });
     expectHtmlPage(get, 403);
-    expect(get.body).not.toContain('name="csrf"');
+    expect(get.body).not.toContain('name="decision"');
     const postRes = await post(`/approvals/${tampered}`, { decision: 'approve', comment: '', csrf: 'x' });
     expectHtmlPage(postRes, 403);
     expect((await attempts('bad_signature')).length).toBe(before + 2);
-    await settle();
-    expect(await stageOf('link-tampered')).toBe('approval');
+    await expectUndecided('link-tampered', requestId);
   });
 
   it('refuses a token signed with another secret with 403 and records the attempt', async () => {
-    await registerAndSubmit('link-other-secret');
-    const req = await pendingRequestId('link-other-secret');
+    const { requestId } = await toApproval('link-other-secret');
     const token = await sign(
-      { sys: 'link-other-secret', req, sub: RISK_OWNER, step: 1 },
+      { sys: 'link-other-secret', req: requestId, sub: RISK_OWNER, step: 1 },
       { secret: 'another-secret-that-is-long-enough-9876543210' },
     );
     const get = await t.api.inject({ method: 'GET', url: `/approvals/${token}` });
     expectHtmlPage(get, 403);
-    expect(get.body).not.toContain('name="csrf"');
+    expect(get.body).not.toContain('name="decision"');
     const postRes = await post(`/approvals/${token}`, { decision: 'approve', comment: '', csrf: 'x' });
     expectHtmlPage(postRes, 403);
     expect(await attempts('bad_signature', 'link-other-secret')).toHaveLength(2);
-    await settle();
-    expect(await stageOf('link-other-secret')).toBe('approval');
-    expect(await t.store.getApprovalLinkUse(req)).toBeUndefined();
+    await expectUndecided('link-other-secret', requestId);
   });
 
   it('refuses garbage with 400 and records the attempt', async () => {
@@ -398,43 +428,37 @@ describe('approval links', () => {
   });
 
   it('refuses an expired token with a 410 page that says so, and records the attempt', async () => {
-    await registerAndSubmit('link-expired');
-    const req = await pendingRequestId('link-expired');
+    const { requestId } = await toApproval('link-expired');
     const token = await sign(
-      { sys: 'link-expired', req, sub: RISK_OWNER, step: 1 },
+      { sys: 'link-expired', req: requestId, sub: RISK_OWNER, step: 1 },
       { expiresAt: new Date(Date.now() - 60_000) },
     );
     const get = await t.api.inject({ method: 'GET', url: `/approvals/${token}` });
     expectHtmlPage(get, 410);
     expect(get.body).toMatch(/expired/i);
-    expect(get.body).not.toContain('name="csrf"');
-    const postRes = await post(`/approvals/${token}`, { decision: 'approve', comment: '', csrf: 'x' });
+    // At most an offer to renew the link; never the decision form.
+    expect(get.body).not.toContain('name="decision"');
+    const renewCsrf = /name="csrf" value="([^"]+)"/.exec(get.body)?.[1] ?? 'x';
+    const postRes = await post(`/approvals/${token}`, { decision: 'approve', comment: '', csrf: renewCsrf });
     expectHtmlPage(postRes, 410);
     expect(postRes.body).toMatch(/expired/i);
     const recorded = await attempts('expired', 'link-expired');
     expect(recorded).toHaveLength(2);
-    expect(recorded[0]!.detail).toMatchObject({ requestId: req });
-    await settle();
-    expect(await stageOf('link-expired')).toBe('approval');
+    expect(recorded[0]!.detail).toMatchObject({ requestId });
+    await expectUndecided('link-expired', requestId);
   });
 
   it('refuses a POST without the CSRF value with 403; nothing is decided', async () => {
-    await registerAndSubmit('link-no-csrf');
-    const path = await approvalLink('link-no-csrf');
-    const req = await pendingRequestId('link-no-csrf');
+    const { path, requestId } = await toApproval('link-no-csrf');
     const res = await post(path, { decision: 'approve', comment: 'Forged.' });
     expectHtmlPage(res, 403);
     expect(res.body).toContain('Decision not recorded');
     expect(await t.store.listLinkAttempts('link-no-csrf')).toHaveLength(1);
-    await settle();
-    expect(await stageOf('link-no-csrf')).toBe('approval');
-    expect(await t.store.getApprovalLinkUse(req)).toBeUndefined();
+    await expectUndecided('link-no-csrf', requestId);
   });
 
   it('refuses a POST with a wrong CSRF value with 403; nothing is decided', async () => {
-    await registerAndSubmit('link-bad-csrf');
-    const path = await approvalLink('link-bad-csrf');
-    const req = await pendingRequestId('link-bad-csrf');
+    const { path, requestId } = await toApproval('link-bad-csrf');
     const real = csrfFrom((await t.api.inject({ method: 'GET', url: path })).body);
     // Same length as the real value, so the constant-time comparison is what refuses it.
     const forged = real.startsWith('A') ? 'B'.repeat(real.length) : 'A'.repeat(real.length);
@@ -444,83 +468,70 @@ describe('approval links', () => {
     const short = await post(path, { decision: 'approve', comment: 'Forged.', csrf: 'short' });
     expectHtmlPage(short, 403);
     expect(await attempts('csrf', 'link-bad-csrf')).toHaveLength(2);
-    await settle();
-    expect(await stageOf('link-bad-csrf')).toBe('approval');
-    expect(await t.store.getApprovalLinkUse(req)).toBeUndefined();
-    expect(await t.store.listDecisions('link-bad-csrf')).toEqual([]);
+    await expectUndecided('link-bad-csrf', requestId);
   });
 
   it('refuses decision=maybe with 400; nothing is decided', async () => {
-    await registerAndSubmit('link-maybe');
-    const path = await approvalLink('link-maybe');
-    const req = await pendingRequestId('link-maybe');
+    const { path, requestId } = await toApproval('link-maybe');
     const csrf = csrfFrom((await t.api.inject({ method: 'GET', url: path })).body);
     const res = await post(path, { decision: 'maybe', comment: '', csrf });
     expectHtmlPage(res, 400);
     expect(res.body).toContain('Decision not recorded');
     expect(await t.store.listLinkAttempts('link-maybe')).toHaveLength(1);
-    await settle();
-    expect(await stageOf('link-maybe')).toBe('approval');
-    expect(await t.store.getApprovalLinkUse(req)).toBeUndefined();
+    await expectUndecided('link-maybe', requestId);
   });
 
   it('answers a rejection without a comment with 422 and decides nothing; the link still works', async () => {
-    await registerAndSubmit('link-reject-bare');
-    const path = await approvalLink('link-reject-bare');
-    const req = await pendingRequestId('link-reject-bare');
+    const { path, requestId } = await toApproval('link-reject-bare');
     const csrf = csrfFrom((await t.api.inject({ method: 'GET', url: path })).body);
     const res = await post(path, { decision: 'reject', comment: '   ', csrf });
     expectHtmlPage(res, 422);
-    expect(res.body).toContain('A rejection needs a comment');
+    expect(res.body).toMatch(/needs a comment/);
     // The form comes back so the approver can add the comment.
     expect(csrfFrom(res.body)).toBe(csrf);
-    await settle();
-    expect(await stageOf('link-reject-bare')).toBe('approval');
-    expect(await t.store.getApprovalLinkUse(req)).toBeUndefined();
-    expect(await t.store.listDecisions('link-reject-bare')).toEqual([]);
+    await expectUndecided('link-reject-bare', requestId);
 
     await decide(path, 'reject', 'Say where the training data came from.');
-    await eventually(
-      () => stageOf('link-reject-bare'),
-      (s) => s === 'impact_assessment',
-      'back to impact assessment',
-    );
+    await w.until('link-reject-bare', (v) => v.stage === 'impact_assessment', 'back to impact assessment');
   });
 
   it('answers "Already decided" for the first link after a rejection and a resubmission', async () => {
-    await registerAndSubmit('link-stale');
-    const first = await approvalLink('link-stale');
+    const { path: first, requestId: firstRequest } = await toApproval('link-stale');
     const firstCsrf = csrfFrom((await t.api.inject({ method: 'GET', url: first })).body);
     await decide(first, 'reject', 'Describe the fairness tests.');
-    await eventually(
-      () => stageOf('link-stale'),
-      (s) => s === 'impact_assessment',
-      'back to impact assessment',
+    await w.until('link-stale', (v) => v.stage === 'impact_assessment', 'back to impact assessment');
+    await w.assess('link-stale');
+    await w.evidence('link-stale');
+    await w.plan('link-stale');
+    const v = await w.until(
+      'link-stale',
+      (x) => x.pendingApproval?.step === 1 && x.pendingApproval.requestId !== firstRequest,
+      'a new approval request',
     );
-    const resubmitted = await submitAssessment('link-stale');
-    expect(resubmitted.statusCode, resubmitted.body).toBe(200);
-    const second = await approvalLink('link-stale', 2);
+    const second = pathOf(await w.approvalLink('link-stale', RISK_OWNER, v.pendingApproval.requestId));
     expect(second).not.toBe(first);
 
     const get = await t.api.inject({ method: 'GET', url: first });
     expect(get.statusCode).toBeLessThan(500);
     expect(get.body).toContain('Already decided');
-    expect(get.body).not.toContain('name="csrf"');
+    expect(get.body).not.toContain('name="decision"');
     const postRes = await post(first, { decision: 'approve', comment: 'Old link.', csrf: firstCsrf });
     expect(postRes.statusCode).toBeLessThan(500);
     expect(postRes.body).toContain('Already decided');
     await settle();
-    expect(await stageOf('link-stale')).toBe('approval');
+    const after = await view('link-stale');
+    expect(after.stage).toBe('approval');
+    expect(after.pendingApproval.requestId).toBe(v.pendingApproval.requestId);
     expect(await t.store.listDecisions('link-stale')).toHaveLength(1);
 
     // The new request's link is unaffected.
     const page = await t.api.inject({ method: 'GET', url: second });
     expectHtmlPage(page, 200);
+    expect(page.body).toContain('name="decision"');
   });
 
   it('answers a replayed POST with "Already decided" and records exactly one decision', async () => {
-    const handle = await registerAndSubmit('link-replay');
-    const path = await approvalLink('link-replay');
+    const { handle, path } = await toApproval('link-replay');
     const csrf = csrfFrom((await t.api.inject({ method: 'GET', url: path })).body);
     const form = { decision: 'approve', comment: 'Approved once.', csrf };
     const first = await post(path, form);
@@ -534,11 +545,8 @@ describe('approval links', () => {
     const replayReject = await post(path, { decision: 'reject', comment: 'Changed my mind.', csrf });
     expect(replayReject.body).toContain('Already decided');
 
-    await eventually(
-      () => handle.query(stateQuery),
-      (s) => s.stage === 'active',
-      'stage active',
-    );
+    // The chain moved on to its second step, once.
+    await w.until('link-replay', (v) => v.pendingApproval?.step === 2, 'second approval step');
     await eventually(
       () => t.store.listDecisions('link-replay'),
       (d) => d.length >= 1,
@@ -548,36 +556,37 @@ describe('approval links', () => {
     const decisions = await t.store.listDecisions('link-replay');
     expect(decisions).toHaveLength(1);
     expect(decisions[0]).toMatchObject({ decision: 'approve', approver: RISK_OWNER });
-    expect((await handle.query(stateQuery)).decisions).toHaveLength(1);
+    const state = await handle.query(stateQuery);
+    expect(state.decisions).toHaveLength(1);
+    expect(state.stage).toBe('approval');
+    expect(state.approval?.step).toBe(2);
   });
 
   it("ignores a validly signed token for another approver and leaves the real approver's link usable", async () => {
-    const handle = await registerAndSubmit('link-intruder');
-    const realPath = await approvalLink('link-intruder');
-    const req = await pendingRequestId('link-intruder');
+    const { handle, path: realPath, requestId } = await toApproval('link-intruder');
     const jti = 'intruder-jti-0001';
-    const token = await sign({ sys: 'link-intruder', req, sub: 'intruder@example.org', step: 1 }, { jti });
+    const token = await sign({ sys: 'link-intruder', req: requestId, sub: 'intruder@example.org', step: 1 }, { jti });
     const path = `/approvals/${token}`;
 
     const get = await t.api.inject({ method: 'GET', url: path });
     expect(get.statusCode, get.body).toBeGreaterThanOrEqual(400);
     expect(get.statusCode, get.body).toBeLessThan(500);
-    expect(get.body).not.toContain('name="csrf"');
+    expect(get.body).not.toContain('name="decision"');
 
-    // The CSRF value the product would hand out for this link, so the POST gets past that check.
+    // The CSRF value the product would hand out for this link, so the POSTs get past that check.
     const csrf = createHmac('sha256', TEST_SECRET).update(`csrf:${jti}`).digest('base64url');
     const res = await post(path, { decision: 'approve', comment: 'Not mine to approve.', csrf });
     expect(res.statusCode, res.body).toBeGreaterThanOrEqual(400);
     expect(res.statusCode, res.body).toBeLessThan(500);
     expect(res.body).not.toContain('You approved');
+    // Nor may the intruder hand the decision to someone else.
+    const delegated = await post(`${path}/delegate`, { deputy: 'accomplice@example.org', reason: '', csrf });
+    expect(delegated.statusCode, delegated.body).toBeGreaterThanOrEqual(400);
+    expect(delegated.statusCode, delegated.body).toBeLessThan(500);
+    expect(delegated.body).not.toContain('Delegated to');
 
-    await settle();
-    const state = await handle.query(stateQuery);
-    expect(state.stage).toBe('approval');
-    expect(state.decisions).toEqual([]);
-    expect(await t.store.listDecisions('link-intruder')).toEqual([]);
-    // The request's single-use slot must not have been taken by the intruder.
-    expect(await t.store.getApprovalLinkUse(req)).toBeUndefined();
+    await expectUndecided('link-intruder', requestId);
+    expect((await handle.query(stateQuery)).approval?.approver).toBe(RISK_OWNER);
 
     // The real risk owner can still decide.
     const page = await t.api.inject({ method: 'GET', url: realPath });
@@ -585,12 +594,8 @@ describe('approval links', () => {
     const decided = await post(realPath, { decision: 'approve', comment: 'Mine.', csrf: csrfFrom(page.body) });
     expectHtmlPage(decided, 200);
     expect(decided.body).toContain('You approved');
-    const active = await eventually(
-      () => handle.query(stateQuery),
-      (s) => s.stage === 'active',
-      'stage active',
-    );
-    expect(active.decisions).toHaveLength(1);
-    expect(active.decisions[0]).toMatchObject({ approver: RISK_OWNER, comment: 'Mine.' });
+    const next = await w.until('link-intruder', (v) => v.pendingApproval?.step === 2, 'second approval step');
+    expect(next.decisions).toHaveLength(1);
+    expect(next.decisions[0]).toMatchObject({ approver: RISK_OWNER, comment: 'Mine.' });
   });
 });

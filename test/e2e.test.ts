@@ -297,13 +297,17 @@ describe('npm start, end to end over HTTP and SMTP', () => {
     first.child.kill('SIGINT');
     const exit = await first.waitForExit(STOP_TIMEOUT_MS);
     expect(exit, `no exit within ${STOP_TIMEOUT_MS / 1000} s of SIGINT\n${first.tail()}`).toBeDefined();
-    expect(exit!.code === 0 || exit!.signal !== null, `exit ${JSON.stringify(exit)}\n${first.tail()}`).toBe(true);
+    expect(exit!.code === 0 || exit!.signal === 'SIGINT', `exit ${JSON.stringify(exit)}\n${first.tail()}`).toBe(true);
     expect(await isPortOpen(temporalPort), `Temporal dev server port ${temporalPort} still open\n${first.tail()}`).toBe(
       false,
     );
     expect(await isPortOpen(port), `API port ${port} still open`).toBe(false);
     const leftovers = processesMentioning(dataDir);
-    if (leftovers) expect(leftovers, 'processes still using DATA_DIR').toEqual([]);
+    if (leftovers) {
+      expect(leftovers, `processes still using DATA_DIR after exit ${JSON.stringify(exit)}\n${first.tail()}`).toEqual(
+        [],
+      );
+    }
 
     const messagesBefore = mailbox.messages().length;
     await start();

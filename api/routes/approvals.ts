@@ -2,8 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { verifyApprovalLink, type ApprovalClaims, type LinkRefusal } from '../../activities/approval-links.js';
-import type { LifecycleState } from '../../domain/lifecycle.js';
-import { decisionKindSchema, returnStages } from '../../domain/lifecycle.js';
+import { decisionKindSchema, returnStages, type LifecycleState } from '../../domain/lifecycle.js';
 import { workflowIdFor } from '../../domain/system.js';
 import { approvalDecisionSignal, delegationSignal, renewLinkSignal, stateQuery } from '../../workflows/messages.js';
 import type { ApiContext } from '../context.js';
@@ -25,32 +24,61 @@ const REFUSALS: Record<LinkRefusal, { status: number; title: string; message: st
   },
 };
 
-const formSchema = z.object({
+const decisionForm = z.object({
   decision: decisionKindSchema,
   comment: z.string().trim().max(4000).default(''),
   // An empty select sends ""; that means "the default stage for this decision".
   returnTo: z.preprocess((v) => (v === '' ? undefined : v), z.enum(returnStages).optional()),
-  csrf: z.string().min(1),
 });
 
 const delegationForm = z.object({
   deputy: z.email('must be an e-mail address').transform((e) => e.toLowerCase()),
   reason: z.string().trim().max(1000).default(''),
-  csrf: z.string().min(1),
 });
 
 const when = (d: Date) => d.toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+const formBody = (body: unknown) => (body && typeof body === 'object' ? (body as Record<string, unknown>) : {});
+const issuesText = (error: z.ZodError) => error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
 
 /**
- * GET shows, only POST decides: mail scanners open every link, so a GET must
- * never change anything. The POST carries a per-link CSRF value from the form.
+ * The approval link's pages. GET shows, only POST decides: mail scanners open
+ * every link, so a GET never changes anything. Every POST carries a CSRF value
+ * derived from the token with the secret, checked before anything else.
  */
 export const approvalRoutes =
   (ctx: ApiContext): FastifyPluginAsync =>
   async (app) => {
     const csrfFor = (jti: string) =>
       createHmac('sha256', ctx.approvalLinkSecret).update(`csrf:${jti}`).digest('base64url');
+    /** One use per request and approver: a token for someone else cannot use up the real approver's decision. */
+    const useKey = (claims: ApprovalClaims) => `${claims.req}|${claims.sub}`;
+    const workflow = (claims: ApprovalClaims) => ctx.client.workflow.getHandle(workflowIdFor(claims.sys));
 
+    function csrfMatches(jti: string, body: unknown): boolean {
+      const given = formBody(body).csrf;
+      const expected = Buffer.from(csrfFor(jti));
+      const actual = Buffer.from(typeof given === 'string' ? given : '');
+      return actual.length === expected.length && timingSafeEqual(actual, expected);
+    }
+
+    async function refuse(
+      reply: FastifyReply,
+      claims: ApprovalClaims | null,
+      reason: string,
+      status: number,
+      title: string,
+      message: string,
+    ): Promise<FastifyReply> {
+      await ctx.store.recordLinkAttempt({
+        systemId: claims?.sys ?? null,
+        reason,
+        at: new Date(),
+        detail: { requestId: claims?.req ?? null, approver: claims?.sub ?? null },
+      });
+      return reply.code(status).type('text/html').send(messagePage(title, message));
+    }
+
+    /** Verifies the token; a refused one gets its page (an expired one, an offer of a fresh link) and is recorded. */
     async function verified(token: string, reply: FastifyReply) {
       const link = await verifyApprovalLink(ctx.approvalLinkSecret, token);
       if (link.ok) return link;
@@ -61,63 +89,69 @@ export const approvalRoutes =
         at: new Date(),
         detail: { requestId: link.claims?.req ?? null },
       });
-      const renewable = link.reason === 'expired' && link.claims && link.jti;
+      const renewal =
+        link.reason === 'expired' && link.claims && link.jti
+          ? `<form method="post" action="/approvals/${escapeHtml(token)}/renew"><input type="hidden" name="csrf" value="${escapeHtml(csrfFor(link.jti))}"><p><button type="submit">E-mail me a fresh link</button></p></form>`
+          : '';
+      const message = renewal
+        ? `${refusal.message.replace(' Ask for a new one.', '')} A fresh link can be sent to ${link.claims!.sub}.`
+        : refusal.message;
       void reply
         .code(refusal.status)
         .type('text/html')
-        .send(
-          renewable ? renewPage(token, link.claims!, csrfFor(link.jti!)) : messagePage(refusal.title, refusal.message),
-        );
+        .send(messagePage(refusal.title, message, undefined, renewal));
       return undefined;
-    }
-
-    /** The signature was good but time ran out: offer to e-mail a fresh link to the same approver. */
-    function renewPage(token: string, claims: ApprovalClaims, csrf: string): string {
-      return messagePage(
-        'This link has expired',
-        `Approval links expire for your protection. A fresh link can be sent to ${claims.sub}.`,
-        undefined,
-        `<form method="post" action="/approvals/${escapeHtml(token)}/renew"><input type="hidden" name="csrf" value="${escapeHtml(csrf)}"><p><button type="submit">E-mail me a fresh link</button></p></form>`,
-      );
     }
 
     async function currentState(claims: ApprovalClaims): Promise<LifecycleState | null> {
       try {
-        return await ctx.client.workflow.getHandle(workflowIdFor(claims.sys)).query(stateQuery);
+        return await workflow(claims).query(stateQuery);
       } catch {
         return null;
       }
     }
 
-    async function alreadyDecided(claims: ApprovalClaims, reply: FastifyReply): Promise<boolean> {
-      const used = await ctx.store.getApprovalLinkUse(claims.req);
-      if (!used) return false;
-      void reply
-        .type('text/html')
-        .send(
-          messagePage(
-            'Already decided',
-            `This request was already decided: ${used.decision} by ${used.approver} at ${when(used.usedAt)}.`,
-          ),
+    /**
+     * The request must still be open and bound to this approver. When the
+     * workflow cannot answer (workers restarting) the link is taken as open:
+     * the signal is durable, and the workflow ignores a stale or foreign one.
+     * Sends the page and returns undefined when the request is not open.
+     */
+    async function openRequest(
+      claims: ApprovalClaims,
+      reply: FastifyReply,
+    ): Promise<{ state: LifecycleState | null } | undefined> {
+      const used = await ctx.store.getApprovalLinkUse(useKey(claims));
+      if (used) {
+        void reply
+          .type('text/html')
+          .send(
+            messagePage(
+              'Already decided',
+              `This request was already decided: ${used.decision} by ${used.approver} at ${when(used.usedAt)}.`,
+            ),
+          );
+        return undefined;
+      }
+      const state = await currentState(claims);
+      if (state && (state.approval?.requestId !== claims.req || state.approval.approver !== claims.sub)) {
+        await refuse(
+          reply,
+          claims,
+          'request_not_open',
+          409,
+          'This request is closed',
+          `The system is now in stage ${state.stage}; this approval request is no longer open to you.`,
         );
-      return true;
-    }
-
-    function noLongerOpen(state: LifecycleState | null, claims: ApprovalClaims): boolean {
-      // Without the workflow's answer we cannot tell; the signal is still safe, the workflow ignores stale requests.
-      return state !== null && (state.approval?.requestId !== claims.req || state.approval.approver !== claims.sub);
-    }
-
-    function csrfMatches(jti: string, given: string): boolean {
-      const expected = Buffer.from(csrfFor(jti));
-      const actual = Buffer.from(given);
-      return actual.length === expected.length && timingSafeEqual(actual, expected);
+        return undefined;
+      }
+      return { state };
     }
 
     /**
-     * Single use: the link's request is claimed in the record store first,
-     * then the workflow is signalled; if the signal cannot be sent the claim
-     * is released so the approver can try again. False when a page was sent instead.
+     * Single use: the request is claimed in the record store first, then the
+     * workflow is signalled; if the signal cannot be sent the claim is released
+     * so the approver can try again. False when a page was sent instead.
      */
     async function deliver(
       claims: ApprovalClaims,
@@ -126,7 +160,7 @@ export const approvalRoutes =
       signal: () => Promise<void>,
     ): Promise<boolean> {
       const claimed = await ctx.store.useApprovalLink({
-        jti: claims.req,
+        jti: useKey(claims),
         requestId: claims.req,
         systemId: claims.sys,
         approver: claims.sub,
@@ -150,8 +184,7 @@ export const approvalRoutes =
         await signal();
         return true;
       } catch (err) {
-        // Nothing reached the workflow: free the link so the approver can try again.
-        await ctx.store.releaseApprovalLink(claims.req);
+        await ctx.store.releaseApprovalLink(useKey(claims));
         reply.log.error({ err }, 'could not deliver decision');
         void reply
           .code(503)
@@ -169,22 +202,11 @@ export const approvalRoutes =
     app.get<{ Params: { token: string } }>('/approvals/:token', async (req, reply) => {
       const link = await verified(req.params.token, reply);
       if (!link) return reply;
-      if (await alreadyDecided(link.claims, reply)) return reply;
-      const state = await currentState(link.claims);
-      if (noLongerOpen(state, link.claims)) {
-        return reply
-          .code(409)
-          .type('text/html')
-          .send(
-            messagePage(
-              'This request is closed',
-              `The system is now in stage ${state!.stage}; this approval request is no longer open.`,
-            ),
-          );
-      }
+      const open = await openRequest(link.claims, reply);
+      if (!open) return reply;
       return reply.type('text/html').send(
         approvalPage({
-          state,
+          state: open.state,
           approver: link.claims.sub,
           requestId: link.claims.req,
           expiresAt: link.expiresAt,
@@ -197,33 +219,40 @@ export const approvalRoutes =
     app.post<{ Params: { token: string }; Body: unknown }>('/approvals/:token', async (req, reply) => {
       const link = await verified(req.params.token, reply);
       if (!link) return reply;
-      const form = formSchema.safeParse(req.body ?? {});
-      if (!form.success || !csrfMatches(link.jti, form.data.csrf)) {
-        await ctx.store.recordLinkAttempt({
-          systemId: link.claims.sys,
-          reason: form.success ? 'csrf' : 'invalid_form',
-          at: new Date(),
-          detail: { requestId: link.claims.req },
-        });
-        const message = form.success
-          ? 'The form did not come from this link. Open the link from the e-mail and decide there.'
-          : `The decision was not understood: ${form.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`;
-        return reply
-          .code(form.success ? 403 : 400)
-          .type('text/html')
-          .send(messagePage('Decision not recorded', message));
+      const { claims } = link;
+      if (!csrfMatches(link.jti, req.body)) {
+        return refuse(
+          reply,
+          claims,
+          'csrf',
+          403,
+          'Decision not recorded',
+          'The form did not come from this link. Open the link from the e-mail and decide there.',
+        );
+      }
+      const form = decisionForm.safeParse(formBody(req.body));
+      if (!form.success) {
+        return refuse(
+          reply,
+          claims,
+          'invalid_form',
+          400,
+          'Decision not recorded',
+          `The decision was not understood: ${issuesText(form.error)}`,
+        );
       }
       const { decision, comment, returnTo } = form.data;
-      const state = await currentState(link.claims);
+      const open = await openRequest(claims, reply);
+      if (!open) return reply;
       if (decision !== 'approve' && comment === '') {
         return reply
           .code(422)
           .type('text/html')
           .send(
             approvalPage({
-              state,
-              approver: link.claims.sub,
-              requestId: link.claims.req,
+              state: open.state,
+              approver: claims.sub,
+              requestId: claims.req,
               expiresAt: link.expiresAt,
               csrf: csrfFor(link.jti),
               action: `/approvals/${req.params.token}`,
@@ -231,26 +260,14 @@ export const approvalRoutes =
             }),
           );
       }
-      if (await alreadyDecided(link.claims, reply)) return reply;
-      if (noLongerOpen(state, link.claims)) {
-        return reply
-          .code(409)
-          .type('text/html')
-          .send(
-            messagePage(
-              'This request is closed',
-              `The system is now in stage ${state!.stage}; this approval request is no longer open.`,
-            ),
-          );
-      }
       const decidedAt = new Date();
-      const delivered = await deliver(link.claims, reply, { decision, comment, at: decidedAt }, () =>
-        ctx.client.workflow.getHandle(workflowIdFor(link.claims.sys)).signal(approvalDecisionSignal, {
-          requestId: link.claims.req,
+      const delivered = await deliver(claims, reply, { decision, comment, at: decidedAt }, () =>
+        workflow(claims).signal(approvalDecisionSignal, {
+          requestId: claims.req,
           decision,
           comment,
           returnTo,
-          decidedBy: link.claims.sub,
+          decidedBy: claims.sub,
           decidedAt: decidedAt.toISOString(),
         }),
       );
@@ -260,7 +277,7 @@ export const approvalRoutes =
         .type('text/html')
         .send(
           messagePage(
-            `You ${verb} ${state?.registration.name ?? link.claims.sys}`,
+            `You ${verb} ${open.state?.registration.name ?? claims.sys}`,
             `Your decision was recorded at ${when(decidedAt)}.`,
             comment ? `Comment: ${comment}` : undefined,
           ),
@@ -270,53 +287,39 @@ export const approvalRoutes =
     app.post<{ Params: { token: string }; Body: unknown }>('/approvals/:token/delegate', async (req, reply) => {
       const link = await verified(req.params.token, reply);
       if (!link) return reply;
-      const form = delegationForm.safeParse(req.body ?? {});
-      if (!form.success || !csrfMatches(link.jti, form.data.csrf)) {
-        await ctx.store.recordLinkAttempt({
-          systemId: link.claims.sys,
-          reason: form.success ? 'csrf' : 'invalid_form',
-          at: new Date(),
-          detail: { requestId: link.claims.req },
-        });
-        const message = form.success
-          ? 'The form did not come from this link. Open the link from the e-mail and delegate there.'
-          : `The delegation was not understood: ${form.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`;
-        return reply
-          .code(form.success ? 403 : 400)
-          .type('text/html')
-          .send(messagePage('Delegation not recorded', message));
+      const { claims } = link;
+      if (!csrfMatches(link.jti, req.body)) {
+        return refuse(
+          reply,
+          claims,
+          'csrf',
+          403,
+          'Delegation not recorded',
+          'The form did not come from this link. Open the link from the e-mail and delegate there.',
+        );
+      }
+      const form = delegationForm.safeParse(formBody(req.body));
+      if (!form.success) {
+        return refuse(
+          reply,
+          claims,
+          'invalid_form',
+          400,
+          'Delegation not recorded',
+          `The delegation was not understood: ${issuesText(form.error)}`,
+        );
       }
       const { deputy, reason } = form.data;
-      if (deputy === link.claims.sub) {
+      if (deputy === claims.sub) {
         return reply
           .code(422)
           .type('text/html')
           .send(messagePage('Delegation not recorded', 'Name a deputy other than yourself.'));
       }
-      if (await alreadyDecided(link.claims, reply)) return reply;
-      const state = await currentState(link.claims);
-      if (noLongerOpen(state, link.claims)) {
-        return reply
-          .code(409)
-          .type('text/html')
-          .send(
-            messagePage(
-              'This request is closed',
-              `The system is now in stage ${state!.stage}; this approval request is no longer open.`,
-            ),
-          );
-      }
-      const delivered = await deliver(
-        link.claims,
-        reply,
-        { decision: 'delegate', comment: `to ${deputy}${reason ? `: ${reason}` : ''}`, at: new Date() },
-        () =>
-          ctx.client.workflow.getHandle(workflowIdFor(link.claims.sys)).signal(delegationSignal, {
-            requestId: link.claims.req,
-            delegatedBy: link.claims.sub,
-            deputy,
-            reason,
-          }),
+      if (!(await openRequest(claims, reply))) return reply;
+      const comment = `to ${deputy}${reason ? `: ${reason}` : ''}`;
+      const delivered = await deliver(claims, reply, { decision: 'delegate', comment, at: new Date() }, () =>
+        workflow(claims).signal(delegationSignal, { requestId: claims.req, delegatedBy: claims.sub, deputy, reason }),
       );
       if (!delivered) return reply;
       return reply
@@ -329,39 +332,23 @@ export const approvalRoutes =
         );
     });
 
+    /** An expired (or still valid) link asks for a fresh one for the same approver and request. */
     app.post<{ Params: { token: string }; Body: unknown }>('/approvals/:token/renew', async (req, reply) => {
       const link = await verifyApprovalLink(ctx.approvalLinkSecret, req.params.token);
-      const claims = link.ok ? link.claims : link.reason === 'expired' ? link.claims : null;
-      const jti = link.ok ? link.jti : link.jti;
-      const csrf = z.object({ csrf: z.string() }).safeParse(req.body ?? {});
-      if (!claims || !jti || !csrf.success || !csrfMatches(jti, csrf.data.csrf)) {
-        await ctx.store.recordLinkAttempt({
-          systemId: claims?.sys ?? null,
-          reason: 'renewal_refused',
-          at: new Date(),
-          detail: { requestId: claims?.req ?? null },
-        });
-        return reply
-          .code(403)
-          .type('text/html')
-          .send(messagePage('No fresh link sent', 'This link cannot be renewed. Use the newest e-mail you received.'));
+      const claims = link.ok || link.reason === 'expired' ? link.claims : null;
+      const jti = link.jti;
+      if (!claims || !jti || !csrfMatches(jti, req.body)) {
+        return refuse(
+          reply,
+          claims,
+          'renewal_refused',
+          403,
+          'No fresh link sent',
+          'This link cannot be renewed. Use the newest e-mail you received.',
+        );
       }
-      if (await alreadyDecided(claims, reply)) return reply;
-      const state = await currentState(claims);
-      if (noLongerOpen(state, claims)) {
-        return reply
-          .code(409)
-          .type('text/html')
-          .send(
-            messagePage(
-              'This request is closed',
-              `The system is now in stage ${state!.stage}; this approval request is no longer open.`,
-            ),
-          );
-      }
-      await ctx.client.workflow
-        .getHandle(workflowIdFor(claims.sys))
-        .signal(renewLinkSignal, { requestId: claims.req, approver: claims.sub });
+      if (!(await openRequest(claims, reply))) return reply;
+      await workflow(claims).signal(renewLinkSignal, { requestId: claims.req, approver: claims.sub });
       return reply
         .type('text/html')
         .send(messagePage('A fresh link is on its way', `A new approval link was sent to ${claims.sub}.`));

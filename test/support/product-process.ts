@@ -127,20 +127,30 @@ export function isPortOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
+export interface ProcessInfo {
+  pid: number;
+  ppid: number;
+  state: string;
+  cmdline: string;
+}
+
 /**
- * Pids of live processes whose command line contains `marker` (e.g. a test's
+ * Live processes whose command line contains `marker` (e.g. a test's
  * unique temp DATA_DIR, which the Temporal dev server gets in --db-filename).
  * Linux only; null where /proc is not available.
  */
-export function processesMentioning(marker: string): { pid: number; cmdline: string }[] | null {
+export function processesMentioning(marker: string): ProcessInfo[] | null {
   if (!existsSync('/proc/self/cmdline')) return null;
-  const found: { pid: number; cmdline: string }[] = [];
+  const found: ProcessInfo[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
-      const state = /^State:\s+(\w)/m.exec(readFileSync(`/proc/${entry}/status`, 'utf8'))?.[1];
-      if (cmdline.includes(marker) && state !== 'Z') found.push({ pid: Number(entry), cmdline });
+      if (!cmdline.includes(marker)) continue;
+      const status = readFileSync(`/proc/${entry}/status`, 'utf8');
+      const state = /^State:\s+(.*)$/m.exec(status)?.[1] ?? '?';
+      const ppid = Number(/^PPid:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+      if (!state.startsWith('Z')) found.push({ pid: Number(entry), ppid, state, cmdline });
     } catch {
       // the process went away while we looked
     }
