@@ -29,3 +29,22 @@ export function addMonths(from: Date, months: number): Date {
   d.setUTCDate(Math.min(day, lastDay));
   return d;
 }
+
+const CADENCE = /^(\d+)\s*(mo|y)$/;
+
+/**
+ * Review cadences are calendar periods ("6mo", "1y") so a review falls on the
+ * same day of the month; shorter ones ("90d", "30s", for trials and tests)
+ * use the fixed units of durationMs.
+ */
+export function addCadence(from: Date, cadence: string): Date {
+  const calendar = CADENCE.exec(cadence.trim());
+  if (calendar) return addMonths(from, Number(calendar[1]) * (calendar[2] === 'y' ? 12 : 1));
+  return new Date(from.getTime() + durationMs(cadence));
+}
+
+export const cadenceSchema = z
+  .string()
+  .refine((v) => CADENCE.test(v.trim()) || DURATION.test(v.trim()), 'must be a period like 6mo, 1y or 90d')
+  .refine((v) => !DURATION.test(v.trim()) || durationMs(v) > 0, 'must be longer than zero')
+  .refine((v) => !CADENCE.test(v.trim()) || Number(CADENCE.exec(v.trim())![1]) > 0, 'must be longer than zero');

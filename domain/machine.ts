@@ -1,6 +1,6 @@
 import { deriveRiskTier, impactAssessmentSchema, type ImpactAssessmentInput } from './assessment.js';
 import { contentDigest } from './digest.js';
-import { addMonths, durationMs } from './duration.js';
+import { addCadence, durationMs } from './duration.js';
 import { biasEvidenceSchema, evidenceIsStale, judgeEvidence, metricKey, type BiasEvidenceInput } from './evidence.js';
 import {
   isFinal,
@@ -556,14 +556,14 @@ export function decide(state: LifecycleState, ctx: Ctx, d: ApprovalDecision): Ef
   if (a.purpose === 'review') {
     // Reviews roll from the completed review, not from the old due date.
     state.lastReviewCompletedAt = iso(ctx.now);
-    state.reviewDueAt = iso(addMonths(ctx.now, ctx.policy.reviewCadenceMonths[state.riskTier!]));
+    state.reviewDueAt = iso(addCadence(ctx.now, ctx.policy.reviewCadence[state.riskTier!]));
     state.reviewTrigger = null;
     state.cycleComplete = true;
     effects.push(
       ...enter(state, ctx, 'active', `review of cycle ${state.cycle} signed off by ${a.approver}`, a.approver),
     );
   } else {
-    state.reviewDueAt = iso(addMonths(ctx.now, ctx.policy.reviewCadenceMonths[state.riskTier!]));
+    state.reviewDueAt = iso(addCadence(ctx.now, ctx.policy.reviewCadence[state.riskTier!]));
     const next: Stage = state.fria.required && !state.fria.notifiedAt ? 'fria_notification' : 'active';
     effects.push(...enter(state, ctx, next, `approved by ${a.chain.map((s) => s.role).join(' then ')}`, a.approver));
   }

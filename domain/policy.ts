@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { durationSchema } from './duration.js';
+import { cadenceSchema, durationSchema } from './duration.js';
 
 /**
  * The governance policy: every number that decides how a system is treated
@@ -30,12 +30,8 @@ export const policySchema = z
       /** The highest score (severity × likelihood) among the impacts gives the tier. */
       tierMinScore: z.object({ medium: z.number().positive(), high: z.number().positive() }),
     }),
-    /** Months between periodic reviews, per tier. */
-    reviewCadenceMonths: z.object({
-      low: z.number().int().min(1).max(60),
-      medium: z.number().int().min(1).max(60),
-      high: z.number().int().min(1).max(60),
-    }),
+    /** Time between periodic reviews, per tier, counted from the last completed review or approval. */
+    reviewCadence: z.object({ low: cadenceSchema, medium: cadenceSchema, high: cadenceSchema }),
     assessment: z.object({
       /** Nudge the owner when no assessment has arrived after this long, then every this long. */
       reminderAfter: durationSchema,

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemView } from '../api/routes/systems.js';
-import { addMonths, durationMs } from '../domain/duration.js';
+import { addCadence, addMonths, durationMs } from '../domain/duration.js';
 import { likelihoods, severities } from '../domain/policy.js';
 import { workflowIdFor } from '../domain/system.js';
 import { stateQuery } from '../workflows/messages.js';
@@ -216,9 +216,9 @@ describe('operations on the time-skipping server', () => {
     { const d = Date.now() - (globalThis as any).__t0; if (d > 1000) console.log('LAP', 56, 'const completed = new Date(next.lastReviewCompletedAt);', d); (globalThis as any).__t0 = Date.now(); }
     expect(completed.getTime()).toBeGreaterThanOrEqual(due + 2 * every);
     { const d = Date.now() - (globalThis as any).__t0; if (d > 1000) console.log('LAP', 57, 'expect(completed.getTime()).toBeGreaterThanOrEqual(due + 2 *', d); (globalThis as any).__t0 = Date.now(); }
-    expect(next.reviewDueAt).toBe(addMonths(completed, t.policy.reviewCadenceMonths.high).toISOString());
+    expect(next.reviewDueAt).toBe(addCadence(completed, t.policy.reviewCadence.high).toISOString());
     { const d = Date.now() - (globalThis as any).__t0; if (d > 1000) console.log('LAP', 58, 'expect(next.reviewDueAt).toBe(addMonths(completed, t.policy.', d); (globalThis as any).__t0 = Date.now(); }
-    expect(next.reviewDueAt).not.toBe(addMonths(new Date(due), t.policy.reviewCadenceMonths.high).toISOString());
+    expect(next.reviewDueAt).not.toBe(addCadence(new Date(due), t.policy.reviewCadence.high).toISOString());
     { const d = Date.now() - (globalThis as any).__t0; if (d > 1000) console.log('LAP', 59, 'expect(next.reviewDueAt).not.toBe(addMonths(new Date(due), t', d); (globalThis as any).__t0 = Date.now(); }
     expect((await t.store.verifyChain(id)).ok).toBe(true);
     { const d = Date.now() - (globalThis as any).__t0; if (d > 1000) console.log('LAP', 60, 'expect((await t.store.verifyChain(id)).ok).toBe(true);', d); (globalThis as any).__t0 = Date.now(); }
@@ -816,7 +816,7 @@ describe('operations on the time-skipping server', () => {
     { const d = Date.now() - (globalThis as any).__t0; if (d > 1000) console.log('LAP', 266, "expect(done.stage).toBe('active');", d); (globalThis as any).__t0 = Date.now(); }
     expect(done.transitions.map((tr: { to: string }) => tr.to)).not.toContain('fria_notification');
     { const d = Date.now() - (globalThis as any).__t0; if (d > 1000) console.log('LAP', 267, 'expect(done.transitions.map((tr: { to: string }) => tr.to)).', d); (globalThis as any).__t0 = Date.now(); }
-    expect(done.reviewDueAt).toBe(addMonths(new Date(done.approvedAt), t.policy.reviewCadenceMonths.low).toISOString());
+    expect(done.reviewDueAt).toBe(addCadence(new Date(done.approvedAt), t.policy.reviewCadence.low).toISOString());
     { const d = Date.now() - (globalThis as any).__t0; if (d > 1000) console.log('LAP', 268, 'expect(done.reviewDueAt).toBe(addMonths(new Date(done.approv', d); (globalThis as any).__t0 = Date.now(); }
   });
 

@@ -53,7 +53,8 @@ describe('the shipped policy', () => {
 
 describe('an invalid policy stops start-up naming the file and the field', () => {
   const cases: [string, (p: Record<string, any>) => void, string, RegExp][] = [
-    ['a zero review cadence', (p) => (p.reviewCadenceMonths.high = 0), 'reviewCadenceMonths.high', /too small|>=\s*1/i],
+    ['a zero review cadence', (p) => (p.reviewCadence.high = '0mo'), 'reviewCadence.high', /longer than zero/i],
+    ['a cadence in words', (p) => (p.reviewCadence.medium = 'a year'), 'reviewCadence.medium', /period like 6mo/i],
     [
       'a duration in words',
       (p) => (p.approvals.reminderAfter = '2 days'),
@@ -105,13 +106,13 @@ describe('an invalid policy stops start-up naming the file and the field', () =>
   it('reports every problem, not only the first', async () => {
     const err = await loadError(
       await policyFile((p) => {
-        p.reviewCadenceMonths.low = 61;
+        p.reviewCadence.low = '61';
         p.approvals.maxReminders = -1;
       }),
     );
     expect(err.problems.map((p) => p.split(':')[0]).sort()).toEqual([
       'approvals.maxReminders',
-      'reviewCadenceMonths.low',
+      'reviewCadence.low',
     ]);
   });
 

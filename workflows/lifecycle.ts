@@ -5,6 +5,7 @@ import {
   continueAsNew,
   proxyActivities,
   setHandler,
+  upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -13,7 +14,7 @@ import type * as activities from '../activities/index.js';
 import { isFinal, type LifecycleInput, type LifecycleState } from '../domain/lifecycle.js';
 import * as machine from '../domain/machine.js';
 import { SA } from '../domain/search-attributes.js';
-import { personKey } from '../domain/system.js';
+import { memoOf, searchValues, type VisibilityValues } from '../domain/visibility.js';
 import {
   approvalDecisionSignal,
   closeIncidentUpdate,
@@ -178,43 +179,39 @@ export async function aiSystemLifecycle(input: LifecycleInput): Promise<Lifecycl
     }
   }
 
-  let published: Record<string, unknown> = {};
-  /** Search attributes for governance views; upserted only when they change, since each upsert costs an action. */
-  function publishSearchAttributes(): void {
-    const values = {
-      stage: state.stage,
-      riskTier: state.riskTier ?? 'unassessed',
-      reviewDueAt: state.reviewDueAt,
-      pendingApprover: state.approval ? personKey(state.approval.approver) : null,
-    };
-    const changed = (Object.keys(values) as (keyof typeof values)[]).filter((k) => values[k] !== published[k]);
-    if (changed.length === 0) return;
-    const pairs: SearchAttributeUpdatePair[] = changed.map((k) => {
-      switch (k) {
-        case 'stage':
-          return { key: SA.stage, value: values.stage };
-        case 'riskTier':
-          return { key: SA.riskTier, value: values.riskTier };
-        case 'reviewDueAt':
-          return { key: SA.reviewDueAt, value: values.reviewDueAt ? new Date(values.reviewDueAt) : null };
-        case 'pendingApprover':
-          return { key: SA.pendingApprover, value: values.pendingApprover };
-      }
-    });
-    upsertSearchAttributes(pairs);
-    published = values;
+  // What the previous run published carries over with continue-as-new; start from it so nothing is re-sent.
+  let published: Partial<VisibilityValues> = input.resume ? searchValues(input.resume) : {};
+  let publishedMemo = input.resume ? JSON.stringify(memoOf(input.resume)) : '';
+  /** Search attributes and memo for governance views, upserted only when they change (each upsert costs an action). */
+  function publishVisibility(): void {
+    const values = searchValues(state);
+    const changed = (Object.keys(values) as (keyof VisibilityValues)[]).filter((k) => values[k] !== published[k]);
+    if (changed.length > 0) {
+      const pairs: SearchAttributeUpdatePair[] = changed.map((k) => {
+        switch (k) {
+          case 'stage':
+            return { key: SA.stage, value: values.stage };
+          case 'riskTier':
+            return { key: SA.riskTier, value: values.riskTier };
+          case 'reviewDueAt':
+            return { key: SA.reviewDueAt, value: values.reviewDueAt ? new Date(values.reviewDueAt) : null };
+          case 'pendingApprover':
+            return { key: SA.pendingApprover, value: values.pendingApprover };
+        }
+      });
+      upsertSearchAttributes(pairs);
+      published = values;
+    }
+    const memo = memoOf(state);
+    if (JSON.stringify(memo) !== publishedMemo) {
+      upsertMemo({ ...memo });
+      publishedMemo = JSON.stringify(memo);
+    }
   }
-  if (input.resume)
-    published = {
-      stage: state.stage,
-      riskTier: state.riskTier ?? 'unassessed',
-      reviewDueAt: state.reviewDueAt,
-      pendingApprover: null,
-    };
 
   for (;;) {
     while (pending.length > 0) await carryOut(pending.shift()!);
-    publishSearchAttributes();
+    publishVisibility();
     if (isFinal(state.stage)) break;
     if (state.cycleComplete) {
       await condition(allHandlersFinished);
