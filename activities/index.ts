@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import { ApplicationFailure, log } from '@temporalio/activity';
 import type { Store } from '../store/index.js';
 import { signApprovalLink } from './approval-links.js';
-import { renderNotification } from './mail-templates.js';
+import type { Client } from '@temporalio/client';
+import { listOverdueReviews, listPendingApprovals } from '../api/visibility.js';
+import { renderDigest, renderNotification, type RenderedMail } from './mail-templates.js';
 import { isPermanentSmtpFailure, type Mailer } from './mailer.js';
 import type {
   RecordAssessmentInput,
@@ -17,6 +19,8 @@ export interface ActivityDeps {
   mailer: Mailer;
   publicBaseUrl: string;
   approvalLinkSecret: string;
+  /** For activities that read Temporal's visibility store (the weekly digest). */
+  client?: Client;
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -30,6 +34,48 @@ export const messageIdFor = (idempotencyKey: string) => `<${digest(idempotencyKe
  */
 export function createActivities(deps: ActivityDeps) {
   const { store, mailer } = deps;
+
+  /**
+   * Sends one e-mail at most once per idempotency key: the outbox row is
+   * claimed first, and a key already marked sent is not sent again.
+   */
+  async function deliverOnce(e: {
+    idempotencyKey: string;
+    systemId: string;
+    kind: string;
+    to: string;
+    mail: RenderedMail;
+  }): Promise<{ messageId: string; status: 'sent' | 'already_sent' | 'rejected' }> {
+    const messageId = messageIdFor(e.idempotencyKey);
+    const claim = await store.claimNotification({
+      idempotencyKey: e.idempotencyKey,
+      systemId: e.systemId,
+      kind: e.kind,
+      to: e.to,
+      subject: e.mail.subject,
+      messageId,
+      createdAt: new Date(),
+    });
+    if (claim.status === 'sent') return { messageId, status: 'already_sent' };
+    try {
+      await mailer.send({
+        to: e.to,
+        ...e.mail,
+        messageId,
+        headers: { 'X-Idempotency-Key': digest(e.idempotencyKey), 'X-AI-System': e.systemId },
+      });
+    } catch (err) {
+      await store.markNotificationFailed(e.idempotencyKey, String((err as Error).message ?? err));
+      if (isPermanentSmtpFailure(err)) {
+        // A bad address must not stall the lifecycle; the failure stays in the outbox for the dashboard.
+        log.warn('e-mail permanently rejected', { to: e.to, kind: e.kind, error: (err as Error).message });
+        return { messageId, status: 'rejected' };
+      }
+      throw err;
+    }
+    await store.markNotificationSent(e.idempotencyKey, new Date());
+    return { messageId, status: 'sent' };
+  }
 
   async function recordEvent(input: RecordEventInput): Promise<void> {
     await store.recordEvent({
@@ -111,10 +157,7 @@ export function createActivities(deps: ActivityDeps) {
       });
     },
 
-    /**
-     * Sends one e-mail at most once per idempotency key: the outbox row is
-     * claimed first, and a key already marked sent is not sent again.
-     */
+    /** A lifecycle e-mail; approval requests get their signed link here, at send time. */
     async sendNotification(
       input: SendNotificationInput,
     ): Promise<{ messageId: string; status: 'sent' | 'already_sent' | 'rejected' }> {
@@ -134,35 +177,17 @@ export function createActivities(deps: ActivityDeps) {
       } catch (err) {
         throw ApplicationFailure.nonRetryable((err as Error).message, 'InvalidNotification');
       }
-      const messageId = messageIdFor(input.idempotencyKey);
-      const claim = await store.claimNotification({
-        idempotencyKey: input.idempotencyKey,
-        systemId: input.systemId,
-        kind: n.kind,
-        to: n.to,
-        subject: rendered.subject,
-        messageId,
-        createdAt: new Date(),
-      });
-      if (claim.status === 'sent') return { messageId, status: 'already_sent' };
-      try {
-        await mailer.send({
-          to: n.to,
-          ...rendered,
-          messageId,
-          headers: { 'X-Idempotency-Key': digest(input.idempotencyKey), 'X-AI-System': n.systemId },
-        });
-      } catch (err) {
-        await store.markNotificationFailed(input.idempotencyKey, String((err as Error).message ?? err));
-        if (isPermanentSmtpFailure(err)) {
-          // A bad address must not stall the lifecycle; the failure stays in the outbox for the dashboard.
-          log.warn('e-mail permanently rejected', { to: n.to, kind: n.kind, error: (err as Error).message });
-          return { messageId, status: 'rejected' };
-        }
-        throw err;
-      }
-      await store.markNotificationSent(input.idempotencyKey, new Date());
-      return { messageId, status: 'sent' };
+      return deliverOnce({ idempotencyKey: input.idempotencyKey, systemId: input.systemId, kind: n.kind, to: n.to, mail: rendered });
+    },
+
+    /** The weekly digest: overdue reviews and pending approvals from Temporal's visibility store. */
+    async sendGovernanceDigest(input: { idempotencyKey: string; to: string }): Promise<{ overdue: number; pending: number }> {
+      if (!deps.client) throw ApplicationFailure.nonRetryable('the digest needs a Temporal client', 'InvalidNotification');
+      const now = new Date();
+      const [overdue, pending] = await Promise.all([listOverdueReviews(deps.client, now), listPendingApprovals(deps.client, now)]);
+      const mail = renderDigest({ overdue, pending }, deps.publicBaseUrl);
+      await deliverOnce({ idempotencyKey: input.idempotencyKey, systemId: 'governance', kind: 'governance_digest', to: input.to, mail });
+      return { overdue: overdue.length, pending: pending.length };
     },
   };
 }

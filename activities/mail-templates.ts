@@ -134,3 +134,23 @@ export function renderNotification(n: Notification, links: MailLinks): RenderedM
       return compose(`Retired: ${n.systemName}`, [`${n.retiredBy} retired ${name}.`, `Reason: ${n.reason}`], see);
   }
 }
+
+export interface DigestContent {
+  overdue: { id: string; name: string; owner: string; daysOverdue: number; escalationsSent: number }[];
+  pending: { id: string; name: string; approver: string | null; ageDays: number }[];
+}
+
+/** The governance lead's weekly digest: what is late and who is holding it. */
+export function renderDigest(d: DigestContent, baseUrl: string): RenderedMail {
+  const system = (id: string) => `${baseUrl}/systems/${encodeURIComponent(id)}`;
+  const lines = [
+    d.overdue.length === 0 ? 'No periodic review is overdue.' : `${d.overdue.length} periodic review(s) overdue:`,
+    ...d.overdue.map((o) => `- ${o.name} (${o.id}): ${o.daysOverdue} day(s) overdue, owner ${o.owner}, ${o.escalationsSent} escalation(s) sent — ${system(o.id)}`),
+    d.pending.length === 0 ? 'No approval is waiting.' : `${d.pending.length} approval(s) waiting:`,
+    ...d.pending.map((p) => `- ${p.name} (${p.id}): waiting on ${p.approver ?? 'unknown'} for ${p.ageDays} day(s) — ${system(p.id)}`),
+  ];
+  return compose(`Weekly AI governance digest: ${d.overdue.length} overdue, ${d.pending.length} pending`, lines, {
+    label: 'Open the dashboard',
+    url: `${baseUrl}/`,
+  });
+}

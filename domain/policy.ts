@@ -72,6 +72,11 @@ export const policySchema = z
       /** While overdue, the governance lead is told again every this long. */
       overdueEscalationEvery: durationSchema,
     }),
+    /** When the governance lead's weekly digest of overdue and pending work goes out (UTC). */
+    digest: z.object({
+      dayOfWeek: z.enum(['MONDAY', 'TUESDAY', 'WEDNESDAY', 'THURSDAY', 'FRIDAY', 'SATURDAY', 'SUNDAY']),
+      hourUtc: z.number().int().min(0).max(23),
+    }),
     incidents: z.object({
       /** Corrective actions not closed after this long are escalated. */
       correctiveActionDue: durationSchema,

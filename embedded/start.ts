@@ -11,6 +11,9 @@ import { parseEnv, publicBaseUrl } from '../config/env.js';
 import { loadPolicy } from '../config/policy-file.js';
 import { runMain } from '../config/run-main.js';
 import { openStore } from '../store/index.js';
+import { ensureDigestSchedule } from '../worker/digest-schedule.js';
+import { registerSearchAttributes } from '../worker/search-attributes.js';
+import { installTemporalLogging } from '../worker/logging.js';
 import { createWorker } from '../worker/worker.js';
 import { startDevMailbox } from './dev-mailbox.js';
 import { startDevServer } from './dev-server.js';
@@ -38,6 +41,7 @@ async function embeddedSecret(dataDir: string): Promise<string> {
  */
 runMain(async () => {
   const env = parseEnv();
+  installTemporalLogging(env.LOG_LEVEL);
   const dataDir = resolve(env.DATA_DIR);
   await mkdir(dataDir, { recursive: true });
   const policy = await loadPolicy(env.POLICY_PATH);
@@ -79,13 +83,20 @@ runMain(async () => {
     stops.push(async () => mailer.close());
 
     const baseUrl = publicBaseUrl(env);
+    const connection = await Connection.connect({ address });
+    stops.push(() => connection.close());
+    const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
+    // An external server (TEMPORAL_ADDRESS) may not have the attributes yet; the dev server already does.
+    await registerSearchAttributes(connection, env.TEMPORAL_NAMESPACE);
+    await ensureDigestSchedule(client, { taskQueue: env.TEMPORAL_TASK_QUEUE, policy, governanceLead: env.GOVERNANCE_LEAD_EMAIL });
+
     const nativeConnection = await NativeConnection.connect({ address });
     stops.push(() => nativeConnection.close());
     const worker = await createWorker({
       connection: nativeConnection,
       namespace: env.TEMPORAL_NAMESPACE,
       taskQueue: env.TEMPORAL_TASK_QUEUE,
-      activities: createActivities({ store, mailer, publicBaseUrl: baseUrl, approvalLinkSecret: secret }),
+      activities: createActivities({ store, mailer, publicBaseUrl: baseUrl, approvalLinkSecret: secret, client }),
     });
     const workerDone = worker.run();
     stops.push(async () => {
@@ -93,9 +104,6 @@ runMain(async () => {
       await workerDone;
     });
 
-    const connection = await Connection.connect({ address });
-    stops.push(() => connection.close());
-    const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
     const app = await buildApi(
       {
         client,

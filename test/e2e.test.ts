@@ -15,7 +15,6 @@ import { startDevMailbox, type DevMailbox, type MailboxMessage } from '../embedd
 import { defaultPolicyPath } from '../config/policy-file.js';
 import { addCadence } from '../domain/duration.js';
 import { example } from './support/examples.js';
-import { csrfFrom } from './support/lifecycle-env.js';
 import {
   forceStop,
   isPortOpen,
@@ -75,13 +74,18 @@ const json = (method: string, body: unknown): RequestInit => ({
 });
 
 /** A browser submitting the approval page's form. */
-const postForm = (url: string, fields: Record<string, string>) =>
-  fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams(fields).toString(),
-    signal: AbortSignal.timeout(30_000),
-  }).then(readBody);
+const form = (fields: Record<string, string>): RequestInit => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  body: new URLSearchParams(fields).toString(),
+});
+
+/** The approval page's hidden CSRF field, as a browser would submit it. */
+function csrfFrom(html: string): string {
+  const match = /name="csrf" value="([^"]+)"/.exec(html);
+  if (!match) throw new Error(`no CSRF field on the approval page:\n${html.slice(0, 2000)}`);
+  return match[1]!;
+}
 
 /** The request id inside an approval link's signed token (a JWT: its payload is base64url JSON). */
 function requestIdOf(link: string): string | undefined {
@@ -117,8 +121,15 @@ describe('npm start, end to end over HTTP and SMTP', () => {
   let riskOwnerLink: string | undefined;
   let riskOwnerCsrf: string | undefined;
 
-  const api = (path: string, init?: RequestInit) =>
-    fetch(`${baseUrl}${path}`, { ...init, signal: AbortSignal.timeout(30_000) }).then(readBody);
+  /** A request to the product; a failure (refused, timed out) carries the product's output. */
+  const http = async (url: string, init?: RequestInit) => {
+    try {
+      return await fetch(url, { ...init, signal: AbortSignal.timeout(30_000) }).then(readBody);
+    } catch (err) {
+      throw new Error(`${init?.method ?? 'GET'} ${url}: ${(err as Error).message}\n${product?.tail()}`, { cause: err });
+    }
+  };
+  const api = (path: string, init?: RequestInit) => http(`${baseUrl}${path}`, init);
   const getSystem = async (): Promise<SystemView> => {
     const res = await api(`/api/v1/systems/${SYSTEM_ID}`);
     expect(res.status, `GET /api/v1/systems/${SYSTEM_ID}: ${res.text}\n${product?.tail()}`).toBe(200);
@@ -235,7 +246,7 @@ describe('npm start, end to end over HTTP and SMTP', () => {
       }
 
       // Opening the link shows the request and decides nothing (mail scanners open links too).
-      const page = await fetch(link, { signal: AbortSignal.timeout(30_000) }).then(readBody);
+      const page = await http(link);
       expect(page.status, page.text).toBe(200);
       expect(page.text).toContain(SYSTEM_NAME);
       const afterGet = await getSystem();
@@ -244,7 +255,7 @@ describe('npm start, end to end over HTTP and SMTP', () => {
       expect(afterGet.decisions).toHaveLength(approvers.length);
 
       const comment = first ? COMMENT : `Approved, step ${request.step}.`;
-      const decided = await postForm(link, { decision: 'approve', comment, csrf: csrfFrom(page.text) });
+      const decided = await http(link, form({ decision: 'approve', comment, csrf: csrfFrom(page.text) }));
       expect(decided.status, decided.text).toBe(200);
       expect(decided.text).toContain(`You approved ${SYSTEM_NAME}`);
       approvers.push(request.approver);
@@ -272,11 +283,14 @@ describe('npm start, end to end over HTTP and SMTP', () => {
     expect(outcome.text).toContain(system.reviewDueAt!.slice(0, 10));
 
     // A link works once: the risk owner's second POST changes nothing.
-    const second = await postForm(riskOwnerLink!, {
-      decision: 'reject',
-      comment: 'changed my mind',
-      csrf: riskOwnerCsrf!,
-    });
+    const second = await http(
+      riskOwnerLink!,
+      form({
+        decision: 'reject',
+        comment: 'changed my mind',
+        csrf: riskOwnerCsrf!,
+      }),
+    );
     expect(second.text).toContain('Already decided');
     expect(second.text).toContain(`approve by ${RISK_OWNER}`);
     const after = await getSystem();
@@ -322,7 +336,7 @@ describe('npm start, end to end over HTTP and SMTP', () => {
     // Temporal remembers the registration, the record store remembers the used link.
     const again = await api('/api/v1/systems', json('POST', registration));
     expect(again.status, again.text).toBe(409);
-    const page = await fetch(riskOwnerLink, { signal: AbortSignal.timeout(30_000) }).then(readBody);
+    const page = await http(riskOwnerLink);
     expect(page.text).toContain('Already decided');
     // Resuming does not ask for the decided approvals again.
     const resent = mailbox

@@ -1,17 +1,33 @@
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { createSmtpMailer } from '../activities/mailer.js';
 import { parseEnv, publicBaseUrl, requireProduction } from '../config/env.js';
 import { runMain } from '../config/run-main.js';
+import { loadPolicy } from '../config/policy-file.js';
 import { openStore } from '../store/index.js';
+import { ensureDigestSchedule } from './digest-schedule.js';
+import { registerSearchAttributes } from './search-attributes.js';
+import { installTemporalLogging } from './logging.js';
 import { createWorker } from './worker.js';
 
 /** The worker as its own process, against an external Temporal, PostgreSQL and SMTP server. */
 runMain(async () => {
   const env = parseEnv();
   requireProduction(env, ['TEMPORAL_ADDRESS', 'DATABASE_URL', 'SMTP_URL', 'APPROVAL_LINK_SECRET']);
+  installTemporalLogging(env.LOG_LEVEL);
+  const policy = await loadPolicy(env.POLICY_PATH);
   const store = await openStore({ databaseUrl: env.DATABASE_URL });
   const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
+  const clientConnection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
+  const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE });
+  // Idempotent: any number of workers starting at once leave one set of attributes and one schedule.
+  await registerSearchAttributes(clientConnection, env.TEMPORAL_NAMESPACE);
+  await ensureDigestSchedule(client, {
+    taskQueue: env.TEMPORAL_TASK_QUEUE,
+    policy,
+    governanceLead: env.GOVERNANCE_LEAD_EMAIL,
+  });
   const mailer = createSmtpMailer(env.SMTP_URL!, env.MAIL_FROM);
   const worker = await createWorker({
     connection,
@@ -22,6 +38,7 @@ runMain(async () => {
       mailer,
       publicBaseUrl: publicBaseUrl(env),
       approvalLinkSecret: env.APPROVAL_LINK_SECRET!,
+      client,
     }),
   });
   console.log(`worker polling ${env.TEMPORAL_TASK_QUEUE} on ${env.TEMPORAL_ADDRESS} (${env.TEMPORAL_NAMESPACE})`);
@@ -29,5 +46,6 @@ runMain(async () => {
   await worker.run();
   mailer.close();
   await connection.close();
+  await clientConnection.close();
   await store.close();
 });

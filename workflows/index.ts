@@ -1,1 +1,2 @@
 export { aiSystemLifecycle } from './lifecycle.js';
+export { governanceDigest } from './digest.js';

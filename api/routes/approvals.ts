@@ -4,9 +4,10 @@ import { z } from 'zod';
 import { verifyApprovalLink, type ApprovalClaims, type LinkRefusal } from '../../activities/approval-links.js';
 import { decisionKindSchema, returnStages, type LifecycleState } from '../../domain/lifecycle.js';
 import { workflowIdFor } from '../../domain/system.js';
-import { approvalDecisionSignal, delegationSignal, renewLinkSignal, stateQuery } from '../../workflows/messages.js';
+import { approvalDecisionSignal, delegationSignal, renewLinkSignal } from '../../workflows/messages.js';
 import type { ApiContext } from '../context.js';
 import { escapeHtml } from '../html.js';
+import { queryState } from '../lifecycle-state.js';
 import { approvalPage, messagePage } from '../pages/approval.js';
 
 const REFUSALS: Record<LinkRefusal, { status: number; title: string; message: string }> = {
@@ -105,7 +106,7 @@ export const approvalRoutes =
 
     async function currentState(claims: ApprovalClaims): Promise<LifecycleState | null> {
       try {
-        return await workflow(claims).query(stateQuery);
+        return await queryState(ctx, claims.sys);
       } catch {
         return null;
       }

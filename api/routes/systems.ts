@@ -28,7 +28,6 @@ import {
   recordAuthorityNotificationUpdate,
   reportIncidentUpdate,
   retireUpdate,
-  stateQuery,
   submitBiasEvidenceUpdate,
   submitImpactAssessmentUpdate,
   submitReviewUpdate,
@@ -36,6 +35,7 @@ import {
 } from '../../workflows/messages.js';
 import type { ApiContext } from '../context.js';
 import { ApiError, fromWorkflowError, notFound } from '../errors.js';
+import { queryState } from '../lifecycle-state.js';
 
 const errorBody = z.object({
   error: z.string(),
@@ -235,14 +235,7 @@ export const systemRoutes =
           response: { 200: resultBody, 404: errorBody },
         },
       },
-      async (req) => {
-        try {
-          return systemView(await handleFor(req.params.id).query(stateQuery));
-        } catch (err) {
-          if (err instanceof WorkflowNotFoundError) throw notFound(req.params.id);
-          throw err;
-        }
-      },
+      async (req) => systemView(await queryState(ctx, req.params.id)),
     );
 
     updateRoute({
