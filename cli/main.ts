@@ -1,0 +1,481 @@
+/**
+ * `ai-lifecycle`: the command AI teams run in their CI pipelines against the AI impact assessment API — register a
+ * system, send its assessment, evidence and plan, announce a new model version with its evidence files, show the
+ * status, and wait for the approval outcome with an exit code a CI job can branch on. Exit codes: see errors.ts and
+ * USAGE below. Files are checked against the server's own zod schemas (domain/) before anything is sent.
+ */
+import { parseArgs } from 'node:util';
+import type { z } from 'zod';
+import { impactAssessmentSchema } from '../domain/assessment.js';
+import { biasEvidenceSchema } from '../domain/evidence.js';
+import {
+  authorityNotificationSchema,
+  incidentSchema,
+  newVersionSchema,
+  retirementSchema,
+  reviewSchema,
+} from '../domain/operations.js';
+import { registrationSchema, systemIdSchema } from '../domain/system.js';
+import { treatmentPlanSchema } from '../domain/treatment.js';
+import { CliError, EXIT, describeError, usageError } from './errors.js';
+import { readJsonFile, validate, zodIssues } from './files.js';
+import { Api } from './http.js';
+import { age, decisionLine, outcomeOf, pendingLine, renderStatus, type SystemView } from './view.js';
+
+const DEFAULT_SERVER = 'http://localhost:3000';
+
+const USAGE = `Usage: ai-lifecycle [--server URL] [--json] <command> [arguments]
+
+Drives an AI system through its ISO/IEC 42001 impact assessment lifecycle from a terminal or a CI job.
+
+Commands:
+  register <file.json>          register an AI system and start its lifecycle
+  assess <id> <file.json>       submit the impact assessment
+  evidence <id> <file.json>     submit bias-testing evidence (metrics)
+  plan <id> <file.json>         submit the risk-treatment plan
+  new-version <id> --version V --by EMAIL [--unchanged|--changed] --summary TEXT [--evidence FILE ...]
+                                announce a new model version (--unchanged, the default: purpose and context
+                                of use are unchanged, the assessment carries over; --changed: full
+                                reassessment), then submit each evidence file for it, in order (a later one
+                                replaces an earlier one); a file without modelVersion or submittedBy gets
+                                them from --version and --by
+  status <id>                   stage, risk tier, model version, pending approval, review due date,
+                                failed metrics and the last decisions (--json: the API's full view)
+  wait <id> [--timeout 30m] [--interval 5s]
+                                poll until the approval outcome; the exit code says which (below)
+  fria <id> <file.json>         record the FRIA notification to the authority (EU AI Act Art. 27(3))
+  review <id> <file.json>       submit a periodic review
+  incident <id> <file.json>     report an incident
+  retire <id> <file.json>       retire the system
+
+Options:
+  --server URL   the API (default: $AI_LIFECYCLE_URL, else ${DEFAULT_SERVER})
+  --json         print exactly one JSON object on stdout, errors included
+                 ({"error", "message", "issues"?, "stage"?}); progress and diagnostics go to stderr
+  -h, --help     show this help
+
+Files are checked against the server's schemas before anything is sent; every bad field is named.
+Durations: 90s, 5m, 2h, 1d (a bare number is seconds).
+
+Exit codes:
+  0  done; wait: approved, the system is active
+  1  server or network error: server unreachable, no answer within 30 s, HTTP 5xx
+  2  usage or bad input: unknown command or option, missing or invalid file, or a request the server
+     refused: HTTP 400/422 (each field named), 404 (unknown system), 409 (wrong stage or already
+     registered; the current stage is printed)
+  3  wait: sent back to the AI team (rejected or changes requested); the approver's comment is printed
+  4  wait: the system is rejected (prohibited practice) or retired
+  5  wait: no outcome within --timeout
+`;
+
+const options = {
+  server: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'string' },
+  by: { type: 'string' },
+  summary: { type: 'string' },
+  unchanged: { type: 'boolean' },
+  changed: { type: 'boolean' },
+  evidence: { type: 'string', multiple: true },
+  timeout: { type: 'string' },
+  interval: { type: 'string' },
+} as const;
+type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
+type OptionName = keyof typeof options;
+const GLOBAL_OPTIONS: OptionName[] = ['server', 'json', 'help'];
+
+/** What a command printed: `json` with --json, else `text`; `exitCode` 0 unless the command says otherwise. */
+interface Output {
+  json: object;
+  /** Null when the command already printed its lines as it went (see Ctx.progress). */
+  text: string | null;
+  exitCode?: number;
+}
+
+interface Ctx {
+  api: Api;
+  values: Values;
+  /** A diagnostic line on stderr (never on stdout, which --json keeps for the one object). */
+  note: (line: string) => void;
+  /** A line of a multi-step command's result, as it happens: stdout, or with --json (one object) stderr. */
+  progress: (line: string) => void;
+}
+
+/** The commands that send one JSON file to one endpoint. */
+const FILE_COMMANDS: Record<
+  string,
+  {
+    method: 'POST' | 'PUT';
+    path: string;
+    schema: z.ZodType;
+    what: string;
+    /** The readable answer; `r` is the API's answer. */
+    text: (id: string, r: any) => string;
+  }
+> = {
+  assess: {
+    method: 'PUT',
+    path: '/impact-assessment',
+    schema: impactAssessmentSchema,
+    what: 'impact assessment',
+    text: (id, r) =>
+      `impact assessment v${r.version} recorded for ${id}: risk tier ${r.riskTier} (score ${r.score}); stage ${r.stage}`,
+  },
+  evidence: {
+    method: 'PUT',
+    path: '/bias-evidence',
+    schema: biasEvidenceSchema,
+    what: 'bias-testing evidence',
+    text: (id, r) => evidenceText(id, r),
+  },
+  plan: {
+    method: 'PUT',
+    path: '/treatment-plan',
+    schema: treatmentPlanSchema,
+    what: 'risk-treatment plan',
+    text: (id, r) =>
+      `treatment plan v${r.version} recorded for ${id}: residual score ${r.residualScore}` +
+      `${r.requiresRiskAcceptance ? ', needs risk acceptance' : ''}; stage ${r.stage}`,
+  },
+  fria: {
+    method: 'POST',
+    path: '/fria-notification',
+    schema: authorityNotificationSchema,
+    what: 'FRIA notification',
+    text: (id, r) => `FRIA notification of ${r.notifiedAt} recorded for ${id}; stage ${r.stage}`,
+  },
+  review: {
+    method: 'POST',
+    path: '/reviews',
+    schema: reviewSchema,
+    what: 'periodic review',
+    text: (id, r) => `review submitted for ${id}; stage ${r.stage}`,
+  },
+  incident: {
+    method: 'POST',
+    path: '/incidents',
+    schema: incidentSchema,
+    what: 'incident report',
+    text: (id, r) => `incident ${r.incidentId} reported for ${id}; stage ${r.stage}`,
+  },
+  retire: {
+    method: 'POST',
+    path: '/retire',
+    schema: retirementSchema,
+    what: 'retirement',
+    text: (id, r) => `${id} retired${r.retiredAt ? ` at ${r.retiredAt}` : ''}; stage ${r.stage}`,
+  },
+};
+
+const evidenceText = (id: string, r: { version: number; failed: string[]; stage: string }) =>
+  `bias evidence v${r.version} recorded for ${id}: ` +
+  `${r.failed.length ? `failed ${r.failed.join(', ')}` : 'all metrics within thresholds'}; stage ${r.stage}`;
+
+/** Which options each command takes besides the global ones. */
+const COMMAND_OPTIONS: Record<string, OptionName[]> = {
+  register: [],
+  status: [],
+  'new-version': ['version', 'by', 'summary', 'unchanged', 'changed', 'evidence'],
+  wait: ['timeout', 'interval'],
+  ...Object.fromEntries(Object.keys(FILE_COMMANDS).map((c) => [c, []])),
+};
+
+async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  // Known before parsing, so even a usage error answers in JSON when asked to.
+  let json = argv.includes('--json');
+  const note = (line: string) => process.stderr.write(`${line}\n`);
+  try {
+    let parsed: { values: Values; positionals: string[] };
+    try {
+      parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    } catch (err) {
+      throw usageError(`${(err as Error).message}; see ai-lifecycle --help`);
+    }
+    const { values, positionals } = parsed;
+    json = values.json === true;
+    const [command, ...args] = positionals;
+    if (values.help || command === 'help') {
+      await write(process.stdout, USAGE);
+      return EXIT.OK;
+    }
+    if (!command) throw usageError('no command given; see ai-lifecycle --help');
+    const allowed = COMMAND_OPTIONS[command];
+    if (!allowed) throw usageError(`unknown command "${command}"; see ai-lifecycle --help`);
+    for (const name of Object.keys(values) as OptionName[]) {
+      if (values[name] !== undefined && !GLOBAL_OPTIONS.includes(name) && !allowed.includes(name)) {
+        throw usageError(`${command} takes no --${name}; see ai-lifecycle --help`);
+      }
+    }
+    const api = new Api(values.server ?? (env['AI_LIFECYCLE_URL'] || DEFAULT_SERVER));
+    const progress = (line: string) => (json ? note(line) : process.stdout.write(`${line}\n`));
+    const output = await run(command, args, { api, values, note, progress });
+    if (json) await write(process.stdout, `${JSON.stringify(output.json, null, 2)}\n`);
+    else if (output.text !== null) await write(process.stdout, `${output.text}\n`);
+    return output.exitCode ?? EXIT.OK;
+  } catch (err) {
+    if (!(err instanceof CliError)) note(`${(err as Error)?.stack ?? err}`);
+    const e =
+      err instanceof CliError
+        ? err
+        : new CliError(EXIT.SERVER, {
+            error: 'internal',
+            message: `unexpected error: ${(err as Error)?.message ?? err}`,
+          });
+    if (json) await write(process.stdout, `${JSON.stringify(e.body, null, 2)}\n`);
+    await write(process.stderr, `${describeError(e.body)}\n`);
+    return e.exitCode;
+  }
+}
+
+async function run(command: string, args: string[], ctx: Ctx): Promise<Output> {
+  switch (command) {
+    case 'register': {
+      const [file] = expectArgs(command, args, ['<file.json>']);
+      const body = await readChecked(file, registrationSchema, 'registration');
+      const r = await ctx.api.request<{ id: string; stage: string; url: string }>('POST', ctx.api.systemPath(), body);
+      return { json: r, text: `registered ${r.id}: stage ${r.stage}\n  ${r.url}` };
+    }
+    case 'status': {
+      const [id] = expectArgs(command, args, ['<id>']);
+      const view = await getSystem(ctx.api, checkId(id));
+      return { json: view, text: renderStatus(view) };
+    }
+    case 'new-version':
+      return newVersion(args, ctx);
+    case 'wait':
+      return waitForOutcome(args, ctx);
+    default: {
+      const spec = FILE_COMMANDS[command]!;
+      const [id, file] = expectArgs(command, args, ['<id>', '<file.json>']);
+      checkId(id);
+      const body = await readChecked(file, spec.schema, spec.what);
+      const r = await ctx.api.request(spec.method, ctx.api.systemPath(id, spec.path), body);
+      return { json: r, text: spec.text(id, r) };
+    }
+  }
+}
+
+/**
+ * `new-version`: every input is checked first (options, each evidence file and its model version), then the
+ * version is announced and each evidence file submitted for it.
+ */
+async function newVersion(args: string[], ctx: Ctx): Promise<Output> {
+  const [id] = expectArgs('new-version', args, ['<id>']);
+  checkId(id);
+  const { values } = ctx;
+  for (const [name, what] of [
+    ['version', 'V'],
+    ['by', 'EMAIL'],
+    ['summary', 'TEXT'],
+  ] as const) {
+    if (values[name] === undefined) throw usageError(`new-version needs --${name} ${what}`);
+  }
+  if (values.unchanged && values.changed) throw usageError('new-version takes --unchanged or --changed, not both');
+  if (!values.changed && !values.unchanged) {
+    ctx.note(
+      'new-version: purpose and context of use taken as unchanged (--unchanged); --changed asks for a full reassessment',
+    );
+  }
+  const announcement = {
+    version: values.version!,
+    submittedBy: values.by!,
+    purposeAndContextUnchanged: !values.changed,
+    changeSummary: values.summary!,
+  };
+  const checked = newVersionSchema.safeParse(announcement);
+  if (!checked.success) {
+    const flag: Record<string, string> = {
+      version: '--version',
+      submittedBy: '--by',
+      changeSummary: '--summary',
+      purposeAndContextUnchanged: '--unchanged/--changed',
+    };
+    const issues = zodIssues(checked.error).map((i) => ({ ...i, path: flag[i.path] ?? i.path }));
+    throw new CliError(EXIT.USAGE, { error: 'invalid_options', message: 'invalid new-version options', issues });
+  }
+  const version = checked.data.version;
+
+  const evidence: { file: string; body: Record<string, unknown> }[] = [];
+  for (const file of values.evidence ?? []) {
+    const raw = await readJsonFile(file);
+    const body =
+      typeof raw === 'object' && raw !== null && !Array.isArray(raw)
+        ? { modelVersion: version, submittedBy: announcement.submittedBy, ...(raw as Record<string, unknown>) }
+        : raw;
+    const content = validate(biasEvidenceSchema, body, 'bias-testing evidence file', file);
+    if (content.modelVersion !== version) {
+      throw new CliError(EXIT.USAGE, {
+        error: 'invalid_file',
+        message: `${file} is evidence for model version ${content.modelVersion}, not --version ${version}`,
+        issues: [{ path: 'modelVersion', message: `must be ${version} (--version), or left out` }],
+        file,
+      });
+    }
+    evidence.push({ file, body: body as Record<string, unknown> });
+  }
+
+  const announced = await ctx.api.request<{ modelVersion: string; stage: string }>(
+    'POST',
+    ctx.api.systemPath(id, '/versions'),
+    announcement,
+  );
+  ctx.progress(`model version ${announced.modelVersion} announced for ${id}; stage ${announced.stage}`);
+  const submitted: Record<string, unknown>[] = [];
+  let stage = announced.stage;
+  for (const { file, body } of evidence) {
+    let r: { version: number; failed: string[]; stage: string };
+    try {
+      r = await ctx.api.request('PUT', ctx.api.systemPath(id, '/bias-evidence'), body);
+    } catch (err) {
+      if (err instanceof CliError) {
+        const done = submitted.length ? ` and ${submitted.length} evidence file(s)` : '';
+        err.body.message = `${file}: ${err.body.message} (model version ${version}${done} already recorded)`;
+      }
+      throw err;
+    }
+    submitted.push({ file, ...r });
+    stage = r.stage;
+    ctx.progress(`${file}: ${evidenceText(id, r)}`);
+  }
+  return {
+    json: { id, modelVersion: announced.modelVersion, stage, evidence: submitted },
+    text: null,
+  };
+}
+
+/** `wait`: polls the system until an outcome (exit 0, 3 or 4) or the timeout (exit 5). */
+async function waitForOutcome(args: string[], ctx: Ctx): Promise<Output> {
+  const [id] = expectArgs('wait', args, ['<id>']);
+  checkId(id);
+  const timeoutMs = parseDuration(ctx.values.timeout ?? '30m', '--timeout', 0);
+  const intervalMs = parseDuration(ctx.values.interval ?? '5s', '--interval', 100);
+  const started = Date.now();
+  const deadline = started + timeoutMs;
+  let view: SystemView | undefined;
+  let failure: CliError | undefined;
+  let progress = '';
+  for (;;) {
+    try {
+      view = await getSystem(ctx.api, id);
+      failure = undefined;
+      const o = outcomeOf(view);
+      const base = {
+        id,
+        outcome: o.outcome,
+        stage: view.stage,
+        waitedSeconds: Math.round((Date.now() - started) / 1000),
+      };
+      if (o.outcome === 'approved') {
+        const due = view.reviewDueAt ? `; next review due ${view.reviewDueAt.slice(0, 10)}` : '';
+        return {
+          exitCode: o.exitCode,
+          json: { ...base, exitCode: o.exitCode, approvedAt: view.approvedAt, reviewDueAt: view.reviewDueAt },
+          text: `${id} is approved: stage active${view.approvedAt ? `, approved ${view.approvedAt}` : ''}${due}`,
+        };
+      }
+      if (o.outcome === 'sent_back') {
+        const d = o.decision;
+        const text = d
+          ? `${id} was sent back to ${view.stage}: ${d.decision.replace('_', ' ')} by ${d.approver}\n` +
+            `comment: ${d.comment || '(none)'}`
+          : `${id} was sent back to ${view.stage}: ${o.reason}`;
+        return {
+          exitCode: o.exitCode,
+          json: { ...base, exitCode: o.exitCode, reason: o.reason, decision: d, comment: d?.comment ?? null },
+          text,
+        };
+      }
+      if (o.outcome === 'rejected' || o.outcome === 'retired') {
+        return {
+          exitCode: o.exitCode,
+          json: { ...base, exitCode: o.exitCode, reason: o.reason },
+          text: `${id} is ${o.outcome}${o.reason ? `: ${o.reason}` : ''}`,
+        };
+      }
+      const now = `${id}: ${view.stage}${view.pendingApproval ? `, waiting for ${pendingLine(view)!.replace(/, requested .*$/, '')}` : ''}`;
+      if (now !== progress) ctx.note(now);
+      progress = now;
+    } catch (err) {
+      // Before the first answer, or for a refusal (unknown system): stop. A blip while waiting: retry.
+      if (!(err instanceof CliError) || !view || err.exitCode !== EXIT.SERVER) throw err;
+      if (!failure) ctx.note(`${err.message}; retrying every ${ctx.values.interval ?? '5s'}`);
+      failure = err;
+    }
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      if (failure) throw failure;
+      const pending = view.pendingApproval ? pendingLine(view) : null;
+      return {
+        exitCode: EXIT.TIMEOUT,
+        json: {
+          id,
+          outcome: 'timeout',
+          exitCode: EXIT.TIMEOUT,
+          stage: view.stage,
+          waitedSeconds: Math.round((Date.now() - started) / 1000),
+          pendingApproval: view.pendingApproval,
+        },
+        text:
+          `timed out after ${ctx.values.timeout ?? '30m'}: ${id} is in stage ${view.stage}` +
+          (pending ? `, waiting for ${pending}` : '') +
+          (!pending && view.transitions.at(-1) ? ` (since ${age(view.transitions.at(-1)!.at)} ago)` : ''),
+      };
+    }
+    await new Promise((r) => setTimeout(r, Math.min(intervalMs, left)));
+  }
+}
+
+function getSystem(api: Api, id: string): Promise<SystemView> {
+  return api.request<SystemView>('GET', api.systemPath(id));
+}
+
+async function readChecked(file: string, schema: z.ZodType, what: string): Promise<unknown> {
+  const body = await readJsonFile(file);
+  validate(schema, body, what, file);
+  // The file as written goes to the server, which parses it with the same schema.
+  return body;
+}
+
+function expectArgs<const N extends string[]>(command: string, args: string[], names: N): { [K in keyof N]: string } {
+  if (args.length < names.length) {
+    throw usageError(
+      `${command} needs ${names.slice(args.length).join(' ')}: ai-lifecycle ${command} ${names.join(' ')}`,
+    );
+  }
+  if (args.length > names.length) {
+    throw usageError(`${command} takes ${names.join(' ')}; unexpected "${args.slice(names.length).join(' ')}"`);
+  }
+  return args as { [K in keyof N]: string };
+}
+
+function checkId(id: string | undefined): string {
+  const parsed = systemIdSchema.safeParse(id);
+  if (!parsed.success) {
+    throw new CliError(EXIT.USAGE, {
+      error: 'usage',
+      message: `"${id}" is not a system id: ${parsed.error.issues.map((i) => i.message).join('; ')}`,
+    });
+  }
+  return parsed.data;
+}
+
+const UNITS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** "90s", "5m", "2h", "1d", "500ms", or a bare number of seconds. */
+function parseDuration(text: string, option: string, minMs: number): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  const ms = match ? Number(match[1]) * UNITS[(match[2] ?? 's') as keyof typeof UNITS] : NaN;
+  if (!Number.isFinite(ms) || ms < minMs) {
+    throw usageError(
+      `${option} ${text} is not a duration like 90s, 5m, 2h or 1d${minMs ? ` (at least ${minMs} ms)` : ''}`,
+    );
+  }
+  return ms;
+}
+
+function write(stream: NodeJS.WriteStream, text: string): Promise<void> {
+  return new Promise((resolve) => stream.write(text, () => resolve()));
+}
+
+process.exit(await main(process.argv.slice(2)));

@@ -1,0 +1,484 @@
+/**
+ * The `ai-lifecycle` CLI as a CI job runs it: the real binary (`node cli/bin.mjs`, package.json "bin"), from a
+ * working directory outside the project, against the real product (embedded/start.ts with its own Temporal dev
+ * server, PGlite and API, mailing a real SMTP server this test owns). Approvers decide by following the e-mailed
+ * links over HTTP, as in test/e2e.test.ts.
+ */
+import { execFile } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getFreePort } from '../embedded/dev-server.js';
+import { startDevMailbox, type DevMailbox } from '../embedded/dev-mailbox.js';
+import { example, registrationFor } from './support/examples.js';
+import { csrfFrom } from './support/lifecycle-env.js';
+import { outcomeOf, type SystemView } from '../cli/view.js';
+import {
+  PROJECT_ROOT,
+  forceStop,
+  productEnv,
+  spawnProduct,
+  waitUntilHealthy,
+  type ProductProcess,
+} from './support/product-process.js';
+
+const BIN = join(PROJECT_ROOT, 'cli', 'bin.mjs');
+const START_TIMEOUT_MS = 90_000;
+const SYSTEM_ID = 'cv-screening';
+const REJECTED_ID = 'cv-screening-rejected';
+const RISK_OWNER: string = example('register.json').riskOwner;
+const OWNER: string = example('register.json').owner;
+const GOVERNANCE_LEAD = 'governance-lead@cli.example.org';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** The real binary, from `cwd` (a temp dir outside the project), with AI_LIFECYCLE_URL unset unless given. */
+function runCli(args: string[], opts: { cwd: string; env?: Record<string, string> }): Promise<Run> {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
+  if (!opts.env?.['AI_LIFECYCLE_URL']) delete env['AI_LIFECYCLE_URL'];
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: opts.cwd, env, timeout: 120_000, maxBuffer: 8 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err ? (err as { code?: unknown }).code : 0;
+        if (typeof code !== 'number') {
+          reject(new Error(`ai-lifecycle ${args.join(' ')} did not exit normally: ${err?.message}\n${stderr}`));
+          return;
+        }
+        resolve({ code, stdout, stderr, ms: Date.now() - started });
+      },
+    );
+  });
+}
+
+const show = (args: string[], r: Run) =>
+  `ai-lifecycle ${args.join(' ')} → exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+
+/** The request id inside an approval link's signed token (a JWT: its payload is base64url JSON). */
+function requestIdOf(link: string): string | undefined {
+  const payload = link.split('/approvals/')[1]?.split(/[/?#]/)[0]?.split('.')[1];
+  if (!payload) return undefined;
+  try {
+    return (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { req?: string }).req;
+  } catch {
+    return undefined;
+  }
+}
+
+describe('ai-lifecycle CLI against the running product', () => {
+  let dataDir: string;
+  let workDir: string;
+  let mailbox: DevMailbox;
+  let port: number;
+  let baseUrl: string;
+  let product: ProductProcess | undefined;
+
+  /** `ai-lifecycle --server <the product> …`, from the work dir; expects `code`, showing everything if not. */
+  async function cli(args: string[], code: number, env?: Record<string, string>): Promise<Run> {
+    const full = ['--server', baseUrl, ...args];
+    const r = await runCli(full, { cwd: workDir, env });
+    expect(r.code, `${show(full, r)}\n${r.code === 1 ? (product?.tail() ?? '') : ''}`).toBe(code);
+    return r;
+  }
+  const statusJson = async (id: string) => JSON.parse((await cli(['status', id, '--json'], 0)).stdout);
+  const file = async (name: string, content: unknown) => {
+    await writeFile(join(workDir, name), typeof content === 'string' ? content : JSON.stringify(content, null, 2));
+    return name;
+  };
+
+  /** Approver of the open request decides through the e-mailed link: GET shows the page, the form POST decides. */
+  async function decideByLink(id: string, decision: 'approve' | 'reject', comment: string, approver: string) {
+    let view = await statusJson(id);
+    for (let i = 0; !view.pendingApproval && i < 100; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      view = await statusJson(id);
+    }
+    expect(view.pendingApproval, JSON.stringify(view)).toMatchObject({ approver });
+    const requestId: string = view.pendingApproval.requestId;
+    const isLink = (l: string) => l.includes('/approvals/') && requestIdOf(l) === requestId;
+    const mail = await mailbox.waitFor((m) => m.to.includes(approver) && m.links.some(isLink), { timeoutMs: 30_000 });
+    const link = mail.links.find(isLink)!;
+    const page = await fetch(link, { signal: AbortSignal.timeout(30_000) });
+    const html = await page.text();
+    expect(page.status, html).toBe(200);
+    const res = await fetch(link, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ decision, comment, csrf: csrfFrom(html) }).toString(),
+      signal: AbortSignal.timeout(30_000),
+    });
+    const answer = await res.text();
+    expect(res.status, answer).toBe(200);
+    // The decision reaches the workflow asynchronously: wait until the request is no longer the open one.
+    for (let i = 0; i < 150; i++) {
+      view = await statusJson(id);
+      if (view.pendingApproval?.requestId !== requestId) return view;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`the ${decision} of ${requestId} was not taken in: ${JSON.stringify(view)}`);
+  }
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'ai-impact-cli-data-'));
+    workDir = await mkdtemp(join(tmpdir(), 'ai-impact-cli-work-'));
+    mailbox = await startDevMailbox({ port: 0 });
+    port = await getFreePort();
+    baseUrl = `http://127.0.0.1:${port}`;
+    product = spawnProduct(
+      productEnv({
+        DATA_DIR: dataDir,
+        PORT: String(port),
+        TEMPORAL_DEV_PORT: String(await getFreePort()),
+        TEMPORAL_UI_PORT: '0',
+        LOG_LEVEL: 'warn',
+        SMTP_URL: mailbox.url,
+        GOVERNANCE_LEAD_EMAIL: GOVERNANCE_LEAD,
+      }),
+    );
+    await waitUntilHealthy(product, baseUrl, START_TIMEOUT_MS);
+    for (const name of [
+      'register.json',
+      'impact-assessment.json',
+      'bias-evidence.json',
+      'treatment-plan.json',
+      'fria-notification.json',
+    ]) {
+      await file(name, example(name));
+    }
+  }, START_TIMEOUT_MS + 30_000);
+
+  afterAll(async () => {
+    await forceStop(product, dataDir ?? 'ai-impact-cli-never-matches');
+    await mailbox?.stop();
+    for (const dir of [dataDir, workDir]) if (dir) await rm(dir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('documents its commands and exit codes in --help', async () => {
+    const r = await cli(['--help'], 0);
+    for (const command of ['register', 'assess', 'evidence', 'plan', 'new-version', 'status', 'wait', 'fria']) {
+      expect(r.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+    }
+    for (const code of [0, 1, 2, 3, 4, 5]) expect(r.stdout).toMatch(new RegExp(`^  ${code}  \\S`, 'm'));
+    expect(r.stdout).toMatch(/^ {2}3 {2}wait: sent back/m);
+    expect(r.stdout).toMatch(/^ {2}5 {2}wait: no outcome within --timeout/m);
+
+    const unknown = await cli(['frobnicate'], 2);
+    expect(unknown.stderr).toContain('unknown command "frobnicate"');
+    const misplaced = await cli(['status', SYSTEM_ID, '--timeout', '5s'], 2);
+    expect(misplaced.stderr).toContain('status takes no --timeout');
+  });
+
+  describe('bad input is refused before any request', () => {
+    let counter: Server;
+    let requests: string[];
+    let counterUrl: string;
+    beforeAll(async () => {
+      requests = [];
+      counter = createServer((req, res) => {
+        requests.push(`${req.method} ${req.url}`);
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: 'internal', message: 'the counting server answers 500' }));
+      });
+      await new Promise<void>((r) => counter.listen(0, '127.0.0.1', r));
+      counterUrl = `http://127.0.0.1:${(counter.address() as AddressInfo).port}`;
+    });
+    afterAll(() => new Promise<void>((r) => counter.close(() => r())));
+    const offline = (args: string[]) => runCli(['--server', counterUrl, ...args], { cwd: workDir });
+
+    it('exits 2 naming the missing file, the JSON position and the fields, and sends nothing', async () => {
+      const missing = await offline(['register', 'no-such-file.json']);
+      expect(missing.code, show(['register', 'no-such-file.json'], missing)).toBe(2);
+      expect(missing.stderr).toContain('cannot read no-such-file.json: no such file');
+      expect(missing.stdout).toBe('');
+
+      await file('broken.json', '{\n  "id": "cv-screening",\n  "name": ,\n}\n');
+      const broken = await offline(['register', 'broken.json']);
+      expect(broken.code, show(['register', 'broken.json'], broken)).toBe(2);
+      expect(broken.stderr).toContain('broken.json is not valid JSON: unexpected "," at line 3, column 11');
+
+      await file('bad-registration.json', {
+        ...example<Record<string, unknown>>('register.json'),
+        owner: 'not-an-address',
+        stakeholders: [],
+      });
+      const invalid = await offline(['register', 'bad-registration.json']);
+      expect(invalid.code, show(['register', 'bad-registration.json'], invalid)).toBe(2);
+      expect(invalid.stderr).toContain('bad-registration.json is not a valid registration');
+      expect(invalid.stderr).toMatch(/^ {2}owner: must be an e-mail address$/m);
+      expect(invalid.stderr).toMatch(/^ {2}stakeholders: name at least one group of affected stakeholders$/m);
+      expect(invalid.stderr, 'valid fields are not blamed').not.toMatch(/^ {2}(id|name|purpose|model)\b/m);
+
+      const assessment = example('impact-assessment.json');
+      assessment.impacts[1].severity = 'apocalyptic';
+      await file('bad-assessment.json', assessment);
+      const asJson = await offline(['assess', SYSTEM_ID, 'bad-assessment.json', '--json']);
+      expect(asJson.code, show(['assess', '--json'], asJson)).toBe(2);
+      const body = JSON.parse(asJson.stdout);
+      expect(body).toMatchObject({ error: 'invalid_file', file: 'bad-assessment.json' });
+      expect(body.issues.map((i: { path: string }) => i.path)).toEqual(['impacts.1.severity']);
+
+      // new-version checks each evidence file against --version before announcing anything.
+      const mismatch = await offline([
+        'new-version',
+        SYSTEM_ID,
+        '--version',
+        '9.9.9',
+        '--by',
+        OWNER,
+        '--summary',
+        'retrained',
+        '--evidence',
+        'bias-evidence.json',
+      ]);
+      expect(mismatch.code, show(['new-version', '--evidence'], mismatch)).toBe(2);
+      expect(mismatch.stderr).toContain('bias-evidence.json is evidence for model version 2.3.0, not --version 9.9.9');
+
+      expect(requests, 'no request reached the server').toEqual([]);
+      // The counting server does count: a command that gets past its checks is seen (and its 500 is exit 1).
+      const seen = await offline(['status', SYSTEM_ID]);
+      expect(seen.code, show(['status'], seen)).toBe(1);
+      expect(requests).toEqual([`GET /api/v1/systems/${SYSTEM_ID}`]);
+    });
+  });
+
+  it('exits 1 with the address and the reason when the server is unreachable', async () => {
+    const closed = `http://127.0.0.1:${await getFreePort()}`;
+    const r = await runCli(['--server', closed, 'status', SYSTEM_ID], { cwd: workDir });
+    expect(r.code, show(['status'], r)).toBe(1);
+    expect(r.stderr).toContain(`cannot reach ${closed}: ECONNREFUSED`);
+
+    // The server can come from AI_LIFECYCLE_URL; --json answers with one JSON object even then.
+    const viaEnv = await runCli(['register', 'register.json', '--json'], {
+      cwd: workDir,
+      env: { AI_LIFECYCLE_URL: closed },
+    });
+    expect(viaEnv.code, show(['register', '--json'], viaEnv)).toBe(1);
+    expect(JSON.parse(viaEnv.stdout)).toEqual({
+      error: 'unreachable',
+      message: `cannot reach ${closed}: ECONNREFUSED`,
+    });
+  });
+
+  it('registers a system once; a duplicate, a wrong stage and an unknown id exit 2 with the reason', async () => {
+    const r = await cli(['register', 'register.json'], 0);
+    expect(r.stdout).toContain(`registered ${SYSTEM_ID}: stage impact_assessment`);
+
+    const again = await cli(['register', 'register.json'], 2);
+    expect(again.stderr).toContain(`an AI system with id ${SYSTEM_ID} is already registered`);
+    const againJson = await cli(['register', 'register.json', '--json'], 2);
+    expect(JSON.parse(againJson.stdout)).toMatchObject({ error: 'already_registered', status: 409 });
+
+    // 409 wrong stage: the message and the current stage.
+    const early = await cli(['plan', SYSTEM_ID, 'treatment-plan.json'], 2);
+    expect(early.stderr).toMatch(/^error: .*treatment plan/im);
+    expect(early.stderr).toContain('current stage: impact_assessment');
+
+    const unknown = await cli(['status', 'no-such-system'], 2);
+    expect(unknown.stderr).toContain('no AI system with id no-such-system');
+  });
+
+  it('takes the assessment, evidence and plan from the examples to approval; wait times out with 5', async () => {
+    const assessed = await cli(['assess', SYSTEM_ID, 'impact-assessment.json'], 0);
+    expect(assessed.stdout).toContain('risk tier high');
+    expect(assessed.stdout).toContain('stage bias_testing');
+
+    // A 422 from the server (evidence for another model version) names the field, exit 2.
+    await file('evidence-other-version.json', {
+      ...example<Record<string, unknown>>('bias-evidence.json'),
+      modelVersion: '9.9.9',
+    });
+    const refused = await cli(['evidence', SYSTEM_ID, 'evidence-other-version.json'], 2);
+    expect(refused.stderr).toContain("body.modelVersion: must be the system's current model version 2.3.0");
+
+    const evidence = await cli(['evidence', SYSTEM_ID, 'bias-evidence.json'], 0);
+    expect(evidence.stdout).toContain('failed demographic_parity_ratio:age_band');
+    expect(evidence.stdout).toContain('stage risk_treatment');
+    const plan = await cli(['plan', SYSTEM_ID, 'treatment-plan.json'], 0);
+    expect(plan.stdout).toContain('stage approval');
+
+    const view = await statusJson(SYSTEM_ID);
+    expect(view).toMatchObject({ id: SYSTEM_ID, stage: 'approval', riskTier: 'high' });
+    expect(view.evidence.failed).toEqual(['demographic_parity_ratio:age_band']);
+
+    const human = await cli(['status', SYSTEM_ID], 0);
+    expect(human.stdout).toMatch(/^ {2}stage +approval$/m);
+    expect(human.stdout).toMatch(/^ {2}risk tier +high /m);
+    expect(human.stdout).toMatch(/^ {2}model +cv-ranker 2\.3\.0$/m);
+    expect(human.stdout).toMatch(/FAILED demographic_parity_ratio:age_band/);
+    expect(view.pendingApproval).toMatchObject({ approver: RISK_OWNER, step: 1, of: 2 });
+    expect(human.stdout).toMatch(
+      new RegExp(`^ {2}pending approval +${RISK_OWNER} \\(risk owner\\), step 1 of 2, .*requested \\d+s ago$`, 'm'),
+    );
+
+    const timedOut = await cli(['wait', SYSTEM_ID, '--timeout', '2s', '--interval', '500ms'], 5);
+    expect(timedOut.ms).toBeGreaterThanOrEqual(2_000);
+    expect(timedOut.stdout).toContain(`timed out after 2s: ${SYSTEM_ID} is in stage approval`);
+    const timedOutJson = await cli(['wait', SYSTEM_ID, '--timeout', '1s', '--json'], 5);
+    expect(JSON.parse(timedOutJson.stdout)).toMatchObject({ id: SYSTEM_ID, outcome: 'timeout', exitCode: 5 });
+  });
+
+  it('wait exits 0 once both e-mailed approvals and the FRIA notification are in', async () => {
+    let settled = false;
+    const waiting = cli(['wait', SYSTEM_ID, '--timeout', '100s', '--interval', '300ms'], 0).finally(() => {
+      settled = true;
+    });
+
+    await decideByLink(SYSTEM_ID, 'approve', 'Approved: recruiters keep reading every application.', RISK_OWNER);
+    const afterChain = await decideByLink(SYSTEM_ID, 'approve', 'Approved for the governance board.', GOVERNANCE_LEAD);
+    // A high-risk deployer notifies the authority before going live: approved, but not active yet.
+    expect(afterChain.stage).toBe('fria_notification');
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(settled, 'wait must not finish before the system is active').toBe(false);
+
+    const fria = await cli(['fria', SYSTEM_ID, 'fria-notification.json'], 0);
+    expect(fria.stdout).toContain('stage active');
+
+    const done = await waiting;
+    expect(done.stdout).toContain(`${SYSTEM_ID} is approved: stage active`);
+    expect(done.stderr, 'progress on stderr').toContain(`${SYSTEM_ID}: approval, waiting for ${RISK_OWNER}`);
+
+    const again = await cli(['wait', SYSTEM_ID, '--json'], 0);
+    const outcome = JSON.parse(again.stdout);
+    expect(outcome).toMatchObject({ id: SYSTEM_ID, outcome: 'approved', exitCode: 0, stage: 'active' });
+    expect(outcome.reviewDueAt).toEqual(expect.any(String));
+
+    const human = await cli(['status', SYSTEM_ID], 0);
+    expect(human.stdout).toMatch(new RegExp(`^ {2}review due +${outcome.reviewDueAt.slice(0, 10)}$`, 'm'));
+    expect(human.stdout).toContain(`approve by ${GOVERNANCE_LEAD}`);
+  });
+
+  it('wait exits 3 with the comment when an approver rejects through the link', async () => {
+    await file('register-rejected.json', registrationFor(REJECTED_ID));
+    await cli(['register', 'register-rejected.json'], 0);
+    await cli(['assess', REJECTED_ID, 'impact-assessment.json'], 0);
+    await cli(['evidence', REJECTED_ID, 'bias-evidence.json'], 0);
+    await cli(['plan', REJECTED_ID, 'treatment-plan.json'], 0);
+
+    const comment = 'Rejected: the age-band disparity needs a new training set first.';
+    const view = await decideByLink(REJECTED_ID, 'reject', comment, RISK_OWNER);
+    expect(view.stage).toBe('impact_assessment');
+
+    const r = await cli(['wait', REJECTED_ID, '--timeout', '20s', '--interval', '300ms'], 3);
+    expect(r.stdout).toContain(`${REJECTED_ID} was sent back to impact_assessment: reject by ${RISK_OWNER}`);
+    expect(r.stdout).toContain(`comment: ${comment}`);
+    const asJson = JSON.parse((await cli(['wait', REJECTED_ID, '--json'], 3)).stdout);
+    expect(asJson).toMatchObject({ outcome: 'sent_back', exitCode: 3, stage: 'impact_assessment', comment });
+  });
+
+  it('new-version with an evidence file takes the active system back through bias testing to approval', async () => {
+    // Evidence as a CI job writes it: no modelVersion or submittedBy, filled in from --version and --by.
+    await file('metrics.json', {
+      effectiveDate: new Date().toISOString().slice(0, 10),
+      dataset: 'Hold-out set of 2026 applications',
+      metrics: [
+        { name: 'demographic_parity_ratio', sensitiveFeature: 'gender', value: 0.9 },
+        { name: 'demographic_parity_ratio', sensitiveFeature: 'age_band', value: 0.84 },
+      ],
+    });
+    const args = [
+      'new-version',
+      SYSTEM_ID,
+      '--version',
+      '2.4.0',
+      '--by',
+      OWNER,
+      '--unchanged',
+      '--summary',
+      'Retrained with age-band re-weighting.',
+      '--evidence',
+      'metrics.json',
+      '--json',
+    ];
+    const r = await cli(args, 0);
+    const body = JSON.parse(r.stdout);
+    expect(body).toMatchObject({ id: SYSTEM_ID, modelVersion: '2.4.0', stage: 'approval' });
+    expect(body.evidence).toHaveLength(1);
+    expect(body.evidence[0]).toMatchObject({ file: 'metrics.json', failed: [], stage: 'approval' });
+    expect(r.stderr).toContain(`model version 2.4.0 announced for ${SYSTEM_ID}; stage bias_testing`);
+
+    const view = await statusJson(SYSTEM_ID);
+    expect(view.stage).toBe('approval');
+    expect(view.model.version).toBe('2.4.0');
+    expect(view.evidence).toMatchObject({ version: 2, modelVersion: '2.4.0', failed: [] });
+    expect(view.approvedDigest, 'the earlier approval no longer covers the system').toBeNull();
+
+    // The same version twice is refused by the server (422), exit 2.
+    const twice = await cli(args.slice(0, -3), 2);
+    expect(twice.stderr).toContain('is already the current version');
+    // And the CI job's wait is pending again.
+    await cli(['wait', SYSTEM_ID, '--timeout', '1s'], 5);
+  });
+});
+
+describe("wait's reading of a system's state (cli/view.ts outcomeOf)", () => {
+  const t = (minute: number) => new Date(Date.UTC(2026, 10, 23, 12, minute)).toISOString();
+  const transition = (minute: number, from: string | null, to: string, reason = 'why') => ({
+    at: t(minute),
+    from,
+    to,
+    reason,
+  });
+  const decision = (minute: number, kind: string, returnTo: string | null, comment = 'a comment') => ({
+    requestId: `r${minute}`,
+    decision: kind,
+    returnTo,
+    comment,
+    approver: 'head-of-hr@example.org',
+    decidedAt: t(minute),
+  });
+  const view = (stage: string, transitions: unknown[], decisions: unknown[] = []) =>
+    ({ stage, transitions, decisions }) as unknown as SystemView;
+
+  it('approved only when active; rejected and retired end it; fria_notification and work stages keep waiting', () => {
+    expect(outcomeOf(view('active', [transition(1, 'fria_notification', 'active')]))).toEqual({
+      outcome: 'approved',
+      exitCode: 0,
+    });
+    expect(outcomeOf(view('fria_notification', [transition(1, 'approval', 'fria_notification')])).outcome).toBe(
+      'pending',
+    );
+    // A new model version after approval: bias testing runs again, the job keeps waiting.
+    expect(outcomeOf(view('bias_testing', [transition(1, 'active', 'bias_testing')])).outcome).toBe('pending');
+    expect(outcomeOf(view('rejected', [transition(1, 'impact_assessment', 'rejected', 'prohibited')]))).toEqual({
+      outcome: 'rejected',
+      exitCode: 4,
+      reason: 'prohibited',
+    });
+    expect(outcomeOf(view('retired', [transition(1, 'active', 'retired', 'replaced')]))).toMatchObject({
+      outcome: 'retired',
+      exitCode: 4,
+    });
+  });
+
+  it('sent back: the decision of this approval round, never an older one', () => {
+    const rejected = outcomeOf(
+      view(
+        'impact_assessment',
+        [transition(1, 'risk_treatment', 'approval'), transition(3, 'approval', 'impact_assessment', 'reject by …')],
+        [decision(2, 'reject', 'impact_assessment', 'not like this')],
+      ),
+    );
+    expect(rejected).toMatchObject({ outcome: 'sent_back', exitCode: 3, decision: { comment: 'not like this' } });
+
+    // Withdrawn by a newer model version: sent back, but an earlier round's "request changes" is not the reason.
+    const superseded = outcomeOf(
+      view(
+        'bias_testing',
+        [transition(5, 'risk_treatment', 'approval'), transition(6, 'approval', 'bias_testing', 'model version 2')],
+        [decision(2, 'request_changes', 'bias_testing', 'old round')],
+      ),
+    );
+    expect(superseded).toEqual({ outcome: 'sent_back', exitCode: 3, reason: 'model version 2', decision: null });
+  });
+});
