@@ -79,6 +79,42 @@ export const approvalRoutes =
       return reply.code(status).type('text/html').send(messagePage(title, message));
     }
 
+    /** A POSTed form: the CSRF value first (403), then the fields (400); both refusals are recorded. */
+    async function postedForm<S extends z.ZodType>(
+      jti: string,
+      claims: ApprovalClaims,
+      body: unknown,
+      reply: FastifyReply,
+      schema: S,
+      what: 'Decision' | 'Delegation',
+    ): Promise<z.output<S> | undefined> {
+      const title = `${what} not recorded`;
+      if (!csrfMatches(jti, body)) {
+        await refuse(
+          reply,
+          claims,
+          'csrf',
+          403,
+          title,
+          'The form did not come from this link. Open the link from the e-mail and use it there.',
+        );
+        return undefined;
+      }
+      const form = schema.safeParse(formBody(body));
+      if (!form.success) {
+        await refuse(
+          reply,
+          claims,
+          'invalid_form',
+          400,
+          title,
+          `The ${what.toLowerCase()} was not understood: ${issuesText(form.error)}`,
+        );
+        return undefined;
+      }
+      return form.data;
+    }
+
     /** Verifies the token; a refused one gets its page (an expired one, an offer of a fresh link) and is recorded. */
     async function verified(token: string, reply: FastifyReply) {
       const link = await verifyApprovalLink(ctx.approvalLinkSecret, token);
@@ -221,28 +257,9 @@ export const approvalRoutes =
       const link = await verified(req.params.token, reply);
       if (!link) return reply;
       const { claims } = link;
-      if (!csrfMatches(link.jti, req.body)) {
-        return refuse(
-          reply,
-          claims,
-          'csrf',
-          403,
-          'Decision not recorded',
-          'The form did not come from this link. Open the link from the e-mail and decide there.',
-        );
-      }
-      const form = decisionForm.safeParse(formBody(req.body));
-      if (!form.success) {
-        return refuse(
-          reply,
-          claims,
-          'invalid_form',
-          400,
-          'Decision not recorded',
-          `The decision was not understood: ${issuesText(form.error)}`,
-        );
-      }
-      const { decision, comment, returnTo } = form.data;
+      const form = await postedForm(link.jti, claims, req.body, reply, decisionForm, 'Decision');
+      if (!form) return reply;
+      const { decision, comment, returnTo } = form;
       const open = await openRequest(claims, reply);
       if (!open) return reply;
       if (decision !== 'approve' && comment === '') {
@@ -289,28 +306,9 @@ export const approvalRoutes =
       const link = await verified(req.params.token, reply);
       if (!link) return reply;
       const { claims } = link;
-      if (!csrfMatches(link.jti, req.body)) {
-        return refuse(
-          reply,
-          claims,
-          'csrf',
-          403,
-          'Delegation not recorded',
-          'The form did not come from this link. Open the link from the e-mail and delegate there.',
-        );
-      }
-      const form = delegationForm.safeParse(formBody(req.body));
-      if (!form.success) {
-        return refuse(
-          reply,
-          claims,
-          'invalid_form',
-          400,
-          'Delegation not recorded',
-          `The delegation was not understood: ${issuesText(form.error)}`,
-        );
-      }
-      const { deputy, reason } = form.data;
+      const form = await postedForm(link.jti, claims, req.body, reply, delegationForm, 'Delegation');
+      if (!form) return reply;
+      const { deputy, reason } = form;
       if (deputy === claims.sub) {
         return reply
           .code(422)
