@@ -3,7 +3,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PGliteDialect, PostgresDialect, sql, type Transaction } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import pg from 'pg';
-import { computeEventHash, GENESIS_HASH, normalizeJson } from './hash.js';
+import { computeEventHash, GENESIS_HASH, normalizeJson, type EventContent } from './hash.js';
 import { migrationProvider } from './migrations.js';
 import type { Database, NotificationStatus } from './schema.js';
 
@@ -35,14 +35,7 @@ export interface SystemRow {
   createdAt: Date;
 }
 
-export interface EventRow {
-  systemId: string;
-  seq: number;
-  idempotencyKey: string;
-  type: string;
-  actor: string | null;
-  at: Date;
-  payload: unknown;
+export interface EventRow extends EventContent {
   prevHash: string;
   hash: string;
   recordedAt: Date;
