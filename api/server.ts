@@ -13,6 +13,8 @@ import { registerDevMailboxRoutes } from '../embedded/dev-mailbox-routes.js';
 import type { ApiContext } from './context.js';
 import { apiErrorHandler } from './errors.js';
 import { approvalRoutes } from './routes/approvals.js';
+import { dashboardRoutes } from './routes/dashboard.js';
+import { governanceRoutes } from './routes/governance.js';
 import { systemRoutes } from './routes/systems.js';
 
 // A missing field reads "is required" rather than zod's "expected string, received undefined".
@@ -56,6 +58,8 @@ export async function buildApi(ctx: ApiContext, opts: ApiOptions = {}): Promise<
 
   await app.register(systemRoutes(ctx));
   await app.register(approvalRoutes(ctx));
+  await app.register(governanceRoutes(ctx));
+  await app.register(dashboardRoutes(ctx));
   if (opts.mailbox) registerDevMailboxRoutes(app, opts.mailbox);
   return app;
 }

@@ -1,0 +1,284 @@
+import { stages } from '../../domain/lifecycle.js';
+import { escapeHtml as e } from '../html.js';
+import {
+  visibilityTiers,
+  type OverdueReview,
+  type PendingApprovalItem,
+  type StageTierCounts,
+  type SystemPage,
+  type UpcomingReview,
+} from '../visibility.js';
+import { duration, governancePage, label, systemLink, tierBadge, timeEl, when } from './layout.js';
+
+export interface MonthBucket {
+  /** YYYY-MM */
+  key: string;
+  /** "December 2026" */
+  name: string;
+  /** "Dec" */
+  short: string;
+  reviews: UpcomingReview[];
+}
+
+export interface DashboardFilter {
+  stage?: string;
+  tier?: string;
+  owner?: string;
+  pageToken?: string;
+}
+
+export interface DashboardData {
+  now: Date;
+  counts: StageTierCounts;
+  overdue: OverdueReview[];
+  pending: PendingApprovalItem[];
+  months: MonthBucket[];
+  systems: SystemPage;
+  filter: DashboardFilter;
+  /** A filter the listing refused (shown next to the form). */
+  filterError?: string;
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const MONTH_NAMES = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+];
+
+/** The first instant of the UTC month `offset` months after the month of `now`. */
+export function monthStart(now: Date, offset: number): Date {
+  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + offset, 1));
+}
+
+/** Twelve calendar months from the current one, with the reviews falling due in each (from `now` on). */
+export function bucketByMonth(now: Date, reviews: UpcomingReview[], months = 12): MonthBucket[] {
+  return Array.from({ length: months }, (_, i) => {
+    const start = monthStart(now, i);
+    const end = monthStart(now, i + 1);
+    const m = start.getUTCMonth();
+    return {
+      key: `${start.getUTCFullYear()}-${String(m + 1).padStart(2, '0')}`,
+      name: `${MONTH_NAMES[m]} ${start.getUTCFullYear()}`,
+      short: MONTHS[m]!,
+      reviews: reviews.filter((r) => {
+        const t = Date.parse(r.reviewDueAt);
+        return t >= start.getTime() && t < end.getTime();
+      }),
+    };
+  });
+}
+
+/**
+ * Horizontal bars of reviews due per month (one row per month reads on a
+ * phone as well as on a laptop). The svg's name and description carry the
+ * numbers for assistive technology; the table below lists the systems.
+ */
+export function reviewChart(months: MonthBucket[]): string {
+  const rowH = 26;
+  const barH = 16;
+  const labelW = 84;
+  const barMax = 250;
+  const W = 400;
+  const H = months.length * rowH + 8;
+  const max = Math.max(1, ...months.map((m) => m.reviews.length));
+  const total = months.reduce((n, m) => n + m.reviews.length, 0);
+  const desc = months.map((m) => `${m.name}: ${m.reviews.length}`).join('; ');
+  const rows = months
+    .map((m, i) => {
+      const n = m.reviews.length;
+      const y = 4 + i * rowH;
+      const w = n === 0 ? 0 : Math.max(3, Math.round((n / max) * barMax));
+      const text = y + rowH / 2 + 5;
+      return `<text x="${labelW - 8}" y="${text}" text-anchor="end" font-size="14" fill="#1a1a1a">${e(m.short)} ${e(m.key.slice(0, 4))}</text>
+<rect x="${labelW}" y="${y + (rowH - barH) / 2}" width="${w}" height="${barH}" rx="3" fill="#0b57d0"></rect>
+<text x="${labelW + w + 6}" y="${text}" font-size="14" fill="#1a1a1a">${n}</text>`;
+    })
+    .join('\n');
+  return `<svg viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="chart-title chart-desc" focusable="false" xmlns="http://www.w3.org/2000/svg">
+<title id="chart-title">Periodic reviews due per month over the next 12 months: ${total} in total</title>
+<desc id="chart-desc">${e(desc)}</desc>
+<line x1="${labelW}" y1="0" x2="${labelW}" y2="${H}" stroke="#767676" stroke-width="1"></line>
+${rows}
+</svg>`;
+}
+
+function countsSection(c: StageTierCounts): string {
+  const stageRows = stages
+    .map(
+      (s) =>
+        `<tr><th scope="row"><a href="/?stage=${s}#systems">${e(label(s))}</a></th><td class="num">${c.byStage[s]}</td></tr>`,
+    )
+    .join('');
+  const tierRows = visibilityTiers
+    .map(
+      (t) =>
+        `<tr><th scope="row"><a href="/?tier=${t}#systems">${e(label(t))}</a></th><td class="num">${c.byTier[t]}</td></tr>`,
+    )
+    .join('');
+  return `<section aria-labelledby="counts-h">
+<h2 id="counts-h">Systems by stage and risk tier</h2>
+<div class="grid">
+<table id="by-stage"><caption>Systems per lifecycle stage</caption>
+<thead><tr><th scope="col">Stage</th><th scope="col" class="num">Systems</th></tr></thead>
+<tbody>${stageRows}</tbody></table>
+<table id="by-tier"><caption>Systems per risk tier</caption>
+<thead><tr><th scope="col">Risk tier</th><th scope="col" class="num">Systems</th></tr></thead>
+<tbody>${tierRows}</tbody></table>
+</div>
+</section>`;
+}
+
+function overdueSection(items: OverdueReview[], now: Date): string {
+  const body =
+    items.length === 0
+      ? '<p class="ok">No periodic review is overdue.</p>'
+      : `<table class="stack" id="overdue-table"><caption>${items.length} overdue review${items.length === 1 ? '' : 's'}, most overdue first</caption>
+<thead><tr><th scope="col">System</th><th scope="col">Owner</th><th scope="col">Risk tier</th><th scope="col">Due</th><th scope="col" class="num">Days overdue</th><th scope="col" class="num">Escalations sent</th></tr></thead>
+<tbody>${items
+          .map(
+            (o) => `<tr data-system="${e(o.id)}">
+<td data-label="System">${systemLink(o.id, o.name)}</td>
+<td data-label="Owner" class="who">${e(o.owner)}</td>
+<td data-label="Risk tier">${tierBadge(o.riskTier)}</td>
+<td data-label="Due">${timeEl(o.reviewDueAt)} <span class="muted">(${e(duration(now.getTime() - Date.parse(o.reviewDueAt)))} ago)</span></td>
+<td data-label="Days overdue" class="num">${o.daysOverdue}</td>
+<td data-label="Escalations sent" class="num">${o.escalationsSent}</td>
+</tr>`,
+          )
+          .join('')}</tbody></table>`;
+  return `<section aria-labelledby="overdue-h" id="overdue">
+<h2 id="overdue-h">Overdue reviews</h2>
+${body}
+</section>`;
+}
+
+function pendingSection(items: PendingApprovalItem[]): string {
+  const body =
+    items.length === 0
+      ? '<p class="ok">No approval is waiting.</p>'
+      : `<table class="stack" id="pending-table"><caption>${items.length} approval${items.length === 1 ? '' : 's'} waiting, oldest first</caption>
+<thead><tr><th scope="col">System</th><th scope="col">Waiting on</th><th scope="col">Step</th><th scope="col">Requested</th><th scope="col" class="num">Waiting for</th></tr></thead>
+<tbody>${items
+          .map(
+            (p) => `<tr data-system="${e(p.id)}">
+<td data-label="System">${systemLink(p.id, p.name)}</td>
+<td data-label="Waiting on" class="who">${e(p.approver ?? 'unknown')}</td>
+<td data-label="Step">${e(p.step ?? '—')}</td>
+<td data-label="Requested">${timeEl(p.pendingSince)}</td>
+<td data-label="Waiting for" class="num">${e(duration(p.ageSeconds * 1000))}</td>
+</tr>`,
+          )
+          .join('')}</tbody></table>`;
+  return `<section aria-labelledby="pending-h" id="pending">
+<h2 id="pending-h">Pending approvals</h2>
+${body}
+</section>`;
+}
+
+function upcomingSection(months: MonthBucket[]): string {
+  const due = months.filter((m) => m.reviews.length > 0);
+  const rows = due
+    .map(
+      (m) => `<tr><th scope="row">${e(m.name)}</th><td class="num" data-label="Reviews due">${m.reviews.length}</td>
+<td data-label="Systems">${m.reviews.map((r) => `${systemLink(r.id, r.name)} <span class="muted">(due ${e(r.reviewDueAt.slice(0, 10))})</span>`).join(', ')}</td></tr>`,
+    )
+    .join('');
+  const table =
+    due.length === 0
+      ? '<p>No periodic review falls due in the next 12 months.</p>'
+      : `<table class="stack" id="upcoming-table"><caption>Months with reviews due (every other month: none)</caption>
+<thead><tr><th scope="col">Month</th><th scope="col" class="num">Reviews due</th><th scope="col">Systems</th></tr></thead>
+<tbody>${rows}</tbody></table>`;
+  return `<section aria-labelledby="upcoming-h" id="upcoming">
+<h2 id="upcoming-h">Upcoming reviews</h2>
+<figure aria-labelledby="chart-caption">
+<figcaption id="chart-caption">Reviews due per month, next 12 months</figcaption>
+${reviewChart(months)}
+</figure>
+${table}
+</section>`;
+}
+
+function systemsSection(d: DashboardData): string {
+  const f = d.filter;
+  const option = (value: string, text: string, selected?: string) =>
+    `<option value="${e(value)}"${selected === value ? ' selected' : ''}>${e(text)}</option>`;
+  const form = `<form method="get" action="/#systems" class="filters" aria-label="Filter systems">
+<div><label for="f-stage">Stage</label><select id="f-stage" name="stage">${option('', 'any stage', f.stage ?? '')}${stages.map((s) => option(s, label(s), f.stage)).join('')}</select></div>
+<div><label for="f-tier">Risk tier</label><select id="f-tier" name="tier">${option('', 'any tier', f.tier ?? '')}${visibilityTiers.map((t) => option(t, label(t), f.tier)).join('')}</select></div>
+<div><label for="f-owner">Owner e-mail</label><input id="f-owner" name="owner" type="email" value="${e(f.owner ?? '')}" autocomplete="email"></div>
+<div><button type="submit">Show systems</button></div>
+</form>`;
+  const rows = d.systems.systems
+    .map(
+      (s) => `<tr data-system="${e(s.id)}">
+<td data-label="System">${systemLink(s.id, s.name)} <span class="muted">${e(s.id)}</span></td>
+<td data-label="Stage">${e(label(s.stage))}${s.status !== 'RUNNING' && s.status !== 'COMPLETED' ? ` <span class="badge">${e(s.status.toLowerCase())}</span>` : ''}</td>
+<td data-label="Risk tier">${tierBadge(s.riskTier)}</td>
+<td data-label="Owner" class="who">${e(s.owner ?? '—')}</td>
+<td data-label="Review due">${timeEl(s.reviewDueAt)}</td>
+</tr>`,
+    )
+    .join('');
+  const filtered = Boolean(f.stage || f.tier || f.owner);
+  const table =
+    d.systems.systems.length === 0
+      ? `<p>No system matches${filtered ? ' these filters' : ''}.</p>`
+      : `<table class="stack" id="systems-table"><caption>Systems${filtered ? ' matching the filters' : ''}</caption>
+<thead><tr><th scope="col">System</th><th scope="col">Stage</th><th scope="col">Risk tier</th><th scope="col">Owner</th><th scope="col">Review due</th></tr></thead>
+<tbody>${rows}</tbody></table>`;
+  const next = d.systems.nextPageToken
+    ? `<p><a href="/?${new URLSearchParams({
+        ...(f.stage ? { stage: f.stage } : {}),
+        ...(f.tier ? { tier: f.tier } : {}),
+        ...(f.owner ? { owner: f.owner } : {}),
+        pageToken: d.systems.nextPageToken,
+      }).toString()}#systems" rel="next">Next page of systems</a></p>`
+    : '';
+  return `<section aria-labelledby="systems-h" id="systems">
+<h2 id="systems-h">All systems</h2>
+${form}
+${d.filterError ? `<p class="error" role="alert">${e(d.filterError)}</p>` : ''}
+${table}
+${next}
+</section>`;
+}
+
+/** The governance lead's overview: what is late, who is holding it, what comes next. */
+export function dashboardPage(d: DashboardData): string {
+  const in30 = d.now.getTime() + 30 * 86_400_000;
+  const soon = d.months.flatMap((m) => m.reviews).filter((r) => Date.parse(r.reviewDueAt) < in30).length;
+  const cards = `<ul class="cards" aria-label="At a glance">
+<li${d.overdue.length ? ' class="late"' : ''}><span class="n" id="n-overdue">${d.overdue.length}</span> overdue review${d.overdue.length === 1 ? '' : 's'}</li>
+<li><span class="n" id="n-pending">${d.pending.length}</span> pending approval${d.pending.length === 1 ? '' : 's'}</li>
+<li><span class="n" id="n-soon">${soon}</span> review${soon === 1 ? '' : 's'} due in 30 days</li>
+<li><span class="n" id="n-total">${d.counts.total}</span> AI system${d.counts.total === 1 ? '' : 's'}</li>
+</ul>`;
+  return governancePage({
+    title: 'AI governance dashboard',
+    nav: [
+      { href: '#overdue', text: 'Overdue' },
+      { href: '#pending', text: 'Pending' },
+      { href: '#upcoming', text: 'Upcoming' },
+      { href: '#systems', text: 'Systems' },
+    ],
+    main: `<h1>AI governance dashboard</h1>
+<p class="muted">As of ${timeEl(d.now.toISOString())}, from Temporal's visibility store (it can lag a few seconds behind).</p>
+${cards}
+${overdueSection(d.overdue, d.now)}
+${pendingSection(d.pending)}
+${upcomingSection(d.months)}
+${countsSection(d.counts)}
+${systemsSection(d)}`,
+  });
+}

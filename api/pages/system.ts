@@ -1,0 +1,151 @@
+import type { LifecycleState } from '../../domain/lifecycle.js';
+import type { EventRow, SystemRow, VerifyChainResult } from '../../store/index.js';
+import { escapeHtml as e } from '../html.js';
+import { governancePage, label, tierBadge, timeEl, when } from './layout.js';
+
+export interface SystemPageData {
+  id: string;
+  /** From the workflow (one query); null when it cannot be asked. */
+  state: LifecycleState | null;
+  /** The record store's projection, the fallback for the facts. */
+  record: SystemRow | null;
+  events: EventRow[];
+  chain: VerifyChainResult;
+}
+
+type Payload = Record<string, any>;
+
+const list = (xs: unknown) => (Array.isArray(xs) ? xs.map(String).join(', ') : '');
+
+/** One readable line per audit event; unknown types still show their name. */
+export function describeEvent(ev: Pick<EventRow, 'type' | 'payload'>): string {
+  const p = (ev.payload ?? {}) as Payload;
+  switch (ev.type) {
+    case 'stage_changed':
+      return p.from
+        ? `Stage changed from ${label(p.from)} to ${label(p.to)}: ${p.reason ?? ''}`
+        : `Registered; stage ${label(p.to)}`;
+    case 'assessment_submitted':
+      return `Impact assessment v${p.version} submitted: risk tier ${p.riskTier} (highest score ${p.score})`;
+    case 'bias_evidence_submitted':
+      return Array.isArray(p.failed) && p.failed.length
+        ? `Bias-testing evidence v${p.version} (tested ${p.effectiveDate}): failed ${list(p.failed)}`
+        : `Bias-testing evidence v${p.version} (tested ${p.effectiveDate}): all metrics within thresholds`;
+    case 'treatment_plan_submitted':
+      return `Risk-treatment plan v${p.version} submitted: residual score ${p.residualScore}${p.requiresRiskAcceptance ? ', above the risk appetite' : ''}`;
+    case 'approval_requested':
+      return `Approval requested from ${p.approver}: ${label(p.kind)}, step ${p.step} of ${p.of} (${label(p.role)})`;
+    case 'decision_recorded': {
+      const verb: Record<string, string> = {
+        approve: 'Approved',
+        reject: 'Rejected',
+        request_changes: 'Changes requested',
+      };
+      return `${verb[p.decision] ?? p.decision} by ${p.approver} (${label(p.kind)}, step ${p.step}, ${label(p.role)})${p.comment ? `: “${p.comment}”` : ''}`;
+    }
+    case 'decision_ignored':
+      return `A ${label(p.decision)} decision for a request that is no longer open (${p.requestId}) was ignored`;
+    case 'approval_delegated':
+      return `Approval delegated by ${p.from} to ${p.deputy}${p.reason ? `: ${p.reason}` : ''}`;
+    case 'delegation_ignored':
+      return `A delegation for a request that is no longer open (${p.requestId}) was ignored`;
+    case 'approval_link_renewed':
+      return `Approval link renewed, valid until ${when(p.expiresAt)}`;
+    case 'link_renewal_ignored':
+      return `A link renewal for a request that is no longer open (${p.requestId}) was ignored`;
+    case 'approval_invalidated':
+      return `Approval invalidated: ${p.reason}`;
+    case 'approval_request_withdrawn':
+      return `Approval request ${p.requestId} withdrawn: ${p.reason}`;
+    case 'fria_authority_notified':
+      return `Market surveillance authority notified of the FRIA: ${p.authority}${p.reference ? ` (reference ${p.reference})` : ''}`;
+    case 'model_version_changed':
+      return `Model version changed from ${p.from} to ${p.to}${p.changeSummary ? `: ${p.changeSummary}` : ''}`;
+    case 'reassessment_pending':
+      return `Reassessment pending for model version ${p.modelVersion}`;
+    case 'incident_reported':
+      return `Incident ${p.id} reported (${p.severity}): ${p.description}`;
+    case 'corrective_action_closed':
+      return `Corrective action for incident ${p.incidentId} closed: ${p.resolution}`;
+    case 'review_submitted':
+      return `Periodic review submitted (cycle ${p.cycle}, ${p.trigger})${p.materialChange ? ' with a material change' : ''}: ${p.monitoringSummary ?? ''}`;
+    case 'review_overdue_escalated':
+      return `Overdue review escalated to the governance lead (escalation ${p.escalation}; due ${when(p.reviewDueAt)})`;
+    case 'system_retired':
+      return `System retired: ${p.reason}`;
+    default:
+      return label(ev.type);
+  }
+}
+
+function facts(d: SystemPageData): string {
+  const s = d.state;
+  const r = d.record;
+  const row = (k: string, v: string) => `<dt>${e(k)}</dt><dd>${v}</dd>`;
+  const stage = s?.stage ?? r?.stage ?? null;
+  const overdue =
+    stage === 'review_due' && s?.reviewDueAt && Date.parse(s.reviewDueAt) < Date.now()
+      ? ' <strong class="error">(overdue)</strong>'
+      : '';
+  const approval = s?.approval
+    ? `${e(s.approval.approver)} — ${e(label(s.approval.kind))}, step ${s.approval.step} of ${s.approval.chain.length}, since ${timeEl(s.approval.requestedAt)}`
+    : 'none';
+  return `<dl class="facts">
+${row('Current stage', `<strong id="current-stage">${e(label(stage))}</strong>${overdue}`)}
+${row('Risk tier', tierBadge(s?.riskTier ?? r?.riskTier))}
+${row('Owner', e(s?.registration.owner ?? r?.owner ?? '—'))}
+${row('Risk owner', e(s?.registration.riskOwner ?? r?.riskOwner ?? '—'))}
+${s ? row('Model', `${e(s.registration.model.name)} ${e(s.modelVersion)}`) : ''}
+${row('Next review due', timeEl(s?.reviewDueAt ?? r?.reviewDueAt?.toISOString() ?? null))}
+${s ? row('Last review completed', timeEl(s.lastReviewCompletedAt)) : ''}
+${s ? row('Waiting on', approval) : ''}
+${s && s.stage === 'review_due' ? row('Escalations sent', String(s.reviewEscalations)) : ''}
+</dl>${s ? '' : '<p class="muted">The live lifecycle could not be asked just now; these facts come from the record store.</p>'}`;
+}
+
+function chainSection(c: VerifyChainResult): string {
+  const body = c.ok
+    ? `<p class="verify good" id="chain-status"><strong>Verified:</strong> all ${c.count} record${c.count === 1 ? '' : 's'} of the audit trail chain correctly (SHA-256 hash chain, nothing altered or removed).</p>`
+    : `<p class="verify bad" id="chain-status" role="alert"><strong>Broken:</strong> the hash chain fails at record #${c.brokenAtSeq} of ${c.count}: ${e(c.reason)}. The audit trail from that record on cannot be trusted.</p>`;
+  return `<section aria-labelledby="chain-h"><h2 id="chain-h">Audit trail integrity</h2>${body}</section>`;
+}
+
+function timeline(events: EventRow[]): string {
+  if (events.length === 0) return '<p>No records yet.</p>';
+  const rows = events
+    .map(
+      (ev) => `<tr data-type="${e(ev.type)}">
+<td data-label="#" class="num seq">${ev.seq}</td>
+<td data-label="When" class="nowrap when">${timeEl(ev.at.toISOString())}</td>
+<td data-label="Who" class="who">${e(ev.actor ?? 'the lifecycle (automatic)')}</td>
+<td data-label="What">${e(describeEvent(ev))}</td>
+</tr>`,
+    )
+    .join('');
+  return `<table class="stack" id="timeline"><caption>${events.length} record${events.length === 1 ? '' : 's'}, oldest first</caption>
+<thead><tr><th scope="col" class="num">#</th><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th></tr></thead>
+<tbody>${rows}</tbody></table>`;
+}
+
+/** One system: where it stands, whether its audit trail is intact, and everything that happened to it. */
+export function systemPage(d: SystemPageData): string {
+  const name = d.state?.registration.name ?? d.record?.name ?? d.id;
+  return governancePage({
+    title: `${name} — AI system`,
+    nav: [{ href: `/api/v1/systems/${encodeURIComponent(d.id)}`, text: 'JSON' }],
+    main: `<h1>${e(name)} <span class="muted">(${e(d.id)})</span></h1>
+${facts(d)}
+${chainSection(d.chain)}
+<section aria-labelledby="timeline-h"><h2 id="timeline-h">Timeline</h2>
+<p class="muted">From the record store's append-only audit trail: registration, assessments, evidence, decisions, reviews and incidents.</p>
+${timeline(d.events)}
+</section>`,
+  });
+}
+
+export function systemNotFoundPage(id: string): string {
+  return governancePage({
+    title: 'No such AI system',
+    main: `<h1>No such AI system</h1><p>There is no AI system with id <code>${e(id)}</code>.</p><p><a href="/">Back to the dashboard</a></p>`,
+  });
+}

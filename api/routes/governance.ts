@@ -1,0 +1,224 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { stageSchema } from '../../domain/lifecycle.js';
+import { emailSchema } from '../../domain/system.js';
+import type { ApiContext } from '../context.js';
+import { ApiError } from '../errors.js';
+import {
+  countOverdueReviews,
+  countsByStageAndTier,
+  InvalidPageTokenError,
+  listOverdueReviews,
+  listPendingApprovals,
+  listSystems,
+  listUpcomingReviews,
+  visibilityTiers,
+  type StageTierCounts,
+} from '../visibility.js';
+
+const errorBody = z.object({
+  error: z.string(),
+  message: z.string(),
+  issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+});
+
+const overdueItem = z.object({
+  id: z.string(),
+  name: z.string(),
+  owner: z.string(),
+  riskTier: z.string(),
+  reviewDueAt: z.string(),
+  daysOverdue: z.number().int(),
+  escalationsSent: z.number().int(),
+});
+const upcomingItem = z.object({
+  id: z.string(),
+  name: z.string(),
+  owner: z.string(),
+  riskTier: z.string(),
+  reviewDueAt: z.string(),
+  daysUntilDue: z.number().int(),
+});
+const pendingItem = z.object({
+  id: z.string(),
+  name: z.string(),
+  approver: z.string().nullable(),
+  step: z.string().nullable(),
+  pendingSince: z.string().nullable(),
+  ageDays: z.number().int(),
+  ageSeconds: z.number(),
+  riskTier: z.string(),
+});
+const systemItem = z.object({
+  id: z.string(),
+  name: z.string(),
+  owner: z.string().nullable(),
+  stage: z.string().nullable(),
+  riskTier: z.string().nullable(),
+  reviewDueAt: z.string().nullable(),
+  pendingApprover: z.string().nullable(),
+  status: z.string(),
+});
+
+/** Query-string integers arrive as text; anything but a whole number in range is refused with the field named. */
+const intParam = (min: number, max: number, fallback: number) =>
+  z.coerce
+    .number({ error: 'must be a whole number' })
+    .int('must be a whole number')
+    .min(min, `must be between ${min} and ${max}`)
+    .max(max, `must be between ${min} and ${max}`)
+    .default(fallback);
+
+const systemsQuerystring = z.object({
+  stage: stageSchema.optional(),
+  tier: z.enum(visibilityTiers).optional(),
+  owner: emailSchema.optional(),
+  pageSize: intParam(1, 100, 50),
+  pageToken: z.string().max(4096).optional(),
+});
+
+/** Prometheus text exposition format 0.0.4. */
+export function metricsText(m: {
+  counts: StageTierCounts;
+  overdue: number;
+  pending: number;
+  oldestPendingSeconds: number;
+}): string {
+  const lines = [
+    '# HELP ai_systems AI systems by lifecycle stage and risk tier (current run of each lifecycle).',
+    '# TYPE ai_systems gauge',
+    ...m.counts.byStageAndTier.map((c) => `ai_systems{stage="${c.stage}",tier="${c.tier}"} ${c.count}`),
+    '# HELP ai_reviews_overdue Periodic reviews that are due and past their due date.',
+    '# TYPE ai_reviews_overdue gauge',
+    `ai_reviews_overdue ${m.overdue}`,
+    '# HELP ai_approvals_pending Approval requests waiting for a decision.',
+    '# TYPE ai_approvals_pending gauge',
+    `ai_approvals_pending ${m.pending}`,
+    '# HELP ai_approval_oldest_pending_seconds Age of the oldest open approval request in seconds (0 when none).',
+    '# TYPE ai_approval_oldest_pending_seconds gauge',
+    `ai_approval_oldest_pending_seconds ${Math.round(m.oldestPendingSeconds * 1000) / 1000}`,
+  ];
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * Governance views: what is late and who is holding it, read from Temporal's
+ * visibility store through the search attributes and memo (api/visibility.ts).
+ */
+export const governanceRoutes =
+  (ctx: ApiContext): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.get(
+      '/api/v1/reviews/overdue',
+      {
+        schema: {
+          summary: 'Periodic reviews past their due date, most overdue first',
+          tags: ['governance'],
+          response: { 200: z.object({ asOf: z.string(), reviews: z.array(overdueItem) }) },
+        },
+      },
+      async () => {
+        const now = new Date();
+        return { asOf: now.toISOString(), reviews: await listOverdueReviews(ctx.client, now) };
+      },
+    );
+
+    app.get(
+      '/api/v1/reviews/upcoming',
+      {
+        schema: {
+          summary: 'Active systems whose next periodic review falls within the next `days` days, soonest first',
+          tags: ['governance'],
+          querystring: z.object({ days: intParam(1, 366, 30) }),
+          response: {
+            200: z.object({ asOf: z.string(), days: z.number(), reviews: z.array(upcomingItem) }),
+            422: errorBody,
+          },
+        },
+      },
+      async (req) => {
+        const now = new Date();
+        const { days } = req.query;
+        return { asOf: now.toISOString(), days, reviews: await listUpcomingReviews(ctx.client, now, days) };
+      },
+    );
+
+    app.get(
+      '/api/v1/approvals/pending',
+      {
+        schema: {
+          summary: 'Approval requests waiting for a decision, oldest first, with who holds them',
+          tags: ['governance'],
+          response: { 200: z.object({ asOf: z.string(), approvals: z.array(pendingItem) }) },
+        },
+      },
+      async () => {
+        const now = new Date();
+        return { asOf: now.toISOString(), approvals: await listPendingApprovals(ctx.client, now) };
+      },
+    );
+
+    app.get(
+      '/api/v1/systems',
+      {
+        schema: {
+          summary: 'Registered AI systems, filtered by stage, risk tier and owner, a page at a time',
+          description:
+            "Pass the answer's `nextPageToken` as `pageToken` for the next page; it is null on the last page. " +
+            "The order is the visibility store's (newest registration first on the dev server).",
+          tags: ['systems'],
+          querystring: systemsQuerystring,
+          response: {
+            200: z.object({ systems: z.array(systemItem), nextPageToken: z.string().nullable() }),
+            422: errorBody,
+          },
+        },
+      },
+      async (req) => {
+        const { stage, tier, owner, pageSize, pageToken } = req.query;
+        try {
+          return await listSystems(ctx.client, {
+            stage,
+            tier,
+            owner,
+            pageSize,
+            nextPageToken: pageToken,
+            tokenSecret: ctx.approvalLinkSecret,
+          });
+        } catch (err) {
+          if (err instanceof InvalidPageTokenError) {
+            const issue = { path: 'querystring.pageToken', message: 'is not a page token from this listing' };
+            throw new ApiError(422, {
+              error: 'validation_failed',
+              message: `${issue.path}: ${issue.message}`,
+              issues: [issue],
+            });
+          }
+          throw err;
+        }
+      },
+    );
+
+    app.get(
+      '/metrics',
+      {
+        schema: {
+          summary: 'Governance gauges in the Prometheus text format',
+          tags: ['governance'],
+          produces: ['text/plain'],
+        },
+      },
+      async (_req, reply) => {
+        const now = new Date();
+        const [counts, overdue, pending] = await Promise.all([
+          countsByStageAndTier(ctx.client),
+          countOverdueReviews(ctx.client, now),
+          listPendingApprovals(ctx.client, now),
+        ]);
+        const oldestPendingSeconds = pending.reduce((max, p) => Math.max(max, p.ageSeconds), 0);
+        return reply
+          .type('text/plain; version=0.0.4; charset=utf-8')
+          .send(metricsText({ counts, overdue, pending: pending.length, oldestPendingSeconds }));
+      },
+    );
+  };

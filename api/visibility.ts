@@ -1,0 +1,368 @@
+/**
+ * Governance views over Temporal's visibility store: every function here is
+ * one or a few `ListWorkflowExecutions` / `CountWorkflowExecutions` calls
+ * that read the search attributes and the memo each lifecycle publishes
+ * (domain/visibility.ts). Never a query per workflow (each costs an action)
+ * and never a scan of the record store. Used by the API, the dashboard and
+ * the weekly digest activity.
+ *
+ * What the SQLite visibility store of the dev server (CLI 1.9.1) supports,
+ * checked by hand and by test/governance.test.ts: `=`, `!=`, `<`, `>=`,
+ * `BETWEEN`, `IN (…)`, `IS NULL`, `IS NOT NULL` on custom search attributes,
+ * and paging with pageSize/nextPageToken. It refuses `ORDER BY` ("operation is
+ * not supported: 'ORDER BY' clause") and `GROUP BY` on anything but
+ * ExecutionStatus, so results are sorted here and counts per stage and tier
+ * are one `count` per value.
+ */
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
+// The SDK's own decoder for raw list results (memo through the data converter,
+// typed search attributes), used for the one listing that pages by token.
+import { executionInfoFromRaw } from '@temporalio/client/lib/helpers.js';
+import { stages, type Stage } from '../domain/lifecycle.js';
+import { riskTiers } from '../domain/policy.js';
+import { SA } from '../domain/search-attributes.js';
+import { personKey } from '../domain/system.js';
+import type { SystemMemo } from '../domain/visibility.js';
+
+const DAY_MS = 86_400_000;
+
+/** The tier values the AiRiskTier search attribute takes: a system is `unassessed` until its assessment. */
+export const visibilityTiers = [...riskTiers, 'unassessed'] as const;
+export type VisibilityTier = (typeof visibilityTiers)[number];
+
+/** Only lifecycle workflows of this product (the digest workflow and anything else on the namespace stay out). */
+export const PRODUCT_FILTER = `WorkflowType = 'aiSystemLifecycle' AND AiSystemId IS NOT NULL`;
+/** The current run of each system: a completed review cycle leaves a ContinuedAsNew run behind with old values. */
+const CURRENT_RUN = `ExecutionStatus != 'ContinuedAsNew'`;
+const RUNNING = `ExecutionStatus = 'Running'`;
+
+/** A keyword literal; values come from enums and personKey, anything else is refused rather than escaped. */
+function kw(value: string): string {
+  if (!/^[A-Za-z0-9_.:@-]+$/.test(value)) throw new Error(`not a keyword value: ${JSON.stringify(value)}`);
+  return `'${value}'`;
+}
+const dt = (d: Date) => `"${d.toISOString()}"`;
+
+export function overdueReviewsQuery(now: Date): string {
+  return `${PRODUCT_FILTER} AND ${RUNNING} AND ${SA.stage.name} = 'review_due' AND ${SA.reviewDueAt.name} < ${dt(now)}`;
+}
+
+export function reviewsDueQuery(from: Date, to: Date): string {
+  return (
+    `${PRODUCT_FILTER} AND ${RUNNING} AND ${SA.stage.name} = 'active'` +
+    ` AND ${SA.reviewDueAt.name} >= ${dt(from)} AND ${SA.reviewDueAt.name} < ${dt(to)}`
+  );
+}
+
+export function pendingApprovalsQuery(): string {
+  return `${PRODUCT_FILTER} AND ${RUNNING} AND ${SA.stage.name} = 'approval' AND ${SA.pendingApprover.name} IS NOT NULL`;
+}
+
+export interface SystemFilter {
+  stage?: Stage;
+  tier?: VisibilityTier;
+  /** The owner's e-mail address; matched through its pseudonymous key. */
+  owner?: string;
+}
+
+export function systemsQuery(f: SystemFilter = {}): string {
+  const parts = [PRODUCT_FILTER, CURRENT_RUN];
+  if (f.stage) parts.push(`${SA.stage.name} = ${kw(f.stage)}`);
+  if (f.tier) parts.push(`${SA.riskTier.name} = ${kw(f.tier)}`);
+  if (f.owner) parts.push(`${SA.owner.name} = ${kw(personKey(f.owner))}`);
+  return parts.join(' AND ');
+}
+
+// ---------------------------------------------------------------- reading one listed workflow
+
+/** What a listed lifecycle carries: its search attributes and memo, read defensively (an old run may lack some). */
+export interface ListedSystem {
+  id: string;
+  workflowId: string;
+  status: string;
+  stage: string | null;
+  riskTier: string | null;
+  reviewDueAt: string | null;
+  ownerKey: string | null;
+  pendingApproverKey: string | null;
+  memo: Partial<SystemMemo>;
+}
+
+const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+
+export function readListed(info: WorkflowExecutionInfo): ListedSystem {
+  const sa = info.typedSearchAttributes;
+  const due = sa.get(SA.reviewDueAt);
+  const memo = (info.memo ?? {}) as Record<string, unknown>;
+  return {
+    id: sa.get(SA.systemId) ?? info.workflowId.replace(/^ai-system-/, ''),
+    workflowId: info.workflowId,
+    status: info.status.name,
+    stage: sa.get(SA.stage) ?? null,
+    riskTier: sa.get(SA.riskTier) ?? null,
+    reviewDueAt: due ? due.toISOString() : null,
+    ownerKey: sa.get(SA.owner) ?? null,
+    pendingApproverKey: sa.get(SA.pendingApprover) ?? null,
+    memo: {
+      name: str(memo.name) ?? undefined,
+      owner: str(memo.owner) ?? undefined,
+      riskOwner: str(memo.riskOwner) ?? undefined,
+      modelVersion: str(memo.modelVersion) ?? undefined,
+      approver: str(memo.approver),
+      approvalStep: str(memo.approvalStep),
+      pendingSince: str(memo.pendingSince),
+      reviewEscalations: typeof memo.reviewEscalations === 'number' ? memo.reviewEscalations : 0,
+      lastReviewCompletedAt: str(memo.lastReviewCompletedAt),
+    },
+  };
+}
+
+async function listAll(client: Client, query: string): Promise<ListedSystem[]> {
+  const out: ListedSystem[] = [];
+  for await (const info of client.workflow.list({ query, pageSize: 1000 })) out.push(readListed(info));
+  return out;
+}
+
+const byTime = (a: string | null | undefined, b: string | null | undefined) =>
+  (a ? Date.parse(a) : Infinity) - (b ? Date.parse(b) : Infinity);
+
+// ---------------------------------------------------------------- governance lists
+
+export interface OverdueReview {
+  id: string;
+  name: string;
+  owner: string;
+  riskTier: string;
+  reviewDueAt: string;
+  /** Whole days past the due date (0 on the day it fell due). */
+  daysOverdue: number;
+  /** Escalations to the governance lead so far in this overdue period. */
+  escalationsSent: number;
+}
+
+/** Systems whose periodic review is due and past its date, most overdue first. */
+export async function listOverdueReviews(client: Client, now: Date): Promise<OverdueReview[]> {
+  const rows = await listAll(client, overdueReviewsQuery(now));
+  return rows
+    .filter((r): r is ListedSystem & { reviewDueAt: string } => r.reviewDueAt !== null)
+    .sort((a, b) => byTime(a.reviewDueAt, b.reviewDueAt) || a.id.localeCompare(b.id))
+    .map((r) => ({
+      id: r.id,
+      name: r.memo.name ?? r.id,
+      owner: r.memo.owner ?? '',
+      riskTier: r.riskTier ?? 'unassessed',
+      reviewDueAt: r.reviewDueAt,
+      daysOverdue: Math.max(0, Math.floor((now.getTime() - Date.parse(r.reviewDueAt)) / DAY_MS)),
+      escalationsSent: r.memo.reviewEscalations ?? 0,
+    }));
+}
+
+export interface UpcomingReview {
+  id: string;
+  name: string;
+  owner: string;
+  riskTier: string;
+  reviewDueAt: string;
+  /** Whole days until the due date (0 when due within a day). */
+  daysUntilDue: number;
+}
+
+/** Active systems whose next review falls in [from, to), soonest first. */
+export async function listReviewsDueBetween(client: Client, from: Date, to: Date): Promise<UpcomingReview[]> {
+  const rows = await listAll(client, reviewsDueQuery(from, to));
+  return rows
+    .filter((r): r is ListedSystem & { reviewDueAt: string } => r.reviewDueAt !== null)
+    .sort((a, b) => byTime(a.reviewDueAt, b.reviewDueAt) || a.id.localeCompare(b.id))
+    .map((r) => ({
+      id: r.id,
+      name: r.memo.name ?? r.id,
+      owner: r.memo.owner ?? '',
+      riskTier: r.riskTier ?? 'unassessed',
+      reviewDueAt: r.reviewDueAt,
+      daysUntilDue: Math.max(0, Math.floor((Date.parse(r.reviewDueAt) - from.getTime()) / DAY_MS)),
+    }));
+}
+
+/** Active systems whose next review falls within `days` days from `now`. */
+export function listUpcomingReviews(client: Client, now: Date, days: number): Promise<UpcomingReview[]> {
+  return listReviewsDueBetween(client, now, new Date(now.getTime() + days * DAY_MS));
+}
+
+export interface PendingApprovalItem {
+  id: string;
+  name: string;
+  /** The approver's e-mail address (from the memo; the search attribute holds only its key). */
+  approver: string | null;
+  /** e.g. "treatment plan, step 1 of 2". */
+  step: string | null;
+  pendingSince: string | null;
+  /** Whole days the request has been waiting. */
+  ageDays: number;
+  ageSeconds: number;
+  riskTier: string;
+}
+
+/** Approval requests waiting on someone, oldest first. */
+export async function listPendingApprovals(client: Client, now: Date): Promise<PendingApprovalItem[]> {
+  const rows = await listAll(client, pendingApprovalsQuery());
+  return rows
+    .sort((a, b) => byTime(a.memo.pendingSince, b.memo.pendingSince) || a.id.localeCompare(b.id))
+    .map((r) => {
+      const since = r.memo.pendingSince ?? null;
+      const ageMs = since ? Math.max(0, now.getTime() - Date.parse(since)) : 0;
+      return {
+        id: r.id,
+        name: r.memo.name ?? r.id,
+        approver: r.memo.approver ?? null,
+        step: r.memo.approvalStep ?? null,
+        pendingSince: since,
+        ageDays: Math.floor(ageMs / DAY_MS),
+        ageSeconds: ageMs / 1000,
+        riskTier: r.riskTier ?? 'unassessed',
+      };
+    });
+}
+
+// ---------------------------------------------------------------- all systems, paged
+
+export interface SystemListItem {
+  id: string;
+  name: string;
+  owner: string | null;
+  stage: string | null;
+  riskTier: string | null;
+  reviewDueAt: string | null;
+  pendingApprover: string | null;
+  /** The workflow's execution status: Running, or Completed once retired or rejected. */
+  status: string;
+}
+
+export interface SystemPage {
+  systems: SystemListItem[];
+  /** Pass back as `nextPageToken` for the next page; null on the last one. */
+  nextPageToken: string | null;
+}
+
+export class InvalidPageTokenError extends Error {}
+
+/**
+ * Page tokens handed out are the server's token plus a MAC over it and the
+ * query it belongs to: a token from another filter, or a made-up one, is
+ * refused here instead of reaching the server (which answers a token it
+ * cannot read with a retryable UNKNOWN error, retried for many seconds).
+ */
+function tokenMac(secret: string | undefined, query: string, token: Buffer): Buffer {
+  const mac = secret ? createHmac('sha256', secret) : createHash('sha256');
+  return mac.update('ai-systems-page-token\n').update(query).update('\n').update(token).digest().subarray(0, 16);
+}
+
+function wrapToken(secret: string | undefined, query: string, token: Uint8Array): string {
+  const raw = Buffer.from(token);
+  return `${raw.toString('base64url')}.${tokenMac(secret, query, raw).toString('base64url')}`;
+}
+
+function unwrapToken(secret: string | undefined, query: string, wrapped: string): Buffer {
+  const match = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(wrapped);
+  if (!match) throw new InvalidPageTokenError('not a page token');
+  const raw = Buffer.from(match[1]!, 'base64url');
+  const mac = Buffer.from(match[2]!, 'base64url');
+  const expected = tokenMac(secret, query, raw);
+  if (mac.length !== expected.length || !timingSafeEqual(mac, expected)) {
+    throw new InvalidPageTokenError('not a page token for this listing');
+  }
+  return raw;
+}
+
+export interface ListSystemsOptions extends SystemFilter {
+  /** 1 to 1000; default 50. */
+  pageSize?: number;
+  /** A `nextPageToken` from the previous page of the same listing. */
+  nextPageToken?: string | null;
+  /** Keys the page tokens' MAC so that only this service's tokens reach the server (share it between replicas). */
+  tokenSecret?: string;
+}
+
+/**
+ * One page of systems in the visibility store's order (SQLite visibility
+ * cannot ORDER BY). `client.workflow.list` hides the page token, so this
+ * calls the workflow service directly and decodes with the SDK's helper.
+ */
+export async function listSystems(client: Client, opts: ListSystemsOptions = {}): Promise<SystemPage> {
+  const namespace = client.options.namespace;
+  const query = systemsQuery(opts);
+  const token = opts.nextPageToken ? unwrapToken(opts.tokenSecret, query, opts.nextPageToken) : undefined;
+  const response = await client.workflowService.listWorkflowExecutions({
+    namespace,
+    query,
+    pageSize: opts.pageSize ?? 50,
+    nextPageToken: token,
+  });
+  const systems: SystemListItem[] = [];
+  for (const raw of response.executions) {
+    const r = readListed(await executionInfoFromRaw(raw, client.options.loadedDataConverter, raw, namespace));
+    systems.push({
+      id: r.id,
+      name: r.memo.name ?? r.id,
+      owner: r.memo.owner ?? null,
+      stage: r.stage,
+      riskTier: r.riskTier,
+      reviewDueAt: r.reviewDueAt,
+      pendingApprover: r.pendingApproverKey ? (r.memo.approver ?? null) : null,
+      status: r.status,
+    });
+  }
+  const next = response.nextPageToken;
+  return {
+    systems,
+    nextPageToken: next && next.length > 0 ? wrapToken(opts.tokenSecret, query, next) : null,
+  };
+}
+
+// ---------------------------------------------------------------- counts
+
+export interface StageTierCounts {
+  total: number;
+  byStage: Record<Stage, number>;
+  byTier: Record<VisibilityTier, number>;
+  /** Every stage × tier pair, zeros included. */
+  byStageAndTier: { stage: Stage; tier: VisibilityTier; count: number }[];
+}
+
+/**
+ * Systems per stage and per tier. The dev server's SQLite visibility (like
+ * Temporal's other stores today) can GROUP BY ExecutionStatus only, so this
+ * is one `count` per stage and per tier, then one per stage × tier pair for
+ * the pairs that can be non-zero, all in parallel.
+ */
+export async function countsByStageAndTier(client: Client): Promise<StageTierCounts> {
+  const base = systemsQuery();
+  const count = async (extra: string) => (await client.workflow.count(`${base} AND ${extra}`)).count;
+  const [total, stageCounts, tierCounts] = await Promise.all([
+    client.workflow.count(base).then((c) => c.count),
+    Promise.all(stages.map((s) => count(`${SA.stage.name} = ${kw(s)}`))),
+    Promise.all(visibilityTiers.map((t) => count(`${SA.riskTier.name} = ${kw(t)}`))),
+  ]);
+  const byStage = Object.fromEntries(stages.map((s, i) => [s, stageCounts[i]!])) as Record<Stage, number>;
+  const byTier = Object.fromEntries(visibilityTiers.map((t, i) => [t, tierCounts[i]!])) as Record<
+    VisibilityTier,
+    number
+  >;
+  const pairs = stages.flatMap((stage) => visibilityTiers.map((tier) => ({ stage, tier })));
+  const byStageAndTier = await Promise.all(
+    pairs.map(async ({ stage, tier }) => ({
+      stage,
+      tier,
+      count:
+        byStage[stage] === 0 || byTier[tier] === 0
+          ? 0
+          : await count(`${SA.stage.name} = ${kw(stage)} AND ${SA.riskTier.name} = ${kw(tier)}`),
+    })),
+  );
+  return { total, byStage, byTier, byStageAndTier };
+}
+
+/** The number of overdue reviews, without reading them. */
+export async function countOverdueReviews(client: Client, now: Date): Promise<number> {
+  return (await client.workflow.count(overdueReviewsQuery(now))).count;
+}

@@ -1,0 +1,368 @@
+/**
+ * The governance dashboard in a real browser (headless Chromium through
+ * playwright-core) over the real stack: Temporal dev server, worker, record
+ * store, SMTP mailbox and the API listening on a port. Checked at a laptop
+ * and a phone viewport: the right systems in the overdue and pending
+ * sections, the chart's accessible name, a system link to its timeline, and
+ * keyboard-only navigation. Screenshots go to test-artifacts/.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import type { FastifyInstance } from 'fastify';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createActivities } from '../activities/index.js';
+import { createSmtpMailer, type Mailer } from '../activities/mailer.js';
+import { buildApi } from '../api/server.js';
+import { loadPolicy } from '../config/policy-file.js';
+import { startDevMailbox, type DevMailbox } from '../embedded/dev-mailbox.js';
+import { getFreePort, startDevServer, type DevServer } from '../embedded/dev-server.js';
+import { ensureTemporalBinaries } from '../embedded/temporal-binaries.js';
+import { openStore, type Store } from '../store/index.js';
+import { createWorker } from '../worker/worker.js';
+import { example } from './support/examples.js';
+import type { LifecycleEnv } from './support/lifecycle-env.js';
+import { walker } from './support/walk.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url));
+const SECRET = 'dashboard-test-secret-that-is-long-enough-0123';
+
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) {
+  if (process.env.CI)
+    throw new Error(`Chromium is required in CI for the dashboard browser test: ${CHROMIUM} is missing`);
+  console.warn(
+    `\n${'!'.repeat(78)}\n!! SKIPPING test/dashboard.browser.test.ts: no Chromium at ${CHROMIUM}.\n` +
+      `!! Install it (apt-get install chromium) or set CHROMIUM_PATH; CI fails instead of skipping.\n${'!'.repeat(78)}\n`,
+  );
+}
+
+const OVERDUE = 'ui-overdue-hr';
+const PENDING = 'ui-pending-search';
+const UPCOMING = 'ui-upcoming-chatbot';
+const NEW = 'ui-new-forecast';
+const OWNER = 'dana@example.org';
+
+let server: DevServer;
+let dataDir: string;
+let connection: Connection;
+let nativeConnection: NativeConnection;
+let mailbox: DevMailbox;
+let mailer: Mailer;
+let store: Store;
+let worker: Worker;
+let running: Promise<void>;
+let api: FastifyInstance;
+let baseUrl: string;
+let browser: Browser;
+
+const assessment = example('impact-assessment.json');
+const { fria: _fria, ...withoutFria } = assessment;
+const quiet = assessment.impacts.map((i: Record<string, unknown>) => ({ ...i, severity: 'minor', likelihood: 'rare' }));
+const lowTier = {
+  ...withoutFria,
+  euAiAct: { category: 'minimal', rationale: 'Internal search helper; no Annex III use.' },
+  decisionsAboutPeople: false,
+  impacts: quiet,
+};
+const mediumTier = {
+  ...withoutFria,
+  euAiAct: { category: 'limited', rationale: 'A chatbot that must disclose it is an AI system (Art. 50).' },
+  decisionsAboutPeople: false,
+  impacts: quiet,
+};
+
+/** The few DOM members the in-page checks use (the project compiles without the DOM lib). */
+interface PageElement {
+  textContent: string | null;
+  getAttribute(name: string): string | null;
+  getBoundingClientRect(): { left: number; top: number; width: number };
+}
+interface PageWindow {
+  document: { documentElement: { scrollWidth: number }; activeElement: PageElement | null };
+  innerWidth: number;
+  innerHeight: number;
+  getComputedStyle(el: PageElement): { outlineStyle: string };
+}
+
+async function eventually<T>(read: () => Promise<T>, check: (v: T) => void, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await read();
+    try {
+      check(v);
+      return v;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+describe.skipIf(!haveChromium)('governance dashboard in a browser', () => {
+  beforeAll(async () => {
+    await mkdir(ARTIFACTS, { recursive: true });
+    const { cli } = await ensureTemporalBinaries({ quiet: true });
+    dataDir = await mkdtemp(join(tmpdir(), 'dashboard-test-'));
+    server = await startDevServer({ cliPath: cli, dbFile: join(dataDir, 'temporal.db'), headless: true });
+    connection = await Connection.connect({ address: server.address });
+    const client = new Client({ connection, namespace: server.namespace });
+    nativeConnection = await NativeConnection.connect({ address: server.address });
+    mailbox = await startDevMailbox({ port: 0, maxMessages: 2000 });
+    mailer = createSmtpMailer(mailbox.url, 'AI Governance <governance@example.org>');
+    store = await openStore({});
+    const base = await loadPolicy();
+    const policy = {
+      ...base,
+      reviewCadence: { low: '3s', medium: '40d', high: '3s' },
+      reviews: { remindBefore: '1s', overdueEscalationEvery: '2s' },
+    };
+    const port = await getFreePort();
+    baseUrl = `http://127.0.0.1:${port}`;
+    const taskQueue = `dashboard-${Math.random().toString(36).slice(2)}`;
+    worker = await createWorker({
+      connection: nativeConnection,
+      namespace: server.namespace,
+      taskQueue,
+      activities: createActivities({ store, mailer, publicBaseUrl: baseUrl, approvalLinkSecret: SECRET, client }),
+    });
+    running = worker.run();
+    api = await buildApi(
+      {
+        client,
+        store,
+        policy,
+        taskQueue,
+        publicBaseUrl: baseUrl,
+        approvalLinkSecret: SECRET,
+        governanceLead: 'governance-lead@example.org',
+        isReady: async () => true,
+      },
+      { logLevel: 'warn' },
+    );
+    await api.listen({ port, host: '127.0.0.1' });
+    const w = walker({ api, mailbox } as Pick<LifecycleEnv, 'api' | 'mailbox'> as LifecycleEnv);
+
+    const [launched] = await Promise.all([
+      chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS }),
+      w.toActive(OVERDUE),
+      (async () => {
+        await w.register(PENDING, { owner: OWNER, name: 'Intranet search' });
+        await w.assess(PENDING, lowTier as never);
+        await w.plan(PENDING);
+      })(),
+      (async () => {
+        await w.register(UPCOMING, { owner: OWNER, name: 'Support chatbot' });
+        await w.assess(UPCOMING, mediumTier as never);
+        await w.evidence(UPCOMING);
+        await w.plan(UPCOMING);
+        await w.approveOpenRequest(UPCOMING);
+        await w.until(UPCOMING, (x) => x.stage === 'active', 'active');
+      })(),
+      w.register(NEW, { name: 'Demand forecasting' }),
+    ]);
+    browser = launched;
+    // What the page shows comes from visibility: wait until it has caught up with the workflows.
+    await eventually(
+      async () => (await api.inject({ method: 'GET', url: '/api/v1/reviews/overdue' })).json(),
+      (b) =>
+        expect(b.reviews.map((r: { id: string; escalationsSent: number }) => [r.id, r.escalationsSent >= 1])).toEqual([
+          [OVERDUE, true],
+        ]),
+    );
+    await eventually(
+      async () => (await api.inject({ method: 'GET', url: '/api/v1/approvals/pending' })).json(),
+      (b) => expect(b.approvals.map((a: { id: string }) => a.id)).toEqual([PENDING]),
+    );
+    await eventually(
+      async () => (await api.inject({ method: 'GET', url: '/api/v1/systems?pageSize=10' })).json(),
+      (b) => expect(b.systems.length).toBe(4),
+    );
+  }, 150_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    if (worker) {
+      worker.shutdown();
+      await running;
+    }
+    await api?.close();
+    mailer?.close();
+    await mailbox?.stop();
+    await store?.close();
+    await nativeConnection?.close();
+    await connection?.close();
+    await server?.stop();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  const viewports = [
+    { name: 'desktop', viewport: { width: 1280, height: 800 }, isMobile: false },
+    { name: 'phone', viewport: { width: 390, height: 844 }, isMobile: true },
+  ] as const;
+
+  async function noHorizontalScroll(page: Page) {
+    const { scrollWidth, innerWidth } = await page.evaluate(() => {
+      const win = globalThis as unknown as PageWindow;
+      return { scrollWidth: win.document.documentElement.scrollWidth, innerWidth: win.innerWidth };
+    });
+    expect(scrollWidth, 'the page must not scroll sideways').toBeLessThanOrEqual(innerWidth);
+  }
+
+  for (const vp of viewports) {
+    it(`shows what is late and who holds it, and leads to a timeline (${vp.name})`, async () => {
+      const context = await browser.newContext({
+        viewport: vp.viewport,
+        isMobile: vp.isMobile,
+        hasTouch: vp.isMobile,
+        deviceScaleFactor: vp.isMobile ? 2 : 1,
+      });
+      const page = await context.newPage();
+      try {
+        const res = await page.goto(`${baseUrl}/`);
+        expect(res?.status()).toBe(200);
+        expect(await page.locator('html').getAttribute('lang')).toBe('en');
+        expect(await page.title()).toBe('AI governance dashboard');
+        expect(await page.getByRole('heading', { level: 1, name: 'AI governance dashboard' }).isVisible()).toBe(true);
+
+        const overdue = page.locator('section#overdue');
+        expect(await overdue.getByRole('heading', { name: 'Overdue reviews' }).isVisible()).toBe(true);
+        expect(await overdue.getByRole('link').allInnerTexts()).toEqual(['CV screening assistant']);
+        const overdueRow = overdue.locator(`tr[data-system="${OVERDUE}"]`);
+        expect(await overdueRow.locator('td[data-label="Days overdue"]').innerText()).toBe('0');
+        expect(
+          Number(await overdueRow.locator('td[data-label="Escalations sent"]').innerText()),
+        ).toBeGreaterThanOrEqual(1);
+        expect(await overdueRow.innerText()).toContain('ml-team-lead@example.org');
+        expect(await overdue.locator('caption').innerText()).toBe('1 overdue review, most overdue first');
+
+        const pending = page.locator('section#pending');
+        expect(await pending.getByRole('link').allInnerTexts()).toEqual(['Intranet search']);
+        const pendingRow = await pending.locator(`tr[data-system="${PENDING}"]`).innerText();
+        expect(pendingRow).toContain('head-of-hr@example.org');
+        expect(pendingRow).toContain('treatment plan, step 1 of 1');
+        expect(pendingRow).toMatch(/\d+ (second|minute)s?/);
+
+        // The chart's accessible name as Chromium computes it, and its data as a table.
+        const chart = page.getByRole('img', {
+          name: /Periodic reviews due per month over the next 12 months: 1 in total/,
+        });
+        expect(await chart.count()).toBe(1);
+        expect(await chart.isVisible()).toBe(true);
+        const upcomingRows = await page.locator('#upcoming-table tbody tr').allInnerTexts();
+        expect(upcomingRows).toHaveLength(1);
+        expect(upcomingRows[0]).toContain('Support chatbot');
+        expect(await page.locator('#n-overdue').innerText()).toBe('1');
+        expect(await page.locator('#n-pending').innerText()).toBe('1');
+        expect(await page.locator('#n-total').innerText()).toBe('4');
+
+        // Every table has a caption and its headers a scope.
+        const tables = await page.locator('table').evaluateAll((ts) =>
+          ts.map((t) => ({
+            caption: t.querySelector('caption')?.textContent?.trim() ?? '',
+            unscoped: [...t.querySelectorAll('th')].filter((th) => !th.getAttribute('scope')).length,
+          })),
+        );
+        expect(tables.length).toBeGreaterThanOrEqual(5);
+        for (const t of tables) {
+          expect(t.caption).not.toBe('');
+          expect(t.unscoped).toBe(0);
+        }
+        // Form fields have labels.
+        for (const name of ['Stage', 'Risk tier', 'Owner e-mail']) {
+          expect(await page.getByLabel(name, { exact: true }).isVisible(), name).toBe(true);
+        }
+        await noHorizontalScroll(page);
+        await page.screenshot({ path: join(ARTIFACTS, `dashboard-${vp.name}.png`), fullPage: true });
+        await page.screenshot({ path: join(ARTIFACTS, `dashboard-${vp.name}-first-screen.png`) });
+        for (const section of ['pending', 'upcoming', 'systems']) {
+          await page
+            .locator(`section#${section}`)
+            .screenshot({ path: join(ARTIFACTS, `dashboard-${vp.name}-${section}.png`) });
+        }
+
+        // Filter by owner through the form.
+        await page.getByLabel('Owner e-mail').fill(OWNER);
+        await Promise.all([page.waitForURL(/owner=/), page.getByRole('button', { name: 'Show systems' }).click()]);
+        expect(await page.locator('#systems-table tbody tr').count()).toBe(2);
+        const filtered = await page.locator('#systems-table').innerText();
+        expect(filtered).toContain('Intranet search');
+        expect(filtered).toContain('Support chatbot');
+
+        // Follow a system link to its timeline.
+        await page.goto(`${baseUrl}/`);
+        await Promise.all([
+          page.waitForURL(`${baseUrl}/systems/${OVERDUE}`),
+          overdue.getByRole('link', { name: 'CV screening assistant' }).click(),
+        ]);
+        expect(await page.getByRole('heading', { level: 1 }).innerText()).toContain('CV screening assistant');
+        expect(await page.locator('#current-stage').innerText()).toBe('review due');
+        expect(await page.locator('#chain-status').innerText()).toContain('Verified:');
+        const timeline = page.locator('#timeline');
+        expect(await timeline.locator('caption').innerText()).toContain('oldest first');
+        const timelineText = await timeline.innerText();
+        for (const line of [
+          'Registered; stage impact assessment',
+          'Impact assessment v1 submitted: risk tier high',
+          'Bias-testing evidence v1',
+          'Risk-treatment plan v1 submitted',
+          'Approved by head-of-hr@example.org',
+          'Approved by governance-lead@example.org',
+          'Market surveillance authority notified',
+          'Overdue review escalated to the governance lead',
+        ]) {
+          expect(timelineText, line).toContain(line);
+        }
+        await noHorizontalScroll(page);
+        await page.screenshot({ path: join(ARTIFACTS, `timeline-${vp.name}.png`), fullPage: true });
+        await page.screenshot({ path: join(ARTIFACTS, `timeline-${vp.name}-first-screen.png`) });
+
+        // Keyboard only: the skip link comes first, then Tab reaches a system link and Enter opens it.
+        await page.goto(`${baseUrl}/`);
+        await page.keyboard.press('Tab');
+        const skip = await page.evaluate(() => {
+          const win = globalThis as unknown as PageWindow;
+          const a = win.document.activeElement!;
+          const r = a.getBoundingClientRect();
+          return { text: a.textContent, visible: r.width > 0 && r.left >= 0 && r.top >= 0 && r.top < win.innerHeight };
+        });
+        expect(skip).toEqual({ text: 'Skip to main content', visible: true });
+        let href: string | null = null;
+        for (let i = 0; i < 40 && !href; i++) {
+          await page.keyboard.press('Tab');
+          href = await page.evaluate(() => {
+            const href = (globalThis as unknown as PageWindow).document.activeElement?.getAttribute('href');
+            return href?.startsWith('/systems/') ? href : null;
+          });
+        }
+        expect(href, 'Tab reaches a system link').toBe(`/systems/${OVERDUE}`);
+        const outline = await page.evaluate(() => {
+          const win = globalThis as unknown as PageWindow;
+          return win.getComputedStyle(win.document.activeElement!).outlineStyle;
+        });
+        expect(outline).not.toBe('none');
+        await page.screenshot({ path: join(ARTIFACTS, `dashboard-keyboard-focus-${vp.name}.png`) });
+        await Promise.all([page.waitForURL(`${baseUrl}/systems/${OVERDUE}`), page.keyboard.press('Enter')]);
+        expect(await page.locator('#chain-status').innerText()).toContain('Verified:');
+      } finally {
+        await context.close();
+      }
+    });
+  }
+});
