@@ -22,7 +22,7 @@ function compose(subject: string, paragraphs: string[], action?: { label: string
   const text = [...paragraphs, ...(action ? [`${action.label}: ${action.url}`] : [])].join('\n\n') + '\n';
   const button = action
     ? `<p><a href="${esc(action.url)}" style="display:inline-block;padding:10px 18px;background:#1d4ed8;color:#fff;border-radius:6px;text-decoration:none">${esc(action.label)}</a></p>` +
-      `<p style="font-size:12px;color:#555">Or open this address: ${esc(action.url)}</p>`
+      `<p style="font-size:12px;color:#555;word-break:break-all">Or open this address: ${esc(action.url)}</p>`
     : '';
   const html =
     `<!doctype html><html lang="en"><body style="font-family:system-ui,sans-serif;line-height:1.5;color:#111;max-width:640px">` +
@@ -145,9 +145,14 @@ export function renderDigest(d: DigestContent, baseUrl: string): RenderedMail {
   const system = (id: string) => `${baseUrl}/systems/${encodeURIComponent(id)}`;
   const lines = [
     d.overdue.length === 0 ? 'No periodic review is overdue.' : `${d.overdue.length} periodic review(s) overdue:`,
-    ...d.overdue.map((o) => `- ${o.name} (${o.id}): ${o.daysOverdue} day(s) overdue, owner ${o.owner}, ${o.escalationsSent} escalation(s) sent — ${system(o.id)}`),
+    ...d.overdue.map(
+      (o) =>
+        `- ${o.name} (${o.id}): ${o.daysOverdue} day(s) overdue, owner ${o.owner}, ${o.escalationsSent} escalation(s) sent — ${system(o.id)}`,
+    ),
     d.pending.length === 0 ? 'No approval is waiting.' : `${d.pending.length} approval(s) waiting:`,
-    ...d.pending.map((p) => `- ${p.name} (${p.id}): waiting on ${p.approver ?? 'unknown'} for ${p.ageDays} day(s) — ${system(p.id)}`),
+    ...d.pending.map(
+      (p) => `- ${p.name} (${p.id}): waiting on ${p.approver ?? 'unknown'} for ${p.ageDays} day(s) — ${system(p.id)}`,
+    ),
   ];
   return compose(`Weekly AI governance digest: ${d.overdue.length} overdue, ${d.pending.length} pending`, lines, {
     label: 'Open the dashboard',

@@ -38,6 +38,8 @@ table { width: 100%; border-collapse: collapse; margin: 0.5rem 0; }
 th, td { text-align: left; vertical-align: top; padding: 0.5rem; border-bottom: 1px solid var(--border);
   overflow-wrap: anywhere; }
 th { font-weight: 600; }
+/* Tables of words (the approval page): columns as wide as their longest word, so none is cut mid-word. */
+table.words th, table.words td { overflow-wrap: break-word; }
 caption { text-align: left; font-weight: 600; padding: 0.5rem 0; }
 pre, code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.9rem; }
 pre { background: var(--subtle); border: 1px solid var(--border); border-radius: 6px; padding: 0.75rem;
@@ -58,6 +60,8 @@ details > summary { cursor: pointer; }
   table.stack thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
   table.stack tr { border-bottom: 1px solid var(--border); padding: 0.5rem 0; }
   table.stack td, table.stack th { border: 0; padding: 0.125rem 0; }
+  table.stack caption { display: block; }
+  table.stack td[data-label]::before { content: attr(data-label) ": "; font-weight: 600; }
 }
 `;
 

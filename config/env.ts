@@ -42,7 +42,10 @@ export const envSchema = z.object({
   DATABASE_URL: optionalUrl(['postgres:', 'postgresql:']),
   SMTP_URL: optionalUrl(['smtp:', 'smtps:']),
   MAIL_FROM: z.string().min(3).default('AI Governance <governance@localhost>'),
-  GOVERNANCE_LEAD_EMAIL: z.email('must be an e-mail address').default('governance-lead@example.com'),
+  GOVERNANCE_LEAD_EMAIL: z
+    .email('must be an e-mail address')
+    .default('governance-lead@example.com')
+    .transform((e) => e.toLowerCase()),
   APPROVAL_LINK_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   POLICY_PATH: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -404,7 +404,7 @@ export function approvalSubject(state: LifecycleState) {
 }
 
 const personFor = (state: LifecycleState, ctx: Ctx, role: ChainStep['role']) =>
-  role === 'risk_owner' ? state.registration.riskOwner : ctx.governanceLead;
+  role === 'risk_owner' ? state.registration.riskOwner : ctx.governanceLead.toLowerCase();
 
 const subjectLine = (kind: ChainStep['kind']) =>
   kind === 'risk_acceptance'
@@ -477,7 +477,7 @@ function approvalMail(state: LifecycleState, reminder: number): Effect {
 
 /** True when a decision or delegation comes from the approver the open request is bound to. */
 export function matchesOpenRequest(state: LifecycleState, requestId: string, who: string): boolean {
-  return state.approval?.requestId === requestId && state.approval.approver === who.toLowerCase();
+  return state.approval?.requestId === requestId && state.approval.approver.toLowerCase() === who.toLowerCase();
 }
 
 export function decide(state: LifecycleState, ctx: Ctx, d: ApprovalDecision): Effect[] {
@@ -589,21 +589,33 @@ export function delegate(state: LifecycleState, ctx: Ctx, d: Delegation): Effect
 }
 
 /** An approver whose link expired asks for a fresh one: same request, new expiry, new e-mail. */
-export function renewLink(state: LifecycleState, ctx: Ctx, r: { requestId: string; approver: string }): Effect[] {
+export function validateRenewal(state: LifecycleState, ctx: Ctx, r: { requestId: string; approver: string }): void {
   if (!matchesOpenRequest(state, r.requestId, r.approver)) {
-    return [{ kind: 'event', type: 'link_renewal_ignored', actor: r.approver, payload: { requestId: r.requestId } }];
+    throw new Refusal('WrongStage', 'this approval request is no longer open to this approver', state.stage);
   }
+  const expiresAt = state.approval!.expiresAt;
+  if (Date.parse(expiresAt) > ctx.now.getTime()) {
+    // One renewal per expiry, so whoever holds an old link cannot flood the approver with e-mails.
+    throw new Refusal('WrongStage', `the newest link for this request works until ${expiresAt}`, state.stage);
+  }
+}
+
+export function renewLink(state: LifecycleState, ctx: Ctx, r: { requestId: string; approver: string }) {
+  validateRenewal(state, ctx, r);
   const a = state.approval!;
   a.expiresAt = iso(new Date(ctx.now.getTime() + durationMs(ctx.policy.approvals.linkTtl)));
-  return [
-    {
-      kind: 'event',
-      type: 'approval_link_renewed',
-      actor: a.approver,
-      payload: { requestId: a.requestId, expiresAt: a.expiresAt },
-    },
-    approvalMail(state, a.remindersSent),
-  ];
+  return {
+    result: { requestId: a.requestId, expiresAt: a.expiresAt },
+    effects: [
+      {
+        kind: 'event',
+        type: 'approval_link_renewed',
+        actor: a.approver,
+        payload: { requestId: a.requestId, expiresAt: a.expiresAt },
+      },
+      approvalMail(state, a.remindersSent),
+    ] as Effect[],
+  };
 }
 
 // ---- FRIA notification -------------------------------------------------------------------------

@@ -369,7 +369,8 @@ async function expectUndecided(id: string, requestId: string) {
   expect(v.pendingApproval?.requestId).toBe(requestId);
   expect(v.decisions).toEqual([]);
   expect(await t.store.listDecisions(id)).toEqual([]);
-  expect(await t.store.getApprovalLinkUse(requestId)).toBeUndefined();
+  // The single-use claim is keyed by request and approver (api/routes/approvals.ts).
+  expect(await t.store.getApprovalLinkUse(`${requestId}|${v.pendingApproval.approver}`)).toBeUndefined();
 }
 
 describe('approval links', () => {

@@ -19,7 +19,7 @@ import {
   approvalDecisionSignal,
   closeIncidentUpdate,
   delegationSignal,
-  renewLinkSignal,
+  renewLinkUpdate,
   newModelVersionUpdate,
   recordAuthorityNotificationUpdate,
   reportIncidentUpdate,
@@ -117,13 +117,17 @@ export async function aiSystemLifecycle(input: LifecycleInput): Promise<Lifecycl
     (n) => machine.recordAuthorityNotification(state, ctx(), n),
   );
   onUpdate(
+    renewLinkUpdate,
+    (r) => machine.validateRenewal(state, ctx(), r),
+    (r) => machine.renewLink(state, ctx(), r),
+  );
+  onUpdate(
     retireUpdate,
     (r) => machine.validateRetirement(state, r),
     (r) => machine.retire(state, ctx(), r),
   );
   setHandler(approvalDecisionSignal, (d) => void pending.push(...machine.decide(state, ctx(), d)));
   setHandler(delegationSignal, (d) => void pending.push(...machine.delegate(state, ctx(), d)));
-  setHandler(renewLinkSignal, (r) => void pending.push(...machine.renewLink(state, ctx(), r)));
 
   let effectSeq = 0;
   /** One idempotency key per effect, stable across replays and activity retries. */

@@ -57,7 +57,11 @@ export const retireUpdate = defineUpdate<{ stage: Stage; retiredAt: string }, [R
  */
 export const approvalDecisionSignal = defineSignal<[ApprovalDecision]>('approvalDecision');
 export const delegationSignal = defineSignal<[Delegation]>('delegateApproval');
-export const renewLinkSignal = defineSignal<[{ requestId: string; approver: string }]>('renewApprovalLink');
+/** An update, not a signal: the caller must learn whether a fresh link was really sent. */
+export const renewLinkUpdate = defineUpdate<
+  { requestId: string; expiresAt: string },
+  [{ requestId: string; approver: string }]
+>('renewApprovalLink');
 
 /** Failure types the API maps to HTTP statuses. */
 export const WRONG_STAGE = 'WrongStage';

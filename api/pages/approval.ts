@@ -19,7 +19,7 @@ function assessmentSection(state: LifecycleState): string {
   const rows = a.content.impacts
     .map(
       (i) =>
-        `<tr><td>${e(i.area.replaceAll('_', ' '))}</td><td>${e(i.description)}</td><td>${e(i.affected.join(', '))}</td><td>${e(i.severity)}</td><td>${e(i.likelihood)}</td></tr>`,
+        `<tr><td data-label="Area">${e(i.area.replaceAll('_', ' '))}</td><td data-label="Impact">${e(i.description)}</td><td data-label="Affected">${e(i.affected.join(', '))}</td><td data-label="Severity">${e(i.severity)}</td><td data-label="Likelihood">${e(i.likelihood)}</td></tr>`,
     )
     .join('');
   return `
@@ -28,7 +28,7 @@ function assessmentSection(state: LifecycleState): string {
 <p><strong>Intended purpose:</strong> ${e(a.content.intendedPurpose)}</p>
 <p><strong>Context of use:</strong> ${e(a.content.contextOfUse)}</p>
 ${a.content.foreseeableMisuse.length ? `<p><strong>Foreseeable misuse:</strong> ${e(a.content.foreseeableMisuse.join('; '))}</p>` : ''}
-<table class="stack"><caption>Identified impacts</caption>
+<table class="stack words"><caption>Identified impacts</caption>
 <thead><tr><th scope="col">Area</th><th scope="col">Impact</th><th scope="col">Affected</th><th scope="col">Severity</th><th scope="col">Likelihood</th></tr></thead>
 <tbody>${rows}</tbody></table>`;
 }
@@ -42,12 +42,12 @@ function evidenceSection(state: LifecycleState): string {
         [v.min !== undefined ? `≥ ${v.min}` : '', v.max !== undefined ? `≤ ${v.max}` : '']
           .filter(Boolean)
           .join(' and ') || 'no threshold';
-      return `<tr><td>${e(v.name)}</td><td>${e(v.sensitiveFeature)}</td><td>${v.value}</td><td>${e(bound)}</td><td>${v.passed ? 'passed' : '<strong class="error">failed</strong>'}</td></tr>`;
+      return `<tr><td data-label="Metric">${e(v.name)}</td><td data-label="Feature">${e(v.sensitiveFeature)}</td><td data-label="Value">${v.value}</td><td data-label="Threshold">${e(bound)}</td><td data-label="Result">${v.passed ? 'passed' : '<strong class="error">failed</strong>'}</td></tr>`;
     })
     .join('');
   return `<h2>Bias-testing evidence v${ev.version}</h2>
 <p>Test run on ${e(ev.effectiveDate)} for model ${e(ev.modelVersion)}; dataset: ${e(ev.content.dataset)}.</p>
-<table class="stack"><caption>Fairness metrics against the policy</caption>
+<table class="stack words"><caption>Fairness metrics against the policy</caption>
 <thead><tr><th scope="col">Metric</th><th scope="col">Feature</th><th scope="col">Value</th><th scope="col">Threshold</th><th scope="col">Result</th></tr></thead>
 <tbody>${rows}</tbody></table>`;
 }
@@ -58,12 +58,12 @@ function planSection(state: LifecycleState): string {
   const rows = plan.content.items
     .map(
       (i) =>
-        `<tr><td>${e(i.risk)}</td><td>${e(i.option)}</td><td>${e(i.controls.join(', '))}</td><td>${e(i.measures)}</td><td>${e(i.owner)}, by ${e(i.dueDate)}</td><td>${e(i.residualSeverity)} × ${e(i.residualLikelihood)}</td></tr>`,
+        `<tr><td data-label="Risk">${e(i.risk)}</td><td data-label="Option">${e(i.option)}</td><td data-label="Annex A controls">${e(i.controls.join(', '))}</td><td data-label="Measures">${e(i.measures)}</td><td data-label="Owner">${e(i.owner)}, by ${e(i.dueDate)}</td><td data-label="Residual">${e(i.residualSeverity)} × ${e(i.residualLikelihood)}</td></tr>`,
     )
     .join('');
   return `<h2>Risk-treatment plan v${plan.version}</h2>
 <p>Highest residual risk score <strong>${plan.residualScore}</strong>${plan.requiresRiskAcceptance ? ' — <strong>above the risk appetite</strong>: the governance lead must accept it separately' : ' (within the risk appetite)'}.</p>
-<table class="stack"><caption>Treated risks</caption>
+<table class="stack words"><caption>Treated risks</caption>
 <thead><tr><th scope="col">Risk</th><th scope="col">Option</th><th scope="col">Annex A controls</th><th scope="col">Measures</th><th scope="col">Owner</th><th scope="col">Residual</th></tr></thead>
 <tbody>${rows}</tbody></table>`;
 }

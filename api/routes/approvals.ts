@@ -4,8 +4,9 @@ import { z } from 'zod';
 import { verifyApprovalLink, type ApprovalClaims, type LinkRefusal } from '../../activities/approval-links.js';
 import { decisionKindSchema, returnStages, type LifecycleState } from '../../domain/lifecycle.js';
 import { workflowIdFor } from '../../domain/system.js';
-import { approvalDecisionSignal, delegationSignal, renewLinkSignal } from '../../workflows/messages.js';
+import { approvalDecisionSignal, delegationSignal, renewLinkUpdate } from '../../workflows/messages.js';
 import type { ApiContext } from '../context.js';
+import { fromWorkflowError } from '../errors.js';
 import { escapeHtml } from '../html.js';
 import { queryState } from '../lifecycle-state.js';
 import { approvalPage, messagePage } from '../pages/approval.js';
@@ -331,10 +332,13 @@ export const approvalRoutes =
         );
     });
 
-    /** An expired (or still valid) link asks for a fresh one for the same approver and request. */
+    /**
+     * An expired link asks for a fresh one for the same approver and request.
+     * Only once per expiry: when the request's current link is still valid, nothing is sent.
+     */
     app.post<{ Params: { token: string }; Body: unknown }>('/approvals/:token/renew', async (req, reply) => {
       const link = await verifyApprovalLink(ctx.approvalLinkSecret, req.params.token);
-      const claims = link.ok || link.reason === 'expired' ? link.claims : null;
+      const claims = !link.ok && link.reason === 'expired' ? link.claims : null;
       const jti = link.jti;
       if (!claims || !jti || !csrfMatches(jti, req.body)) {
         return refuse(
@@ -347,9 +351,29 @@ export const approvalRoutes =
         );
       }
       if (!(await openRequest(claims, reply))) return reply;
-      await workflow(claims).signal(renewLinkSignal, { requestId: claims.req, approver: claims.sub });
-      return reply
-        .type('text/html')
-        .send(messagePage('A fresh link is on its way', `A new approval link was sent to ${claims.sub}.`));
+      try {
+        const { expiresAt } = await workflow(claims).executeUpdate(renewLinkUpdate, {
+          args: [{ requestId: claims.req, approver: claims.sub }],
+        });
+        return reply
+          .type('text/html')
+          .send(
+            messagePage(
+              'A fresh link is on its way',
+              `A new approval link was sent to ${claims.sub}; it works until ${when(new Date(expiresAt))}.`,
+            ),
+          );
+      } catch (err) {
+        const refused = fromWorkflowError(err, claims.sys);
+        if (!refused) throw err;
+        return refuse(
+          reply,
+          claims,
+          'renewal_not_needed',
+          409,
+          'No fresh link sent',
+          `${refused.body.message}. Use the newest e-mail you received.`,
+        );
+      }
     });
   };

@@ -1,0 +1,366 @@
+/**
+ * The approval link's features beyond the attacks in test/api.test.ts:
+ * renewing an expired link, delegating to a deputy, "request changes" needing a
+ * comment, and what the approval page shows (escaped) to the approver.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signApprovalLink, type ApprovalClaims } from '../activities/approval-links.js';
+import { durationMs } from '../domain/duration.js';
+import { example } from './support/examples.js';
+import {
+  csrfFrom,
+  GOVERNANCE_LEAD,
+  pathOf,
+  startLifecycleEnv,
+  TEST_SECRET,
+  type LifecycleEnv,
+} from './support/lifecycle-env.js';
+import { tokenRequest, walker } from './support/walk.js';
+
+let t: LifecycleEnv;
+let w: ReturnType<typeof walker>;
+beforeAll(async () => {
+  t = await startLifecycleEnv();
+  w = walker(t);
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+const RISK_OWNER: string = example('register.json').riskOwner;
+const DEPUTY = 'deputy-hr@example.org';
+const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Lets a signal that should have been ignored reach the worker before asserting nothing happened. */
+const settle = () => sleep(1_000);
+
+function post(path: string, form: Record<string, string>) {
+  return t.api.inject({ method: 'POST', url: path, payload: new URLSearchParams(form).toString(), headers: FORM });
+}
+const get = (path: string) => t.api.inject({ method: 'GET', url: path });
+
+/** The signed claims inside a link's token (its payload is base64url JSON; the signature is checked by the product). */
+function claimsOf(link: string): ApprovalClaims & { exp: number; jti: string } {
+  const token = link.split('/approvals/')[1]!.split(/[/?#]/)[0]!;
+  return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8'));
+}
+
+/** A refusal or result is a readable HTML page with a heading, never JSON or a 500. */
+function expectHtmlPage(res: { statusCode: number; headers: Record<string, unknown>; body: string }, status: number) {
+  expect(res.statusCode, res.body).toBe(status);
+  expect(String(res.headers['content-type'])).toMatch(/^text\/html/);
+  expect(res.body).toMatch(/<h1>[^<]+<\/h1>/);
+}
+
+/** Registration to the risk owner's step of the approval chain; the link e-mailed to the risk owner. */
+async function toApproval(id: string, overrides: Record<string, unknown> = {}) {
+  await w.register(id, overrides);
+  await w.assess(id);
+  await w.evidence(id);
+  await w.plan(id);
+  const v = await w.until(id, (x) => x.pendingApproval?.step === 1, 'first approval step');
+  expect(v.pendingApproval.approver).toBe(RISK_OWNER);
+  const requestId: string = v.pendingApproval.requestId;
+  const link = await w.approvalLink(id, RISK_OWNER, requestId);
+  return { requestId, link, path: pathOf(link) };
+}
+
+const approvalMailsFor = (id: string, to: string, requestId: string) =>
+  w.mailsTo(to, id, (m) => m.subject.includes('Approval needed') && m.links.some((l) => tokenRequest(l) === requestId));
+
+/** Nothing was decided on the open request: same request, no decision, its single-use slot still free. */
+async function expectUndecided(id: string, requestId: string, approver = RISK_OWNER) {
+  await settle();
+  const v = await w.view(id);
+  expect(v.stage).toBe('approval');
+  expect(v.pendingApproval).toMatchObject({ requestId, approver });
+  expect(v.decisions).toEqual([]);
+  expect(await t.store.listDecisions(id)).toEqual([]);
+  // The product's single-use key is request|approver (api/routes/approvals.ts useKey).
+  expect(await t.store.getApprovalLinkUse(`${requestId}|${approver}`)).toBeUndefined();
+}
+
+// ---------------------------------------------------------------------------
+
+describe('an expired link', () => {
+  it('offers a fresh link; the renewal e-mails the same approver a new link for the same request, which works', async () => {
+    const id = 'renew-expired';
+    const { requestId, link: original } = await toApproval(id);
+    const originalClaims = claimsOf(original);
+
+    const expired = await signApprovalLink(
+      TEST_SECRET,
+      { sys: id, req: requestId, sub: RISK_OWNER, step: 1 },
+      {
+        jti: 'expired-link-0001',
+        issuedAt: new Date(Date.now() - 15 * 86_400_000),
+        expiresAt: new Date(Date.now() - 60_000),
+      },
+    );
+    const page = await get(`/approvals/${expired}`);
+    expectHtmlPage(page, 410);
+    expect(page.body).toContain('This link has expired');
+    expect(page.body).toContain(`A fresh link can be sent to ${RISK_OWNER}`);
+    expect(page.body).toContain('E-mail me a fresh link');
+    expect(page.body).not.toContain('name="decision"');
+    const action = /<form method="post" action="([^"]+)"/.exec(page.body)?.[1];
+    expect(action).toBe(`/approvals/${expired}/renew`);
+    const csrf = csrfFrom(page.body);
+
+    // While the newest link still works, no fresh one is sent: one renewal per expiry.
+    const early = await post(action!, { csrf });
+    expectHtmlPage(early, 409);
+    expect(early.body).toContain('No fresh link sent');
+    expect(approvalMailsFor(id, RISK_OWNER, requestId)).toHaveLength(1);
+
+    // Past the link's lifetime on the workflow's clock (reminders go out meanwhile), renewal sends a fresh one.
+    await t.env.sleep(durationMs(t.policy.approvals.linkTtl) + 3_600_000);
+    const before = approvalMailsFor(id, RISK_OWNER, requestId).length;
+    const renewed = await post(action!, { csrf });
+    expectHtmlPage(renewed, 200);
+    expect(renewed.body).toContain('A fresh link is on its way');
+    expect(renewed.body).toContain(RISK_OWNER);
+
+    // The renewal is the newest approval mail for this request (the reminders before it carry the old expiry).
+    await t.mailbox.waitFor(() => approvalMailsFor(id, RISK_OWNER, requestId).length === before + 1, { timeoutMs: 20_000 });
+    const fresh = approvalMailsFor(id, RISK_OWNER, requestId).at(-1)!;
+    expect(fresh.headers['x-ai-system']).toBe(id);
+    const freshLink = fresh.links.find((l) => tokenRequest(l) === requestId)!;
+    const freshClaims = claimsOf(freshLink);
+    expect(freshClaims).toMatchObject({ sys: id, req: requestId, sub: RISK_OWNER, step: 1 });
+    expect(freshClaims.jti).not.toBe(originalClaims.jti);
+    expect(freshClaims.exp, 'the fresh link expires later than the first one').toBeGreaterThanOrEqual(
+      originalClaims.exp + 3_000,
+    );
+    expect(freshClaims.exp * 1000).toBeGreaterThan(Date.now() + 13 * 86_400_000);
+    expect(approvalMailsFor(id, RISK_OWNER, requestId)).toHaveLength(before + 1);
+    // The request itself is unchanged: still open, still the risk owner's, nothing decided.
+    await expectUndecided(id, requestId);
+
+    // The fresh link works: approve, and the chain moves on to the governance lead.
+    const freshPage = await get(pathOf(freshLink));
+    expectHtmlPage(freshPage, 200);
+    const decided = await post(pathOf(freshLink), {
+      decision: 'approve',
+      comment: 'Renewed and approved.',
+      csrf: csrfFrom(freshPage.body),
+    });
+    expectHtmlPage(decided, 200);
+    expect(decided.body).toContain('You approved');
+    const next = await w.until(id, (v) => v.pendingApproval?.step === 2, 'second approval step');
+    expect(next.pendingApproval.approver).toBe(GOVERNANCE_LEAD);
+    expect(next.decisions).toHaveLength(1);
+    expect(next.decisions[0]).toMatchObject({
+      approver: RISK_OWNER,
+      decision: 'approve',
+      comment: 'Renewed and approved.',
+    });
+    // The first link for the same request is used up with it.
+    expect((await get(pathOf(original))).body).toContain('Already decided');
+  });
+
+  it('refuses a renewal with a wrong CSRF value with 403, records it and sends nothing', async () => {
+    const id = 'renew-bad-csrf';
+    const { requestId } = await toApproval(id);
+    const expired = await signApprovalLink(
+      TEST_SECRET,
+      { sys: id, req: requestId, sub: RISK_OWNER, step: 1 },
+      {
+        jti: 'expired-link-0002',
+        issuedAt: new Date(Date.now() - 15 * 86_400_000),
+        expiresAt: new Date(Date.now() - 60_000),
+      },
+    );
+    const real = csrfFrom((await get(`/approvals/${expired}`)).body);
+    const before = (await t.store.listLinkAttempts(id)).filter((a) => a.reason === 'renewal_refused');
+    expect(before).toEqual([]);
+
+    const forged = real.startsWith('A') ? 'B'.repeat(real.length) : 'A'.repeat(real.length);
+    for (const form of [{ csrf: forged }, {}] as Record<string, string>[]) {
+      const res = await post(`/approvals/${expired}/renew`, form);
+      expectHtmlPage(res, 403);
+      expect(res.body).toContain('No fresh link sent');
+    }
+    const refused = (await t.store.listLinkAttempts(id)).filter((a) => a.reason === 'renewal_refused');
+    expect(refused).toHaveLength(2);
+    expect(refused[0]!.detail).toMatchObject({ requestId, approver: RISK_OWNER });
+
+    await settle();
+    expect(approvalMailsFor(id, RISK_OWNER, requestId)).toHaveLength(1);
+    const events = await t.store.listEvents(id);
+    expect(events.filter((e) => e.type === 'approval_link_renewed')).toEqual([]);
+    await expectUndecided(id, requestId);
+  });
+});
+
+describe('delegation', () => {
+  it('refuses naming yourself (422) and a form without CSRF (403); then hands the decision to a deputy', async () => {
+    const id = 'delegate-deputy';
+    const { requestId, path } = await toApproval(id);
+    const csrf = csrfFrom((await get(path)).body);
+
+    for (const self of [RISK_OWNER, RISK_OWNER.toUpperCase()]) {
+      const res = await post(`${path}/delegate`, { deputy: self, reason: 'Me again', csrf });
+      expectHtmlPage(res, 422);
+      expect(res.body).toContain('Name a deputy other than yourself');
+    }
+    const noCsrf = await post(`${path}/delegate`, { deputy: DEPUTY, reason: 'Forged' });
+    expectHtmlPage(noCsrf, 403);
+    expect(noCsrf.body).toContain('Delegation not recorded');
+    expect((await t.store.listLinkAttempts(id)).map((a) => a.reason)).toEqual(['csrf']);
+    await expectUndecided(id, requestId);
+    expect(w.mailsTo(DEPUTY, id)).toEqual([]);
+
+    const delegated = await post(`${path}/delegate`, {
+      deputy: DEPUTY.toUpperCase(),
+      reason: 'On leave until March',
+      csrf,
+    });
+    expectHtmlPage(delegated, 200);
+    expect(delegated.body).toContain(`Delegated to ${DEPUTY}`);
+
+    const v = await w.until(id, (x) => x.pendingApproval?.approver === DEPUTY, 'the deputy to be asked');
+    expect(v.pendingApproval).toMatchObject({ step: 1, requestId: `${requestId}.d` });
+    const deputyLink = await w.approvalLink(id, DEPUTY, v.pendingApproval.requestId);
+    const mail = w.mailsTo(DEPUTY, id)[0]!;
+    expect(mail.text).toContain(`${RISK_OWNER} delegated this decision to you`);
+
+    // The delegator's link is used up: GET and POST say so and decide nothing.
+    const delegatorPage = await get(path);
+    expect(delegatorPage.statusCode).toBeLessThan(500);
+    expect(delegatorPage.body).toMatch(/Already decided|closed/);
+    expect(delegatorPage.body).toContain(`delegate by ${RISK_OWNER}`);
+    expect(delegatorPage.body).not.toContain('name="decision"');
+    const late = await post(path, { decision: 'approve', comment: 'Back early.', csrf });
+    expect(late.body).toMatch(/Already decided|closed/);
+    expect(late.body).not.toContain('You approved');
+
+    // The deputy's link works, and the chain advances on the deputy's decision.
+    const deputyPage = await get(pathOf(deputyLink));
+    expectHtmlPage(deputyPage, 200);
+    expect(deputyPage.body).toContain(`for ${DEPUTY}`);
+    const decided = await post(pathOf(deputyLink), {
+      decision: 'approve',
+      comment: 'Approved as deputy.',
+      csrf: csrfFrom(deputyPage.body),
+    });
+    expectHtmlPage(decided, 200);
+    expect(decided.body).toContain('You approved');
+    const next = await w.until(id, (x) => x.pendingApproval?.step === 2, 'second approval step');
+    expect(next.pendingApproval.approver).toBe(GOVERNANCE_LEAD);
+    expect(next.decisions).toHaveLength(1);
+    expect(next.decisions[0]).toMatchObject({ approver: DEPUTY, decision: 'approve', comment: 'Approved as deputy.' });
+    // Still closed for the delegator after the deputy decided.
+    expect((await get(path)).body).toMatch(/Already decided|closed/);
+  });
+});
+
+describe('request changes', () => {
+  it('without a comment answers 422 with the form again and decides nothing', async () => {
+    const id = 'changes-no-comment';
+    const { requestId, path } = await toApproval(id);
+    const csrf = csrfFrom((await get(path)).body);
+
+    const res = await post(path, { decision: 'request_changes', comment: '', returnTo: 'bias_testing', csrf });
+    expectHtmlPage(res, 422);
+    expect(res.body).toMatch(/needs a comment/);
+    expect(res.body).toContain('role="alert"');
+    expect(res.body).toContain('name="decision"');
+    expect(csrfFrom(res.body)).toBe(csrf);
+    await expectUndecided(id, requestId);
+
+    // With the comment it is taken, and the system goes back where the approver asked.
+    const ok = await post(path, {
+      decision: 'request_changes',
+      comment: 'Test the 50+ band again.',
+      returnTo: 'bias_testing',
+      csrf,
+    });
+    expectHtmlPage(ok, 200);
+    expect(ok.body).toContain('You requested changes to');
+    const back = await w.until(id, (v) => v.stage === 'bias_testing', 'back to bias testing');
+    expect(back.decisions).toHaveLength(1);
+    expect(back.decisions[0]).toMatchObject({ decision: 'request_changes', comment: 'Test the 50+ band again.' });
+  });
+});
+
+describe('the approval page', () => {
+  it('shows the system, tier, assessment, bias results, plan, residual risk and earlier decisions, escaped', async () => {
+    const id = 'page-contents';
+    const name = 'CV screening <script>alert("x")</script> & co';
+    const escapedName = 'CV screening &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co';
+    const { path } = await toApproval(id, { name });
+    const comment = 'OK <img src=x onerror=alert(1)>';
+    const first = await get(path);
+    expectHtmlPage(first, 200);
+    const decided = await post(path, { decision: 'approve', comment, csrf: csrfFrom(first.body) });
+    expectHtmlPage(decided, 200);
+    expect(decided.body).toContain(`You approved ${escapedName}`);
+    expect(decided.body).not.toContain('<script>alert');
+    expect(decided.body).not.toContain('<img src=x');
+
+    const v = await w.until(id, (x) => x.pendingApproval?.step === 2, 'second approval step');
+    const res = await get(pathOf(await w.approvalLink(id, GOVERNANCE_LEAD, v.pendingApproval.requestId)));
+    expectHtmlPage(res, 200);
+    const html = res.body;
+
+    // A complete, mobile-ready document.
+    expect(html).toMatch(/^<!doctype html>/i);
+    expect(html).toMatch(/<html lang="en">/);
+    expect(html).toContain('<meta name="viewport" content="width=device-width, initial-scale=1">');
+    expect(html).toContain('<meta charset="utf-8">');
+
+    // User content is escaped everywhere, including the title.
+    expect(html).not.toContain('<script>');
+    expect(html).not.toContain('<img src=x');
+    expect(html).toContain(`<title>Approve ${escapedName}?</title>`);
+    expect(html).toContain(`<h1>Approve ${escapedName}?</h1>`);
+    expect(html).toContain(`<strong>${escapedName}</strong> (${id})`);
+
+    // The system and the request.
+    const reg = example('register.json');
+    expect(html).toContain(`model ${reg.model.name} ${reg.model.version}`);
+    expect(html).toContain(reg.purpose);
+    expect(html).toContain(`for ${GOVERNANCE_LEAD}`);
+    expect(html).toMatch(/step 2 of 2/);
+
+    // Tier and assessment summary.
+    const assessment = example('impact-assessment.json');
+    expect(html).toContain('Impact assessment v1');
+    expect(html).toMatch(/Risk tier <strong>high<\/strong>/);
+    expect(html).toContain(assessment.intendedPurpose);
+    expect(html).toContain(assessment.contextOfUse);
+    for (const impact of assessment.impacts) expect(html).toContain(impact.description);
+
+    // Bias results: each metric with its verdict, the failed one marked.
+    expect(html).toContain('Bias-testing evidence v1');
+    const evidence = example('bias-evidence.json');
+    /** The cells of a table row as text, whatever attributes the cells carry. */
+    const cells = (row: string) => [...row.matchAll(/<td[^>]*>(.*?)<\/td>/g)].map((m) => m[1]!);
+    const rows = [...html.matchAll(/<tr>(?:(?!<\/tr>).)*?<\/tr>/g)]
+      .map((m) => cells(m[0]))
+      .filter((c) => c[0] === 'demographic_parity_ratio' || c[0] === 'equalized_odds_difference');
+    expect(rows).toHaveLength(evidence.metrics.length);
+    expect(rows.map((c) => `${c[0]}:${c[1]}`)).toEqual(
+      evidence.metrics.map((m: { name: string; sensitiveFeature: string }) => `${m.name}:${m.sensitiveFeature}`),
+    );
+    const ageRow = rows.find((c) => c[1] === 'age_band')!;
+    expect(ageRow.slice(2)).toEqual(['0.74', '≥ 0.8', '<strong class="error">failed</strong>']);
+    for (const c of rows.filter((c) => c !== ageRow)) expect(c[4]).toBe('passed');
+
+    // The treatment plan with its residual risk.
+    const plan = example('treatment-plan.json');
+    expect(html).toContain('Risk-treatment plan v1');
+    expect(html).toMatch(/Highest residual risk score <strong>4<\/strong> \(within the risk appetite\)/);
+    for (const item of plan.items) {
+      expect(html).toContain(item.measures);
+      expect(html).toContain(`${item.residualSeverity} × ${item.residualLikelihood}`);
+      expect(html).toContain(`${item.owner}, by ${item.dueDate}`);
+    }
+
+    // Earlier decisions, the comment escaped.
+    expect(html).toContain('Earlier decisions');
+    expect(html).toContain(`${RISK_OWNER} — <strong>approve</strong>: OK &lt;img src=x onerror=alert(1)&gt;</li>`);
+  });
+});

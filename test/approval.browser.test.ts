@@ -1,0 +1,322 @@
+/**
+ * The README's step 5 in a real browser: the embedded product (`npm start`,
+ * with its own dev mailbox because SMTP_URL is unset) on free ports, the
+ * system taken to approval over HTTP with the examples, then headless Chromium
+ * opens /dev/mailbox, clicks the approver's message, clicks the link inside the
+ * message's HTML body and approves on the page: the risk owner at a desktop
+ * size, the governance lead at a phone size (390×844). Screenshots of every
+ * step go to test-artifacts/ (git-ignored).
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getFreePort } from '../embedded/dev-server.js';
+import type { MailboxMessage } from '../embedded/dev-mailbox.js';
+import { example } from './support/examples.js';
+import {
+  forceStop,
+  PROJECT_ROOT,
+  productEnv,
+  spawnProduct,
+  waitUntilHealthy,
+  type ProductProcess,
+} from './support/product-process.js';
+
+const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const START_TIMEOUT_MS = 90_000;
+const ARTIFACTS = join(PROJECT_ROOT, 'test-artifacts');
+
+const registration = example('register.json');
+const SYSTEM_ID: string = registration.id;
+const SYSTEM_NAME: string = registration.name;
+const RISK_OWNER: string = registration.riskOwner;
+const GOVERNANCE_LEAD = 'governance-lead@browser.example.org';
+const RISK_OWNER_COMMENT = 'Approved: recruiters keep reading every application.';
+const LEAD_COMMENT = 'Approved on my phone; parity gate before the next release.';
+
+const chromiumAvailable = existsSync(CHROMIUM);
+if (!chromiumAvailable) {
+  const message = `Chromium not found at ${CHROMIUM}: the browser test of the approval pages cannot run.`;
+  if (process.env['CI']) throw new Error(`${message} (CI is set, so this is a failure)`);
+  console.warn(
+    `\n${'!'.repeat(100)}\n!!! SKIPPED: ${message}\n!!! Install it (apt-get install chromium) or set CHROMIUM_PATH.\n${'!'.repeat(100)}\n`,
+  );
+}
+
+interface SystemView {
+  stage: string;
+  pendingApproval: { requestId: string; approver: string; step: number } | null;
+  decisions: { approver: string; decision: string; comment: string; requestId: string; step?: number }[];
+}
+
+describe.skipIf(!chromiumAvailable)('approving in a browser from the dev mailbox (embedded product)', () => {
+  let dataDir: string;
+  let port: number;
+  let baseUrl: string;
+  let product: ProductProcess | undefined;
+  let browser: Browser | undefined;
+  const contexts: BrowserContext[] = [];
+  let shot = 0;
+
+  const fail = (what: string): never => {
+    throw new Error(`${what}\n${product?.tail()}`);
+  };
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(30_000),
+    });
+    const text = await res.text();
+    return { status: res.status, text, json: text ? JSON.parse(text) : undefined };
+  };
+  const getSystem = async (): Promise<SystemView> => {
+    const res = await api('GET', `/api/v1/systems/${SYSTEM_ID}`);
+    if (res.status !== 200) fail(`GET system: ${res.status} ${res.text}`);
+    return res.json as SystemView;
+  };
+  const until = async (ok: (v: SystemView) => boolean, what: string): Promise<SystemView> => {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const v = await getSystem();
+      if (ok(v)) return v;
+      if (Date.now() > deadline) fail(`timed out waiting for ${what}; last view ${JSON.stringify(v)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  /** Waits (over the dev mailbox's JSON view) for the approval e-mail of `requestId` to `approver`. */
+  const approvalMail = async (approver: string, requestId: string): Promise<MailboxMessage> => {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const res = await api('GET', `/dev/mailbox/messages?to=${encodeURIComponent(approver)}`);
+      expect(res.status, res.text).toBe(200);
+      const mail = (res.json as MailboxMessage[]).find(
+        (m) => m.subject.includes('Approval needed') && m.links.some((l) => requestIdOf(l) === requestId),
+      );
+      if (mail) return mail;
+      if (Date.now() > deadline) fail(`no approval e-mail to ${approver} for ${requestId}: ${res.text.slice(0, 2000)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  const screenshot = async (page: Page, name: string) => {
+    const file = join(ARTIFACTS, `approval-browser-${String(++shot).padStart(2, '0')}-${name}.png`);
+    await page.screenshot({ path: file, fullPage: true });
+    return file;
+  };
+  beforeAll(async () => {
+    await mkdir(ARTIFACTS, { recursive: true });
+    dataDir = await mkdtemp(join(tmpdir(), 'ai-impact-browser-'));
+    port = await getFreePort();
+    baseUrl = `http://localhost:${port}`;
+    product = spawnProduct(
+      productEnv({
+        DATA_DIR: dataDir,
+        PORT: String(port),
+        TEMPORAL_DEV_PORT: String(await getFreePort()),
+        TEMPORAL_UI_PORT: '0',
+        LOG_LEVEL: 'warn',
+        GOVERNANCE_LEAD_EMAIL: GOVERNANCE_LEAD,
+        // No SMTP_URL: the product starts and serves its own dev mailbox.
+      }),
+    );
+    await waitUntilHealthy(product, baseUrl, START_TIMEOUT_MS);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  }, START_TIMEOUT_MS + 60_000);
+
+  afterAll(async () => {
+    for (const c of contexts) await c.close().catch(() => undefined);
+    await browser?.close().catch(() => undefined);
+    await forceStop(product, dataDir ?? 'ai-impact-browser-never-matches');
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  }, 60_000);
+
+  /**
+   * The approver's way through the browser: the mailbox list, their message,
+   * the link in the message, the approval page, a comment, Approve.
+   */
+  async function approveInBrowser(page: Page, who: string, requestId: string, comment: string, label: string) {
+    const mail = await approvalMail(who, requestId);
+    const link = mail.links.find((l) => requestIdOf(l) === requestId)!;
+    expect(link.startsWith(`${baseUrl}/approvals/`), link).toBe(true);
+
+    await page.goto(`${baseUrl}/dev/mailbox`);
+    await expect.poll(() => page.title()).toBe('Dev mailbox');
+    await screenshot(page, `${label}-mailbox`);
+    const row = page
+      .locator('tbody tr')
+      .filter({ hasText: who })
+      .filter({ hasText: `Approval needed: ${SYSTEM_NAME}` });
+    await row.first().getByRole('link').click();
+    await page.waitForURL(`${baseUrl}/dev/mailbox/${mail.id}`);
+    expect(await page.locator('h1').textContent()).toContain(`Approval needed: ${SYSTEM_NAME}`);
+    // The link inside the message's HTML body (a sandboxed iframe with <base target="_top">): a real click
+    // navigates the top page, as it would in a webmail client.
+    const body = page.frameLocator('iframe[title="HTML body of the message"]');
+    const button = body.getByRole('link', { name: 'Review and decide' });
+    await button.waitFor();
+    // (Scrolled into view first: a full-page screenshot on a phone leaves an unpainted iframe blank.)
+    await page.locator('iframe[title="HTML body of the message"]').scrollIntoViewIfNeeded();
+    await screenshot(page, `${label}-message`);
+    await button.click();
+    await page.waitForURL(/\/approvals\//, { timeout: 15_000 });
+    expect(page.url()).toBe(link);
+
+    await expect.poll(() => page.locator('h1').textContent()).toBe(`Approve ${SYSTEM_NAME}?`);
+    const text = await page.locator('body').innerText();
+    expect(text).toContain(`for ${who}`);
+    expect(text).toContain('Bias-testing evidence');
+    expect(text).toContain('Risk-treatment plan');
+    await screenshot(page, `${label}-approval-page`);
+    const layout = await horizontalOverflow(page);
+    expect(layout.wide, `elements wider than the ${layout.width}px viewport on the approval page`).toEqual([]);
+    expect(layout.scrollWidth).toBeLessThanOrEqual(layout.width);
+    expect(await cutWords(page), 'words cut mid-word in the tables').toEqual([]);
+    if (page.viewportSize()!.width < 640)
+      expect(await stackedTables(page)).toEqual({ unlabelled: [], narrowCaptions: [] });
+
+    await page.getByLabel('Comment (required to reject or request changes)').fill(comment);
+    await screenshot(page, `${label}-comment`);
+    const posted = page.waitForResponse((r) => r.url() === link && r.request().method() === 'POST');
+    await page.getByRole('button', { name: 'Approve', exact: true }).click();
+    expect((await posted).status()).toBe(200);
+    await expect.poll(() => page.locator('h1').textContent()).toBe(`You approved ${SYSTEM_NAME}`);
+    expect(await page.locator('body').innerText()).toContain(`Comment: ${comment}`);
+    await screenshot(page, `${label}-approved`);
+  }
+
+  it('the risk owner (desktop) and the governance lead (phone) approve from the dev mailbox', async () => {
+    // The AI team's part, over HTTP with the README's examples.
+    const created = await api('POST', '/api/v1/systems', registration);
+    expect(created.status, created.text).toBe(201);
+    for (const [method, path, file] of [
+      ['PUT', 'impact-assessment', 'impact-assessment.json'],
+      ['PUT', 'bias-evidence', 'bias-evidence.json'],
+      ['PUT', 'treatment-plan', 'treatment-plan.json'],
+    ] as const) {
+      const res = await api(method, `/api/v1/systems/${SYSTEM_ID}/${path}`, example(file));
+      expect(res.status, `${method} ${path}: ${res.text}\n${product!.tail()}`).toBe(200);
+    }
+    const first = await until((v) => v.pendingApproval?.step === 1, 'the risk owner to be asked');
+    expect(first.pendingApproval!.approver).toBe(RISK_OWNER);
+
+    // The risk owner, on a desktop.
+    const desktop = await browser!.newContext({ viewport: { width: 1280, height: 900 } });
+    contexts.push(desktop);
+    await approveInBrowser(
+      await desktop.newPage(),
+      RISK_OWNER,
+      first.pendingApproval!.requestId,
+      RISK_OWNER_COMMENT,
+      'risk-owner',
+    );
+
+    const second = await until((v) => v.pendingApproval?.step === 2, 'the governance lead to be asked');
+    expect(second.pendingApproval!.approver).toBe(GOVERNANCE_LEAD);
+    expect(second.decisions).toHaveLength(1);
+
+    // The governance lead, on a phone.
+    const phone = await browser!.newContext({
+      viewport: { width: 390, height: 844 },
+      deviceScaleFactor: 2,
+      isMobile: true,
+      hasTouch: true,
+    });
+    contexts.push(phone);
+    await approveInBrowser(
+      await phone.newPage(),
+      GOVERNANCE_LEAD,
+      second.pendingApproval!.requestId,
+      LEAD_COMMENT,
+      'governance-lead-phone',
+    );
+
+    // The chain advanced past approval, with both decisions as taken in the browser.
+    const done = await until((v) => v.stage !== 'approval', 'the approval chain to complete');
+    expect(['fria_notification', 'active']).toContain(done.stage);
+    expect(done.pendingApproval).toBeNull();
+    expect(done.decisions.map((d) => [d.approver, d.decision, d.comment])).toEqual([
+      [RISK_OWNER, 'approve', RISK_OWNER_COMMENT],
+      [GOVERNANCE_LEAD, 'approve', LEAD_COMMENT],
+    ]);
+    expect(done.decisions.map((d) => d.requestId)).toEqual([
+      first.pendingApproval!.requestId,
+      second.pendingApproval!.requestId,
+    ]);
+  });
+});
+
+// In-page checks. They run in Chromium; the project compiles without the DOM library, so the page's globals are
+// taken from globalThis, untyped.
+
+/** Nothing sticks out sideways (a phone would scroll horizontally). */
+const horizontalOverflow = (page: Page) =>
+  page.evaluate(() => {
+    const { document } = globalThis as any;
+    const width: number = document.documentElement.clientWidth;
+    const wide: string[] = [...document.querySelectorAll('body *')]
+      .filter((el) => el.getBoundingClientRect().right > width + 1)
+      .map((el) => `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}${el.className ? `.${el.className}` : ''}`);
+    return { scrollWidth: document.documentElement.scrollWidth as number, width, wide: wide.slice(0, 10) };
+  });
+
+/**
+ * Words cut in the middle in the approval page's tables: a cell narrower than
+ * one of its words (hyphens and spaces are fair places to wrap).
+ */
+const cutWords = (page: Page) =>
+  page.evaluate(() => {
+    const { document, getComputedStyle, innerWidth } = globalThis as any;
+    const ctx = document.createElement('canvas').getContext('2d');
+    const cut: string[] = [];
+    for (const cell of document.querySelectorAll('table.words th, table.words td')) {
+      // A phone's stacked table hides its header row (visually, for screen readers only).
+      if ((cell.closest('thead')?.getBoundingClientRect().width ?? 2) <= 1) continue;
+      const style = getComputedStyle(cell);
+      ctx.font = style.font;
+      const width = cell.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+      for (const word of String(cell.textContent ?? '').split(/[\s-]+/)) {
+        if (word && ctx.measureText(word).width > width + 1) {
+          cut.push(`${word} (${Math.round(width)}px cell at ${innerWidth}px)`);
+        }
+      }
+    }
+    return cut;
+  });
+
+/** On a phone the tables stack: every cell says which column it is, captions span the width. */
+const stackedTables = (page: Page) =>
+  page.evaluate(() => {
+    const { document, getComputedStyle } = globalThis as any;
+    const unlabelled: string[] = [...document.querySelectorAll('table.stack tbody td')]
+      .filter((td) => ['none', 'normal', ''].includes(getComputedStyle(td, '::before').content))
+      .map((td) => td.textContent);
+    const narrowCaptions: string[] = [...document.querySelectorAll('table.stack caption')]
+      .filter((c) => c.getBoundingClientRect().width < 0.9 * c.closest('table').getBoundingClientRect().width)
+      .map((c) => c.textContent);
+    return { unlabelled, narrowCaptions };
+  });
+
+/** The request id inside an approval link's signed token (a JWT: its payload is base64url JSON). */
+function requestIdOf(link: string): string | undefined {
+  const payload = link.split('/approvals/')[1]?.split(/[/?#]/)[0]?.split('.')[1];
+  if (!payload) return undefined;
+  try {
+    return (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { req?: string }).req;
+  } catch {
+    return undefined;
+  }
+}
