@@ -7,7 +7,6 @@
  * size, the governance lead at a phone size (390×844). Screenshots of every
  * step go to test-artifacts/ (git-ignored).
  */
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,26 +17,14 @@ import type { MailboxMessage } from '../embedded/dev-mailbox.js';
 import { example } from './support/examples.js';
 import {
   forceStop,
-  PROJECT_ROOT,
   productEnv,
   spawnProduct,
   waitUntilHealthy,
   type ProductProcess,
 } from './support/product-process.js';
+import { ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, chromiumFor } from './support/browser.js';
 
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const START_TIMEOUT_MS = 90_000;
-const ARTIFACTS = join(PROJECT_ROOT, 'test-artifacts');
 
 const registration = example('register.json');
 const SYSTEM_ID: string = registration.id;
@@ -47,14 +34,7 @@ const GOVERNANCE_LEAD = 'governance-lead@browser.example.org';
 const RISK_OWNER_COMMENT = 'Approved: recruiters keep reading every application.';
 const LEAD_COMMENT = 'Approved on my phone; parity gate before the next release.';
 
-const chromiumAvailable = existsSync(CHROMIUM);
-if (!chromiumAvailable) {
-  const message = `Chromium not found at ${CHROMIUM}: the browser test of the approval pages cannot run.`;
-  if (process.env['CI']) throw new Error(`${message} (CI is set, so this is a failure)`);
-  console.warn(
-    `\n${'!'.repeat(100)}\n!!! SKIPPED: ${message}\n!!! Install it (apt-get install chromium) or set CHROMIUM_PATH.\n${'!'.repeat(100)}\n`,
-  );
-}
+const chromiumAvailable = chromiumFor('test/approval.browser.test.ts');
 
 interface SystemView {
   stage: string;

@@ -6,52 +6,16 @@
  * sections, the chart's accessible name, a system link to its timeline, and
  * keyboard-only navigation. Screenshots go to test-artifacts/.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActivities } from '../activities/index.js';
-import { createSmtpMailer, type Mailer } from '../activities/mailer.js';
-import { buildApi } from '../api/server.js';
-import { loadPolicy } from '../config/policy-file.js';
-import { startDevMailbox, type DevMailbox } from '../embedded/dev-mailbox.js';
-import { getFreePort, startDevServer, type DevServer } from '../embedded/dev-server.js';
-import { ensureTemporalBinaries } from '../embedded/temporal-binaries.js';
-import { openStore, type Store } from '../store/index.js';
-import { createWorker } from '../worker/worker.js';
+import { ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, chromiumFor } from './support/browser.js';
+import { eventually, startDevEnv, type DevEnv } from './support/dev-env.js';
 import { example } from './support/examples.js';
-import type { LifecycleEnv } from './support/lifecycle-env.js';
-import { walker } from './support/walk.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/', import.meta.url));
-const SECRET = 'dashboard-test-secret-that-is-long-enough-0123';
-
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) {
-  if (process.env.CI)
-    throw new Error(`Chromium is required in CI for the dashboard browser test: ${CHROMIUM} is missing`);
-  console.warn(
-    `\n${'!'.repeat(78)}\n!! SKIPPING test/dashboard.browser.test.ts: no Chromium at ${CHROMIUM}.\n` +
-      `!! Install it (apt-get install chromium) or set CHROMIUM_PATH; CI fails instead of skipping.\n${'!'.repeat(78)}\n`,
-  );
-}
+const haveChromium = chromiumFor('test/dashboard.browser.test.ts');
 
 const OVERDUE = 'ui-overdue-hr';
 const PENDING = 'ui-pending-search';
@@ -59,15 +23,7 @@ const UPCOMING = 'ui-upcoming-chatbot';
 const NEW = 'ui-new-forecast';
 const OWNER = 'dana@example.org';
 
-let server: DevServer;
-let dataDir: string;
-let connection: Connection;
-let nativeConnection: NativeConnection;
-let mailbox: DevMailbox;
-let mailer: Mailer;
-let store: Store;
-let worker: Worker;
-let running: Promise<void>;
+let env: DevEnv;
 let api: FastifyInstance;
 let baseUrl: string;
 let browser: Browser;
@@ -101,63 +57,20 @@ interface PageWindow {
   getComputedStyle(el: PageElement): { outlineStyle: string };
 }
 
-async function eventually<T>(read: () => Promise<T>, check: (v: T) => void, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    try {
-      check(v);
-      return v;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 describe.skipIf(!haveChromium)('governance dashboard in a browser', () => {
   beforeAll(async () => {
     await mkdir(ARTIFACTS, { recursive: true });
-    const { cli } = await ensureTemporalBinaries({ quiet: true });
-    dataDir = await mkdtemp(join(tmpdir(), 'dashboard-test-'));
-    server = await startDevServer({ cliPath: cli, dbFile: join(dataDir, 'temporal.db'), headless: true });
-    connection = await Connection.connect({ address: server.address });
-    const client = new Client({ connection, namespace: server.namespace });
-    nativeConnection = await NativeConnection.connect({ address: server.address });
-    mailbox = await startDevMailbox({ port: 0, maxMessages: 2000 });
-    mailer = createSmtpMailer(mailbox.url, 'AI Governance <governance@example.org>');
-    store = await openStore({});
-    const base = await loadPolicy();
-    const policy = {
-      ...base,
-      reviewCadence: { low: '3s', medium: '40d', high: '3s' },
-      reviews: { remindBefore: '1s', overdueEscalationEvery: '2s' },
-    };
-    const port = await getFreePort();
-    baseUrl = `http://127.0.0.1:${port}`;
-    const taskQueue = `dashboard-${Math.random().toString(36).slice(2)}`;
-    worker = await createWorker({
-      connection: nativeConnection,
-      namespace: server.namespace,
-      taskQueue,
-      activities: createActivities({ store, mailer, publicBaseUrl: baseUrl, approvalLinkSecret: SECRET, client }),
+    env = await startDevEnv({
+      name: 'dashboard-test',
+      listen: true,
+      policy: (base) => ({
+        ...base,
+        reviewCadence: { low: '3s', medium: '40d', high: '3s' },
+        reviews: { remindBefore: '1s', overdueEscalationEvery: '2s' },
+      }),
     });
-    running = worker.run();
-    api = await buildApi(
-      {
-        client,
-        store,
-        policy,
-        taskQueue,
-        publicBaseUrl: baseUrl,
-        approvalLinkSecret: SECRET,
-        governanceLead: 'governance-lead@example.org',
-        isReady: async () => true,
-      },
-      { logLevel: 'warn' },
-    );
-    await api.listen({ port, host: '127.0.0.1' });
-    const w = walker({ api, mailbox } as Pick<LifecycleEnv, 'api' | 'mailbox'> as LifecycleEnv);
+    ({ api, baseUrl } = env);
+    const w = env.walk;
 
     const [launched] = await Promise.all([
       chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS }),
@@ -198,18 +111,7 @@ describe.skipIf(!haveChromium)('governance dashboard in a browser', () => {
 
   afterAll(async () => {
     await browser?.close();
-    if (worker) {
-      worker.shutdown();
-      await running;
-    }
-    await api?.close();
-    mailer?.close();
-    await mailbox?.stop();
-    await store?.close();
-    await nativeConnection?.close();
-    await connection?.close();
-    await server?.stop();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    await env?.close();
   });
 
   const viewports = [

@@ -7,33 +7,18 @@
  * is edited behind their back. Visibility is eventually consistent, so every
  * expectation on a listing is polled.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createActivities } from '../activities/index.js';
-import { createSmtpMailer, type Mailer } from '../activities/mailer.js';
-import { buildApi } from '../api/server.js';
-import { loadPolicy } from '../config/policy-file.js';
 import { durationMs } from '../domain/duration.js';
 import type { Policy } from '../domain/policy.js';
 import { workflowIdFor } from '../domain/system.js';
-import { startDevMailbox, type DevMailbox } from '../embedded/dev-mailbox.js';
-import { startDevServer, type DevServer } from '../embedded/dev-server.js';
-import { ensureTemporalBinaries } from '../embedded/temporal-binaries.js';
-import { openStore, type Store } from '../store/index.js';
+import type { DevMailbox } from '../embedded/dev-mailbox.js';
+import type { Store } from '../store/index.js';
 import { stateQuery } from '../workflows/messages.js';
-import { createWorker } from '../worker/worker.js';
+import { DEV_ENV_GOVERNANCE_LEAD as GOVERNANCE_LEAD, eventually, startDevEnv, type DevEnv } from './support/dev-env.js';
 import { example, registrationFor } from './support/examples.js';
-import type { LifecycleEnv } from './support/lifecycle-env.js';
-import { walker } from './support/walk.js';
 
-const SECRET = 'governance-test-secret-that-is-long-enough-0123';
-const BASE_URL = 'http://governance.test';
-const GOVERNANCE_LEAD = 'governance-lead@example.org';
 const ALICE = 'alice@example.org';
 const BOB = 'bob@example.org';
 const DEFAULT_OWNER: string = example('register.json').owner;
@@ -44,92 +29,31 @@ const CTO = 'cto@example.org';
 const ESCALATE_EVERY = '2s';
 const MEDIUM_CADENCE_DAYS = 40;
 
-let server: DevServer;
-let dataDir: string;
-let connection: Connection;
-let nativeConnection: NativeConnection;
-let client: Client;
-let mailbox: DevMailbox;
-let mailer: Mailer;
-let store: Store;
-let worker: Worker;
-let running: Promise<void>;
+let env: DevEnv;
 let api: FastifyInstance;
+let client: Client;
+let store: Store;
+let mailbox: DevMailbox;
 let policy: Policy;
-let w: ReturnType<typeof walker>;
+let w: DevEnv['walk'];
 
 beforeAll(async () => {
-  const { cli } = await ensureTemporalBinaries({ quiet: true });
-  dataDir = await mkdtemp(join(tmpdir(), 'governance-test-'));
-  server = await startDevServer({ cliPath: cli, dbFile: join(dataDir, 'temporal.db'), headless: true });
-  connection = await Connection.connect({ address: server.address });
-  client = new Client({ connection, namespace: server.namespace });
-  nativeConnection = await NativeConnection.connect({ address: server.address });
-  mailbox = await startDevMailbox({ port: 0, maxMessages: 2000 });
-  mailer = createSmtpMailer(mailbox.url, 'AI Governance <governance@example.org>');
-  store = await openStore({});
-  const base = await loadPolicy();
-  policy = {
-    ...base,
-    reviewCadence: { low: '3s', medium: `${MEDIUM_CADENCE_DAYS}d`, high: '3s' },
-    reviews: { remindBefore: '1s', overdueEscalationEvery: ESCALATE_EVERY },
-  };
-  const taskQueue = `governance-${Math.random().toString(36).slice(2)}`;
-  worker = await createWorker({
-    connection: nativeConnection,
-    namespace: server.namespace,
-    taskQueue,
-    activities: createActivities({ store, mailer, publicBaseUrl: BASE_URL, approvalLinkSecret: SECRET, client }),
+  env = await startDevEnv({
+    name: 'governance-test',
+    policy: (base) => ({
+      ...base,
+      reviewCadence: { low: '3s', medium: `${MEDIUM_CADENCE_DAYS}d`, high: '3s' },
+      reviews: { remindBefore: '1s', overdueEscalationEvery: ESCALATE_EVERY },
+    }),
   });
-  running = worker.run();
-  api = await buildApi(
-    {
-      client,
-      store,
-      policy,
-      taskQueue,
-      publicBaseUrl: BASE_URL,
-      approvalLinkSecret: SECRET,
-      governanceLead: GOVERNANCE_LEAD,
-      isReady: async () => true,
-    },
-    { logLevel: 'warn' },
-  );
-  // walk.ts drives systems through the API and the mailbox only, which this env has too.
-  w = walker({ api, mailbox } as Pick<LifecycleEnv, 'api' | 'mailbox'> as LifecycleEnv);
+  ({ api, client, store, mailbox, policy, walk: w } = env);
 });
 
 afterAll(async () => {
-  if (worker) {
-    worker.shutdown();
-    await running;
-  }
-  await api?.close();
-  mailer?.close();
-  await mailbox?.stop();
-  await store?.close();
-  await nativeConnection?.close();
-  await connection?.close();
-  await server?.stop();
-  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  await env?.close();
 });
 
 // ---------------------------------------------------------------- helpers
-
-/** Polls `read` until `check` passes (visibility lags behind the workflows), then returns the last value. */
-async function eventually<T>(read: () => Promise<T>, check: (v: T) => void, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    try {
-      check(v);
-      return v;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 async function get(url: string, expected = 200) {
   const res = await api.inject({ method: 'GET', url });

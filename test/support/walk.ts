@@ -26,7 +26,8 @@ export function walker(t: LifecycleEnv) {
     for (;;) {
       const v = await view(id);
       if (ok(v)) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last view ${JSON.stringify(v).slice(0, 2000)}`);
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${what}; last view ${JSON.stringify(v).slice(0, 2000)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -36,15 +37,27 @@ export function walker(t: LifecycleEnv) {
 
   /** The newest approval link e-mailed to `approver` for the system's open request. */
   async function approvalLink(id: string, approver: string, requestId?: string): Promise<string> {
-    const rid = requestId ?? (await until(id, (v) => v.pendingApproval?.approver === approver, `a request to ${approver}`)).pendingApproval.requestId;
+    const rid =
+      requestId ??
+      (await until(id, (v) => v.pendingApproval?.approver === approver, `a request to ${approver}`)).pendingApproval
+        .requestId;
     const mail = await t.mailbox.waitFor(
-      (m) => m.to.includes(approver) && m.subject.includes('Approval needed') && m.text.includes(id) && m.links.some((l) => l.includes('/approvals/') && tokenRequest(l) === rid),
+      (m) =>
+        m.to.includes(approver) &&
+        m.subject.includes('Approval needed') &&
+        m.text.includes(id) &&
+        m.links.some((l) => l.includes('/approvals/') && tokenRequest(l) === rid),
       { timeoutMs: 20_000 },
     );
     return mail.links.find((l) => l.includes('/approvals/') && tokenRequest(l) === rid)!;
   }
 
-  async function decide(link: string, decision: 'approve' | 'reject' | 'request_changes', comment = '', extra: Record<string, string> = {}) {
+  async function decide(
+    link: string,
+    decision: 'approve' | 'reject' | 'request_changes',
+    comment = '',
+    extra: Record<string, string> = {},
+  ) {
     const page = await t.api.inject({ method: 'GET', url: pathOf(link) });
     expect(page.statusCode, page.body).toBe(200);
     return t.api.inject({
@@ -57,7 +70,11 @@ export function walker(t: LifecycleEnv) {
 
   async function approveOpenRequest(id: string, comment = 'Approved.') {
     const v = await until(id, (x) => x.pendingApproval !== null, 'an open approval request');
-    const res = await decide(await approvalLink(id, v.pendingApproval.approver, v.pendingApproval.requestId), 'approve', comment);
+    const res = await decide(
+      await approvalLink(id, v.pendingApproval.approver, v.pendingApproval.requestId),
+      'approve',
+      comment,
+    );
     expect(res.statusCode, res.body).toBe(200);
     return v.pendingApproval;
   }
@@ -71,11 +88,16 @@ export function walker(t: LifecycleEnv) {
     approvalLink,
     decide,
     approveOpenRequest,
-    register: (id: string, overrides: Record<string, unknown> = {}) => call('POST', '/api/v1/systems', { ...registrationFor(id), ...overrides }, 201),
-    assess: (id: string, body = example('impact-assessment.json'), expected = 200) => call('PUT', sys(id, '/impact-assessment'), body, expected),
-    evidence: (id: string, body = example('bias-evidence.json'), expected = 200) => call('PUT', sys(id, '/bias-evidence'), body, expected),
-    plan: (id: string, body = example('treatment-plan.json'), expected = 200) => call('PUT', sys(id, '/treatment-plan'), body, expected),
-    notifyAuthority: (id: string, expected = 200) => call('POST', sys(id, '/fria-notification'), example('fria-notification.json'), expected),
+    register: (id: string, overrides: Record<string, unknown> = {}) =>
+      call('POST', '/api/v1/systems', { ...registrationFor(id), ...overrides }, 201),
+    assess: (id: string, body = example('impact-assessment.json'), expected = 200) =>
+      call('PUT', sys(id, '/impact-assessment'), body, expected),
+    evidence: (id: string, body = example('bias-evidence.json'), expected = 200) =>
+      call('PUT', sys(id, '/bias-evidence'), body, expected),
+    plan: (id: string, body = example('treatment-plan.json'), expected = 200) =>
+      call('PUT', sys(id, '/treatment-plan'), body, expected),
+    notifyAuthority: (id: string, expected = 200) =>
+      call('POST', sys(id, '/fria-notification'), example('fria-notification.json'), expected),
     /** Registration to active through every step of the high-risk path. */
     async toActive(id: string) {
       await this.register(id);
