@@ -1,39 +1,10 @@
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../domain/digest.js';
 
 /** prev_hash of the first event in every chain. */
 export const GENESIS_HASH = '0'.repeat(64);
 
-/**
- * The value as it will look after a round trip through JSON / jsonb:
- * Dates and other `toJSON` values become their JSON form, `undefined`
- * object members disappear, a top-level `undefined` becomes `null`.
- * Store and hash this, so what is hashed is exactly what is kept.
- */
-export function normalizeJson(value: unknown): unknown {
-  const text = JSON.stringify(value);
-  return text === undefined ? null : (JSON.parse(text) as unknown);
-}
-
-/**
- * Canonical JSON: object keys sorted by UTF-16 code unit, no whitespace,
- * numbers and strings as `JSON.stringify` writes them. Stable across a jsonb
- * round trip (jsonb reorders keys; numbers parse back to the same double).
- */
-export function canonicalJson(value: unknown): string {
-  return write(normalizeJson(value));
-}
-
-function write(value: unknown): string {
-  if (value === null || typeof value !== 'object') {
-    return JSON.stringify(value);
-  }
-  if (Array.isArray(value)) {
-    return `[${value.map(write).join(',')}]`;
-  }
-  const record = value as Record<string, unknown>;
-  const keys = Object.keys(record).sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${write(record[k])}`).join(',')}}`;
-}
+export { canonicalJson, normalizeJson } from '../domain/digest.js';
 
 /** What an event's hash covers besides the previous hash. */
 export interface EventContent {
