@@ -177,16 +177,35 @@ export function createActivities(deps: ActivityDeps) {
       } catch (err) {
         throw ApplicationFailure.nonRetryable((err as Error).message, 'InvalidNotification');
       }
-      return deliverOnce({ idempotencyKey: input.idempotencyKey, systemId: input.systemId, kind: n.kind, to: n.to, mail: rendered });
+      return deliverOnce({
+        idempotencyKey: input.idempotencyKey,
+        systemId: input.systemId,
+        kind: n.kind,
+        to: n.to,
+        mail: rendered,
+      });
     },
 
     /** The weekly digest: overdue reviews and pending approvals from Temporal's visibility store. */
-    async sendGovernanceDigest(input: { idempotencyKey: string; to: string }): Promise<{ overdue: number; pending: number }> {
-      if (!deps.client) throw ApplicationFailure.nonRetryable('the digest needs a Temporal client', 'InvalidNotification');
+    async sendGovernanceDigest(input: {
+      idempotencyKey: string;
+      to: string;
+    }): Promise<{ overdue: number; pending: number }> {
+      if (!deps.client)
+        throw ApplicationFailure.nonRetryable('the digest needs a Temporal client', 'InvalidNotification');
       const now = new Date();
-      const [overdue, pending] = await Promise.all([listOverdueReviews(deps.client, now), listPendingApprovals(deps.client, now)]);
+      const [overdue, pending] = await Promise.all([
+        listOverdueReviews(deps.client, now),
+        listPendingApprovals(deps.client, now),
+      ]);
       const mail = renderDigest({ overdue, pending }, deps.publicBaseUrl);
-      await deliverOnce({ idempotencyKey: input.idempotencyKey, systemId: 'governance', kind: 'governance_digest', to: input.to, mail });
+      await deliverOnce({
+        idempotencyKey: input.idempotencyKey,
+        systemId: 'governance',
+        kind: 'governance_digest',
+        to: input.to,
+        mail,
+      });
       return { overdue: overdue.length, pending: pending.length };
     },
   };

@@ -88,7 +88,11 @@ runMain(async () => {
     const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
     // An external server (TEMPORAL_ADDRESS) may not have the attributes yet; the dev server already does.
     await registerSearchAttributes(connection, env.TEMPORAL_NAMESPACE);
-    await ensureDigestSchedule(client, { taskQueue: env.TEMPORAL_TASK_QUEUE, policy, governanceLead: env.GOVERNANCE_LEAD_EMAIL });
+    await ensureDigestSchedule(client, {
+      taskQueue: env.TEMPORAL_TASK_QUEUE,
+      policy,
+      governanceLead: env.GOVERNANCE_LEAD_EMAIL,
+    });
 
     const nativeConnection = await NativeConnection.connect({ address });
     stops.push(() => nativeConnection.close());

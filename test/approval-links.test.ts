@@ -123,7 +123,9 @@ describe('an expired link', () => {
     expect(renewed.body).toContain(RISK_OWNER);
 
     // The renewal is the newest approval mail for this request (the reminders before it carry the old expiry).
-    await t.mailbox.waitFor(() => approvalMailsFor(id, RISK_OWNER, requestId).length === before + 1, { timeoutMs: 20_000 });
+    await t.mailbox.waitFor(() => approvalMailsFor(id, RISK_OWNER, requestId).length === before + 1, {
+      timeoutMs: 20_000,
+    });
     const fresh = approvalMailsFor(id, RISK_OWNER, requestId).at(-1)!;
     expect(fresh.headers['x-ai-system']).toBe(id);
     const freshLink = fresh.links.find((l) => tokenRequest(l) === requestId)!;

@@ -53,10 +53,14 @@ describe('lifecycle on the time-skipping server', () => {
     expect(active.approvedDigest).toBe(second.pendingApproval.digest);
     expect(active.reviewDueAt).toBe(addCadence(new Date(active.approvedAt), t.policy.reviewCadence.high).toISOString());
 
-    await t.mailbox.waitFor((m) => m.to.includes(OWNER) && m.subject.startsWith('Approved: ') && m.text.includes('approve-path'));
+    await t.mailbox.waitFor(
+      (m) => m.to.includes(OWNER) && m.subject.startsWith('Approved: ') && m.text.includes('approve-path'),
+    );
     const decisions = await t.store.listDecisions('approve-path');
     expect(decisions.map((d) => d.approver)).toEqual([RISK_OWNER, GOVERNANCE_LEAD]);
-    await expect.poll(() => t.store.getSystem('approve-path'), { timeout: 10_000 }).toMatchObject({ stage: 'active', riskTier: 'high' });
+    await expect
+      .poll(() => t.store.getSystem('approve-path'), { timeout: 10_000 })
+      .toMatchObject({ stage: 'active', riskTier: 'high' });
     expect(await t.store.listAssessments('approve-path')).toHaveLength(1);
     expect((await t.store.verifyChain('approve-path')).ok).toBe(true);
   });
@@ -66,10 +70,16 @@ describe('lifecycle on the time-skipping server', () => {
     await w.assess('reject-path');
     await w.evidence('reject-path');
     await w.plan('reject-path');
-    const res = await w.decide(await w.approvalLink('reject-path', RISK_OWNER), 'reject', 'Add the data provenance of the training CVs.');
+    const res = await w.decide(
+      await w.approvalLink('reject-path', RISK_OWNER),
+      'reject',
+      'Add the data provenance of the training CVs.',
+    );
     expect(res.statusCode).toBe(200);
     await w.until('reject-path', (v) => v.stage === 'impact_assessment', 'back to assessment');
-    const rejection = await t.mailbox.waitFor((m) => m.to.includes(OWNER) && m.subject.startsWith('Rejected: ') && m.text.includes('reject-path'));
+    const rejection = await t.mailbox.waitFor(
+      (m) => m.to.includes(OWNER) && m.subject.startsWith('Rejected: ') && m.text.includes('reject-path'),
+    );
     expect(rejection.text).toContain('Add the data provenance of the training CVs.');
 
     expect((await w.assess('reject-path')).json().version).toBe(2);

@@ -110,10 +110,7 @@ describe('an invalid policy stops start-up naming the file and the field', () =>
         p.approvals.maxReminders = -1;
       }),
     );
-    expect(err.problems.map((p) => p.split(':')[0]).sort()).toEqual([
-      'approvals.maxReminders',
-      'reviewCadence.low',
-    ]);
+    expect(err.problems.map((p) => p.split(':')[0]).sort()).toEqual(['approvals.maxReminders', 'reviewCadence.low']);
   });
 
   it('names a missing file', async () => {
