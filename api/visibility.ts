@@ -141,21 +141,33 @@ export interface OverdueReview {
   escalationsSent: number;
 }
 
-/** Systems whose periodic review is due and past its date, most overdue first. */
-export async function listOverdueReviews(client: Client, now: Date): Promise<OverdueReview[]> {
-  const rows = await listAll(client, overdueReviewsQuery(now));
+type Dated = ListedSystem & { reviewDueAt: string };
+
+/** Listed systems with a review date, soonest first, and the fields every review list shows. */
+async function datedReviews(client: Client, query: string) {
+  const rows = await listAll(client, query);
   return rows
-    .filter((r): r is ListedSystem & { reviewDueAt: string } => r.reviewDueAt !== null)
+    .filter((r): r is Dated => r.reviewDueAt !== null)
     .sort((a, b) => byTime(a.reviewDueAt, b.reviewDueAt) || a.id.localeCompare(b.id))
     .map((r) => ({
-      id: r.id,
-      name: r.memo.name ?? r.id,
-      owner: r.memo.owner ?? '',
-      riskTier: r.riskTier ?? 'unassessed',
-      reviewDueAt: r.reviewDueAt,
-      daysOverdue: Math.max(0, Math.floor((now.getTime() - Date.parse(r.reviewDueAt)) / DAY_MS)),
-      escalationsSent: r.memo.reviewEscalations ?? 0,
+      row: r,
+      base: {
+        id: r.id,
+        name: r.memo.name ?? r.id,
+        owner: r.memo.owner ?? '',
+        riskTier: r.riskTier ?? 'unassessed',
+        reviewDueAt: r.reviewDueAt,
+      },
     }));
+}
+
+/** Systems whose periodic review is due and past its date, most overdue first. */
+export async function listOverdueReviews(client: Client, now: Date): Promise<OverdueReview[]> {
+  return (await datedReviews(client, overdueReviewsQuery(now))).map(({ row, base }) => ({
+    ...base,
+    daysOverdue: Math.max(0, Math.floor((now.getTime() - Date.parse(row.reviewDueAt)) / DAY_MS)),
+    escalationsSent: row.memo.reviewEscalations ?? 0,
+  }));
 }
 
 export interface UpcomingReview {
@@ -170,18 +182,10 @@ export interface UpcomingReview {
 
 /** Active systems whose next review falls in [from, to), soonest first. */
 export async function listReviewsDueBetween(client: Client, from: Date, to: Date): Promise<UpcomingReview[]> {
-  const rows = await listAll(client, reviewsDueQuery(from, to));
-  return rows
-    .filter((r): r is ListedSystem & { reviewDueAt: string } => r.reviewDueAt !== null)
-    .sort((a, b) => byTime(a.reviewDueAt, b.reviewDueAt) || a.id.localeCompare(b.id))
-    .map((r) => ({
-      id: r.id,
-      name: r.memo.name ?? r.id,
-      owner: r.memo.owner ?? '',
-      riskTier: r.riskTier ?? 'unassessed',
-      reviewDueAt: r.reviewDueAt,
-      daysUntilDue: Math.max(0, Math.floor((Date.parse(r.reviewDueAt) - from.getTime()) / DAY_MS)),
-    }));
+  return (await datedReviews(client, reviewsDueQuery(from, to))).map(({ row, base }) => ({
+    ...base,
+    daysUntilDue: Math.max(0, Math.floor((Date.parse(row.reviewDueAt) - from.getTime()) / DAY_MS)),
+  }));
 }
 
 /** Active systems whose next review falls within `days` days from `now`. */
