@@ -30,7 +30,7 @@ import { fileURLToPath } from 'node:url';
 import type { HistoryAndWorkflowId } from '@temporalio/client';
 import { historyFromJSON, type History } from '@temporalio/common/lib/proto-utils.js';
 import { temporal } from '@temporalio/proto';
-import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type ReplayResult } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Worker, type ReplayResult } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { workflowIdFor } from '../domain/system.js';
@@ -83,12 +83,8 @@ interface Recorded extends HistoryAndWorkflowId {
 let recorded: Recorded[];
 
 beforeAll(async () => {
-  // Replay workers log every state change at INFO, and Core warns of each nondeterminism the
-  // incompatible bundle is meant to hit: keep the output to real problems.
-  Runtime.install({
-    logger: new DefaultLogger('WARN'),
-    telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } },
-  });
+  // Logging stays quiet through test/support/setup.ts: Core's warnings for the nondeterminism
+  // the incompatible bundle is meant to hit are expected here.
   const files = (await readdir(historiesDir)).filter((f) => f.endsWith('.json')).sort();
   recorded = await Promise.all(
     files.map(async (file) => {
