@@ -133,6 +133,7 @@ runMain(async () => {
       [
         '',
         `AI impact assessment workflows are running (policy ${policy.version}).`,
+        `  Dashboard      ${baseUrl}/`,
         `  API            ${baseUrl}/api/v1/systems   (OpenAPI: ${baseUrl}/openapi.json)`,
         mailbox ? `  Dev mailbox    ${baseUrl}/dev/mailbox` : `  SMTP           ${env.SMTP_URL}`,
         `  Record store   ${store.kind === 'pglite' ? join(dataDir, 'pg') : 'PostgreSQL (DATABASE_URL)'}`,
