@@ -23,6 +23,7 @@ import {
   type ProductProcess,
 } from './support/product-process.js';
 import { ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, chromiumFor } from './support/browser.js';
+import { tokenRequest } from './support/walk.js';
 
 const START_TIMEOUT_MS = 90_000;
 
@@ -85,7 +86,7 @@ describe.skipIf(!chromiumAvailable)('approving in a browser from the dev mailbox
       const res = await api('GET', `/dev/mailbox/messages?to=${encodeURIComponent(approver)}`);
       expect(res.status, res.text).toBe(200);
       const mail = (res.json as MailboxMessage[]).find(
-        (m) => m.subject.includes('Approval needed') && m.links.some((l) => requestIdOf(l) === requestId),
+        (m) => m.subject.includes('Approval needed') && m.links.some((l) => tokenRequest(l) === requestId),
       );
       if (mail) return mail;
       if (Date.now() > deadline) fail(`no approval e-mail to ${approver} for ${requestId}: ${res.text.slice(0, 2000)}`);
@@ -130,7 +131,7 @@ describe.skipIf(!chromiumAvailable)('approving in a browser from the dev mailbox
    */
   async function approveInBrowser(page: Page, who: string, requestId: string, comment: string, label: string) {
     const mail = await approvalMail(who, requestId);
-    const link = mail.links.find((l) => requestIdOf(l) === requestId)!;
+    const link = mail.links.find((l) => tokenRequest(l) === requestId)!;
     expect(link.startsWith(`${baseUrl}/approvals/`), link).toBe(true);
 
     await page.goto(`${baseUrl}/dev/mailbox`);
@@ -289,14 +290,3 @@ const stackedTables = (page: Page) =>
       .map((c) => c.textContent);
     return { unlabelled, narrowCaptions };
   });
-
-/** The request id inside an approval link's signed token (a JWT: its payload is base64url JSON). */
-function requestIdOf(link: string): string | undefined {
-  const payload = link.split('/approvals/')[1]?.split(/[/?#]/)[0]?.split('.')[1];
-  if (!payload) return undefined;
-  try {
-    return (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { req?: string }).req;
-  } catch {
-    return undefined;
-  }
-}

@@ -24,6 +24,7 @@ import {
   waitUntilHealthy,
   type ProductProcess,
 } from './support/product-process.js';
+import { tokenRequest } from './support/walk.js';
 
 const BIN = join(PROJECT_ROOT, 'cli', 'bin.mjs');
 const START_TIMEOUT_MS = 90_000;
@@ -65,17 +66,6 @@ function runCli(args: string[], opts: { cwd: string; env?: Record<string, string
 const show = (args: string[], r: Run) =>
   `ai-lifecycle ${args.join(' ')} → exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
-/** The request id inside an approval link's signed token (a JWT: its payload is base64url JSON). */
-function requestIdOf(link: string): string | undefined {
-  const payload = link.split('/approvals/')[1]?.split(/[/?#]/)[0]?.split('.')[1];
-  if (!payload) return undefined;
-  try {
-    return (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { req?: string }).req;
-  } catch {
-    return undefined;
-  }
-}
-
 describe('ai-lifecycle CLI against the running product', () => {
   let dataDir: string;
   let workDir: string;
@@ -106,7 +96,7 @@ describe('ai-lifecycle CLI against the running product', () => {
     }
     expect(view.pendingApproval, JSON.stringify(view)).toMatchObject({ approver });
     const requestId: string = view.pendingApproval.requestId;
-    const isLink = (l: string) => l.includes('/approvals/') && requestIdOf(l) === requestId;
+    const isLink = (l: string) => l.includes('/approvals/') && tokenRequest(l) === requestId;
     const mail = await mailbox.waitFor((m) => m.to.includes(approver) && m.links.some(isLink), { timeoutMs: 30_000 });
     const link = mail.links.find(isLink)!;
     const page = await fetch(link, { signal: AbortSignal.timeout(30_000) });

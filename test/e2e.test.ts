@@ -15,6 +15,7 @@ import { startDevMailbox, type DevMailbox, type MailboxMessage } from '../embedd
 import { defaultPolicyPath } from '../config/policy-file.js';
 import { addCadence } from '../domain/duration.js';
 import { example } from './support/examples.js';
+import { csrfFrom } from './support/lifecycle-env.js';
 import {
   forceStop,
   isPortOpen,
@@ -24,6 +25,7 @@ import {
   waitUntilHealthy,
   type ProductProcess,
 } from './support/product-process.js';
+import { tokenRequest } from './support/walk.js';
 
 const START_TIMEOUT_MS = 90_000;
 const STOP_TIMEOUT_MS = 30_000;
@@ -79,24 +81,6 @@ const form = (fields: Record<string, string>): RequestInit => ({
   headers: { 'content-type': 'application/x-www-form-urlencoded' },
   body: new URLSearchParams(fields).toString(),
 });
-
-/** The approval page's hidden CSRF field, as a browser would submit it. */
-function csrfFrom(html: string): string {
-  const match = /name="csrf" value="([^"]+)"/.exec(html);
-  if (!match) throw new Error(`no CSRF field on the approval page:\n${html.slice(0, 2000)}`);
-  return match[1]!;
-}
-
-/** The request id inside an approval link's signed token (a JWT: its payload is base64url JSON). */
-function requestIdOf(link: string): string | undefined {
-  const payload = link.split('/approvals/')[1]?.split(/[/?#]/)[0]?.split('.')[1];
-  if (!payload) return undefined;
-  try {
-    return (JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { req?: string }).req;
-  } catch {
-    return undefined;
-  }
-}
 
 describe('npm start, end to end over HTTP and SMTP', () => {
   let dataDir: string;
@@ -155,7 +139,7 @@ describe('npm start, end to end over HTTP and SMTP', () => {
   };
   /** The approval link e-mailed to `approver` for request `requestId`, as received on the test's SMTP server. */
   const approvalLinkFor = async (approver: string, requestId: string): Promise<string> => {
-    const isLink = (l: string) => l.includes('/approvals/') && requestIdOf(l) === requestId;
+    const isLink = (l: string) => l.includes('/approvals/') && tokenRequest(l) === requestId;
     const mail = await waitForMail((m) => m.to.includes(approver) && m.links.some(isLink));
     expect(mail.subject).toContain(`Approval needed: ${SYSTEM_NAME}`);
     expect(mail.headers['x-ai-system']).toBe(SYSTEM_ID);
