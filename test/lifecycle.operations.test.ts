@@ -6,7 +6,7 @@ import { workflowIdFor } from '../domain/system.js';
 import { stateQuery } from '../workflows/messages.js';
 import { example, registrationFor } from './support/examples.js';
 import { csrfFrom, GOVERNANCE_LEAD, pathOf, startLifecycleEnv, type LifecycleEnv } from './support/lifecycle-env.js';
-import { walker } from './support/walk.js';
+import { approveChain, walker } from './support/walk.js';
 
 let t: LifecycleEnv;
 let w: ReturnType<typeof walker>;
@@ -45,45 +45,13 @@ async function waitForStatus(id: string, status: string) {
     .toBe(status);
 }
 
-/** Polls describe() (answered by the server, not the workflow) until a new run has replaced `runId`. */
-async function nextRun(id: string, runId: string) {
-  await expect
-    .poll(async () => (await handleFor(id).describe()).runId, { timeout: 20_000, interval: 50 })
-    .not.toBe(runId);
-  return handleFor(id).describe();
-}
-
-/**
- * Approves every step of the open chain through the e-mailed links. When the
- * last step signs off a review, the run continues as new; the test server
- * never answers a query that arrives during that final workflow task, so the
- * change of run is awaited with describe() before the state is queried again.
- */
-async function approveChain(id: string) {
-  const approvers: { approver: string; kind: string; step: number; of: number }[] = [];
-  for (;;) {
-    const v = await w.until(id, (x) => x.pendingApproval !== null || x.stage !== 'approval', 'next approval step');
-    if (v.stage !== 'approval') return { approvers, view: v };
-    const p = v.pendingApproval;
-    const closesCycle = p.kind === 'review' && p.step === p.of;
-    const runId = (await handleFor(id).describe()).runId;
-    await w.approveOpenRequest(id);
-    approvers.push({ approver: p.approver, kind: p.kind, step: p.step, of: p.of });
-    if (closesCycle) {
-      await nextRun(id, runId);
-      return { approvers, view: await w.until(id, (x) => x.cycle === v.cycle + 1, 'the next review cycle') };
-    }
-    await w.until(id, (x) => x.pendingApproval?.requestId !== p.requestId, 'the step to advance');
-  }
-}
-
 /** Like w.toActive, with the evidence body chosen by the test. */
 async function activate(id: string, evidence: Record<string, unknown>) {
   await w.register(id);
   await w.assess(id);
   await w.evidence(id, evidence);
   await w.plan(id);
-  await approveChain(id);
+  await approveChain(t, w, id);
   await w.until(id, (x) => x.stage === 'fria_notification', 'FRIA notification step');
   await w.notifyAuthority(id);
   return w.until(id, (x) => x.stage === 'active', 'active');
@@ -164,7 +132,7 @@ describe('operations on the time-skipping server', () => {
     expect(submitted.json().stage).toBe('approval');
     const pending = await w.until(id, (v) => v.pendingApproval !== null, 'review approval request');
     expect(pending.pendingApproval).toMatchObject({ kind: 'review', step: 1, of: t.policy.approvalChains.high.length });
-    const { approvers } = await approveChain(id);
+    const { approvers } = await approveChain(t, w, id);
     expect(approvers.map((a) => a.kind)).toEqual(t.policy.approvalChains.high.map(() => 'review'));
     const next = await w.until(id, (v) => v.cycle === active.cycle + 1, 'the next review cycle');
     expect(next.stage).toBe('active');
@@ -262,7 +230,7 @@ describe('operations on the time-skipping server', () => {
       await w.evidence(id, { ...example('bias-evidence.json'), modelVersion: newVersion.version })
     ).json();
     expect(evidence.stage).toBe('approval');
-    const { approvers, view: approved } = await approveChain(id);
+    const { approvers, view: approved } = await approveChain(t, w, id);
     expect(approvers.map((a) => a.kind)).toEqual(t.policy.approvalChains.high.map(() => 'treatment_plan'));
     expect(approved.stage).toBe('active');
     expect(approved.approvedDigest).not.toBeNull();
@@ -337,7 +305,7 @@ describe('operations on the time-skipping server', () => {
       }),
       202,
     );
-    await approveChain(id);
+    await approveChain(t, w, id);
     const reviewed = await w.until(id, (x) => x.cycle === active.cycle + 1, 'the next cycle');
     expect(reviewed.stage).toBe('active');
     const reviewedDigest = reviewed.approvedDigest;
@@ -556,7 +524,7 @@ describe('operations on the time-skipping server', () => {
     const pending = await w.until(id, (x) => x.pendingApproval !== null, 'approval request');
     expect(pending.pendingApproval).toMatchObject({ of: t.policy.approvalChains.low.length, kind: 'treatment_plan' });
     expect(t.policy.approvalChains.low.length).toBe(1);
-    const { view: done } = await approveChain(id);
+    const { view: done } = await approveChain(t, w, id);
     // No FRIA step: the category is not high-risk.
     expect(done.stage).toBe('active');
     expect(done.transitions.map((tr: { to: string }) => tr.to)).not.toContain('fria_notification');

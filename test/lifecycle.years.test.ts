@@ -3,7 +3,7 @@ import { addCadence, addMonths } from '../domain/duration.js';
 import { workflowIdFor } from '../domain/system.js';
 import { example } from './support/examples.js';
 import { GOVERNANCE_LEAD, startLifecycleEnv, type LifecycleEnv } from './support/lifecycle-env.js';
-import { walker } from './support/walk.js';
+import { approveChain, walker } from './support/walk.js';
 
 let t: LifecycleEnv;
 let w: ReturnType<typeof walker>;
@@ -28,37 +28,6 @@ async function sleepUntil(at: number): Promise<void> {
 }
 
 const handleFor = (id: string, runId?: string) => t.env.client.workflow.getHandle(workflowIdFor(id), runId);
-
-/** Polls describe() (answered by the server, not the workflow) until a new run has replaced `runId`. */
-async function nextRun(id: string, runId: string) {
-  await expect
-    .poll(async () => (await handleFor(id).describe()).runId, { timeout: 20_000, interval: 50 })
-    .not.toBe(runId);
-  return handleFor(id).describe();
-}
-
-/**
- * Approves every step of the open chain. A review's last sign-off continues
- * the workflow as new; the test server never answers a query that arrives
- * during that final workflow task, so the new run is awaited with describe().
- */
-async function approveChain(id: string) {
-  const kinds: string[] = [];
-  for (;;) {
-    const v = await w.until(id, (x) => x.pendingApproval !== null || x.stage !== 'approval', 'next approval step');
-    if (v.stage !== 'approval') return { kinds, view: v };
-    const p = v.pendingApproval;
-    const closesCycle = p.kind === 'review' && p.step === p.of;
-    const runId = (await handleFor(id).describe()).runId;
-    await w.approveOpenRequest(id);
-    kinds.push(p.kind);
-    if (closesCycle) {
-      await nextRun(id, runId);
-      return { kinds, view: await w.until(id, (x) => x.cycle === v.cycle + 1, 'the next review cycle') };
-    }
-    await w.until(id, (x) => x.pendingApproval?.requestId !== p.requestId, 'the step to advance');
-  }
-}
 
 /** Halfway between the last sign-off and the next due date. */
 const midway = (v: { lastReviewCompletedAt: string; reviewDueAt: string }) =>
@@ -92,8 +61,8 @@ describe('a high-risk system over three years', () => {
       const before = view;
       const res = await w.call('POST', w.sys(id, '/reviews'), reviewOn(before.reviewDueAt.slice(0, 10)), 202);
       expect(res.json().stage).toBe('approval');
-      const { kinds, view: after } = await approveChain(id);
-      expect(kinds).toEqual(chain.map(() => 'review'));
+      const { approvers, view: after } = await approveChain(t, w, id);
+      expect(approvers.map((a) => a.kind)).toEqual(chain.map(() => 'review'));
       expect(after).toMatchObject({ stage: 'active', cycle: before.cycle + 1 });
       const completed = Date.parse(after.lastReviewCompletedAt);
       expect(completed).toBeGreaterThanOrEqual(Date.parse(before.reviewDueAt));
@@ -144,8 +113,8 @@ describe('a high-risk system over three years', () => {
           effectiveDate: isoDay(versionAt),
         };
         expect((await w.evidence(id, evidence)).json().stage).toBe('approval');
-        const { kinds, view: approved } = await approveChain(id);
-        expect(kinds).toEqual(chain.map(() => 'treatment_plan'));
+        const { approvers, view: approved } = await approveChain(t, w, id);
+        expect(approvers.map((a) => a.kind)).toEqual(chain.map(() => 'treatment_plan'));
         expect(approved).toMatchObject({ stage: 'active', cycle: view.cycle, model: { version: newVersion.version } });
         // A new approval restarts the review clock.
         expect(approved.reviewDueAt).toBe(addCadence(new Date(approved.approvedAt), cadence).toISOString());
