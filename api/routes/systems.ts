@@ -200,6 +200,13 @@ export const systemRoutes =
             // Never a second lifecycle for the same system, even after the first has ended.
             workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
             args: [{ registration, policy: ctx.policy, governanceLead: ctx.governanceLead }],
+            // Listed with its name from the first moment; the workflow keeps the memo current from then on.
+            memo: {
+              name: registration.name,
+              owner: registration.owner,
+              riskOwner: registration.riskOwner,
+              modelVersion: registration.model.version,
+            },
             typedSearchAttributes: [
               { key: SA.systemId, value: registration.id },
               { key: SA.stage, value: 'impact_assessment' },
