@@ -94,9 +94,10 @@ ${assessmentSection(s)}${evidenceSection(s)}${planSection(s)}${decisionsSection(
     title: heading,
     body: `<h1>${e(heading)}</h1>
 <p class="muted">Request ${e(d.requestId)} for ${e(d.approver)}; this link works until ${e(when(d.expiresAt.toISOString()))}.</p>
+<p><a href="#decide">Go to your decision</a></p>
 ${d.error ? `<p class="error" role="alert">${e(d.error)}</p>` : ''}
 ${system}
-<h2>Your decision${s?.approval ? `: ${e(s.approval.kind.replaceAll('_', ' '))}, step ${s.approval.step} of ${s.approval.chain.length}` : ''}</h2>
+<h2 id="decide">Your decision${s?.approval ? `: ${e(s.approval.kind.replaceAll('_', ' '))}, step ${s.approval.step} of ${s.approval.chain.length}` : ''}</h2>
 ${s?.approval ? `<p class="muted">You decide on content with digest <code>${e(s.approval.digest.slice(0, 16))}…</code>; any later change needs a new decision.</p>` : ''}
 <form method="post" action="${e(d.action)}">
 <input type="hidden" name="csrf" value="${e(d.csrf)}">
