@@ -65,7 +65,6 @@ export const friaSchema = z.object({
   humanOversight: text(),
   mitigationAndComplaints: text(),
 });
-export type Fria = z.infer<typeof friaSchema>;
 
 export const impactAssessmentSchema = z
   .object({

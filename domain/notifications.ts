@@ -50,8 +50,6 @@ export type Notification = Base &
     | { kind: 'retired'; reason: string; retiredBy: string }
   );
 
-export type NotificationKind = Notification['kind'];
-
 /** A notification before the system's id and name are filled in (distributes over the union). */
 export type NotificationBody = Notification extends infer N
   ? N extends unknown

@@ -29,7 +29,6 @@ export const newVersionSchema = z.object({
   purposeAndContextUnchanged: z.boolean(),
   changeSummary: z.string().trim().min(3).max(4000),
 });
-export type NewVersion = z.infer<typeof newVersionSchema>;
 export type NewVersionInput = z.input<typeof newVersionSchema>;
 
 /** ISO/IEC 42001 A.8.4 and clause 10: an incident and its corrective action. */

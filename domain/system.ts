@@ -36,7 +36,6 @@ export const registrationSchema = z.object({
 });
 
 export type Registration = z.infer<typeof registrationSchema>;
-export type RegistrationInput = z.input<typeof registrationSchema>;
 
 /** One workflow per system: the id is derived, so a second registration collides instead of forking. */
 export function workflowIdFor(systemId: string): string {

@@ -1,4 +1,4 @@
-import type { ColumnType, GeneratedAlways, Insertable, Selectable } from 'kysely';
+import type { ColumnType, GeneratedAlways } from 'kysely';
 
 /**
  * The record store's tables, described once for Kysely.
@@ -131,12 +131,3 @@ export interface Database {
   approval_link_uses: ApprovalLinkUsesTable;
   link_attempts: LinkAttemptsTable;
 }
-
-export type SystemsRecord = Selectable<SystemsTable>;
-export type EventsRecord = Selectable<EventsTable>;
-export type AssessmentsRecord = Selectable<AssessmentsTable>;
-export type DecisionsRecord = Selectable<DecisionsTable>;
-export type NotificationsRecord = Selectable<NotificationsTable>;
-export type ApprovalLinkUsesRecord = Selectable<ApprovalLinkUsesTable>;
-export type LinkAttemptsRecord = Selectable<LinkAttemptsTable>;
-export type NewEvent = Insertable<EventsTable>;

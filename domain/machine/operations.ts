@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import { durationMs } from '../duration.js';
 import { evidenceIsStale, judgeEvidence, metricKey } from '../evidence.js';
 import type { LifecycleState } from '../lifecycle.js';
@@ -32,7 +33,7 @@ import { requestApproval } from './approvals.js';
 
 // ---- new model version -------------------------------------------------------------------------
 
-export function validateNewVersion(state: LifecycleState, raw: NewVersionInput): void {
+export function validateNewVersion(state: LifecycleState, raw: NewVersionInput): z.output<typeof newVersionSchema> {
   requireNotFinal(state, 'a new model version');
   if (!state.assessment)
     requireStage(
@@ -46,11 +47,11 @@ export function validateNewVersion(state: LifecycleState, raw: NewVersionInput):
       { path: 'version', message: 'is already the current version' },
     ]);
   }
+  return v;
 }
 
 export function newModelVersion(state: LifecycleState, ctx: Ctx, raw: NewVersionInput) {
-  validateNewVersion(state, raw);
-  const v = newVersionSchema.parse(raw);
+  const v = validateNewVersion(state, raw);
   const previous = state.modelVersion;
   state.modelVersion = v.version;
   const effects: Effect[] = [
@@ -95,14 +96,13 @@ export function newModelVersion(state: LifecycleState, ctx: Ctx, raw: NewVersion
 
 // ---- incidents ---------------------------------------------------------------------------------
 
-export function validateIncident(state: LifecycleState, raw: IncidentInput): void {
+export function validateIncident(state: LifecycleState, raw: IncidentInput): z.output<typeof incidentSchema> {
   requireNotFinal(state, 'an incident');
-  parseOr(incidentSchema, raw, state.stage);
+  return parseOr(incidentSchema, raw, state.stage);
 }
 
 export function reportIncident(state: LifecycleState, ctx: Ctx, raw: IncidentInput) {
-  validateIncident(state, raw);
-  const incident = incidentSchema.parse(raw);
+  const incident = validateIncident(state, raw);
   state.incidentSeq += 1;
   const id = `inc-${state.incidentSeq}`;
   const record = {
@@ -146,7 +146,11 @@ export function reportIncident(state: LifecycleState, ctx: Ctx, raw: IncidentInp
   return { result: { incidentId: id, stage: state.stage }, effects };
 }
 
-export function validateIncidentClosure(state: LifecycleState, incidentId: string, raw: IncidentClosureInput): void {
+export function validateIncidentClosure(
+  state: LifecycleState,
+  incidentId: string,
+  raw: IncidentClosureInput,
+): z.output<typeof incidentClosureSchema> {
   const incident = state.incidents.find((i) => i.id === incidentId);
   if (!incident)
     throw new Refusal('InvalidInput', `incidentId: no incident ${incidentId}`, state.stage, [
@@ -154,12 +158,11 @@ export function validateIncidentClosure(state: LifecycleState, incidentId: strin
     ]);
   if (incident.closedAt)
     throw new Refusal('WrongStage', `incident ${incidentId} was closed on ${incident.closedAt}`, state.stage);
-  parseOr(incidentClosureSchema, raw, state.stage);
+  return parseOr(incidentClosureSchema, raw, state.stage);
 }
 
 export function closeIncident(state: LifecycleState, ctx: Ctx, incidentId: string, raw: IncidentClosureInput) {
-  validateIncidentClosure(state, incidentId, raw);
-  const c = incidentClosureSchema.parse(raw);
+  const c = validateIncidentClosure(state, incidentId, raw);
   const incident = state.incidents.find((i) => i.id === incidentId)!;
   incident.closedAt = iso(ctx.now);
   incident.closedBy = c.closedBy;
@@ -179,7 +182,7 @@ export function closeIncident(state: LifecycleState, ctx: Ctx, incidentId: strin
 
 // ---- periodic review ---------------------------------------------------------------------------
 
-export function validateReview(state: LifecycleState, ctx: Ctx, raw: ReviewInput): void {
+export function validateReview(state: LifecycleState, ctx: Ctx, raw: ReviewInput): z.output<typeof reviewSchema> {
   requireStage(state, ['active', 'review_due'], 'a review');
   const r = parseOr(reviewSchema, raw, state.stage);
   const needsEvidence = biasTestingRequired(state, ctx.policy);
@@ -192,11 +195,11 @@ export function validateReview(state: LifecycleState, ctx: Ctx, raw: ReviewInput
       { path: 'biasEvidence', message: `is required: ${since}` },
     ]);
   }
+  return r;
 }
 
 export function submitReview(state: LifecycleState, ctx: Ctx, raw: ReviewInput) {
-  validateReview(state, ctx, raw);
-  const r = reviewSchema.parse(raw);
+  const r = validateReview(state, ctx, raw);
   const trigger = state.reviewTrigger ?? (state.stage === 'active' ? 'early' : 'schedule');
   state.review = {
     cycle: state.cycle,
@@ -267,14 +270,13 @@ export function submitReview(state: LifecycleState, ctx: Ctx, raw: ReviewInput) 
 
 // ---- retirement --------------------------------------------------------------------------------
 
-export function validateRetirement(state: LifecycleState, raw: RetirementInput): void {
+export function validateRetirement(state: LifecycleState, raw: RetirementInput): z.output<typeof retirementSchema> {
   requireNotFinal(state, 'retirement');
-  parseOr(retirementSchema, raw, state.stage);
+  return parseOr(retirementSchema, raw, state.stage);
 }
 
 export function retire(state: LifecycleState, ctx: Ctx, raw: RetirementInput) {
-  validateRetirement(state, raw);
-  const r = retirementSchema.parse(raw);
+  const r = validateRetirement(state, raw);
   state.approval = null;
   state.retiredAt = iso(ctx.now);
   const effects: Effect[] = [

@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import { deriveRiskTier, impactAssessmentSchema, type ImpactAssessmentInput } from '../assessment.js';
 import { biasEvidenceSchema, judgeEvidence, metricKey, type BiasEvidenceInput } from '../evidence.js';
 import type { LifecycleState, Stage } from '../lifecycle.js';
@@ -21,7 +22,10 @@ import { requestApproval } from './approvals.js';
 
 // ---- impact assessment -------------------------------------------------------------------------
 
-export function validateAssessment(state: LifecycleState, raw: ImpactAssessmentInput): void {
+export function validateAssessment(
+  state: LifecycleState,
+  raw: ImpactAssessmentInput,
+): z.output<typeof impactAssessmentSchema> {
   requireStage(state, ['impact_assessment'], 'an impact assessment');
   const a = parseOr(impactAssessmentSchema, raw, state.stage);
   const isDeployer = state.registration.deployment.role !== 'provider';
@@ -33,11 +37,11 @@ export function validateAssessment(state: LifecycleState, raw: ImpactAssessmentI
       [{ path: 'fria', message: 'is required for a deployer of a high-risk system (EU AI Act Art. 27)' }],
     );
   }
+  return a;
 }
 
 export function submitAssessment(state: LifecycleState, ctx: Ctx, raw: ImpactAssessmentInput) {
-  validateAssessment(state, raw);
-  const content = impactAssessmentSchema.parse(raw);
+  const content = validateAssessment(state, raw);
   const { tier, score } = deriveRiskTier(content, ctx.policy);
   const version = (state.assessment?.version ?? 0) + 1;
   state.assessment = {
@@ -73,7 +77,7 @@ export function submitAssessment(state: LifecycleState, ctx: Ctx, raw: ImpactAss
 
 // ---- bias evidence -----------------------------------------------------------------------------
 
-export function validateEvidence(state: LifecycleState, raw: BiasEvidenceInput): void {
+export function validateEvidence(state: LifecycleState, raw: BiasEvidenceInput): z.output<typeof biasEvidenceSchema> {
   requireStage(state, ['bias_testing', 'risk_treatment'], 'bias-testing evidence');
   const e = parseOr(biasEvidenceSchema, raw, state.stage);
   if (e.modelVersion !== state.modelVersion) {
@@ -84,11 +88,11 @@ export function validateEvidence(state: LifecycleState, raw: BiasEvidenceInput):
       [{ path: 'modelVersion', message: `must be the system's current model version ${state.modelVersion}` }],
     );
   }
+  return e;
 }
 
 export function submitEvidence(state: LifecycleState, ctx: Ctx, raw: BiasEvidenceInput) {
-  validateEvidence(state, raw);
-  const { submittedBy, ...content } = biasEvidenceSchema.parse(raw);
+  const { submittedBy, ...content } = validateEvidence(state, raw);
   const verdicts = judgeEvidence(content, ctx.policy);
   const failed = verdicts.filter((v) => !v.passed).map(metricKey);
   const version = (state.evidence?.version ?? 0) + 1;
@@ -133,7 +137,7 @@ export function submitEvidence(state: LifecycleState, ctx: Ctx, raw: BiasEvidenc
 
 // ---- risk treatment ----------------------------------------------------------------------------
 
-export function validatePlan(state: LifecycleState, raw: TreatmentPlanInput): void {
+export function validatePlan(state: LifecycleState, raw: TreatmentPlanInput): z.output<typeof treatmentPlanSchema> {
   requireStage(state, ['risk_treatment'], 'a risk-treatment plan');
   const plan = parseOr(treatmentPlanSchema, raw, state.stage);
   const open = unansweredMetrics(plan, state.evidence?.failed ?? []);
@@ -145,11 +149,11 @@ export function validatePlan(state: LifecycleState, raw: TreatmentPlanInput): vo
       [{ path: 'items', message: `no item addresses the failed metrics ${open.join(', ')}` }],
     );
   }
+  return plan;
 }
 
 export function submitPlan(state: LifecycleState, ctx: Ctx, raw: TreatmentPlanInput) {
-  validatePlan(state, raw);
-  const content = treatmentPlanSchema.parse(raw);
+  const content = validatePlan(state, raw);
   const residual = residualScore(content, ctx.policy);
   const version = (state.plan?.version ?? 0) + 1;
   state.plan = {
@@ -195,18 +199,20 @@ export function submitPlan(state: LifecycleState, ctx: Ctx, raw: TreatmentPlanIn
 
 // ---- FRIA notification -------------------------------------------------------------------------
 
-export function validateAuthorityNotification(state: LifecycleState, raw: AuthorityNotificationInput): void {
+export function validateAuthorityNotification(
+  state: LifecycleState,
+  raw: AuthorityNotificationInput,
+): z.output<typeof authorityNotificationSchema> {
   requireNotFinal(state, 'an authority notification');
   if (!state.fria.required)
     throw new Refusal('WrongStage', 'no fundamental rights impact assessment is required for this system', state.stage);
   if (state.fria.notifiedAt)
     throw new Refusal('WrongStage', `the authority was already notified on ${state.fria.notifiedAt}`, state.stage);
-  parseOr(authorityNotificationSchema, raw, state.stage);
+  return parseOr(authorityNotificationSchema, raw, state.stage);
 }
 
 export function recordAuthorityNotification(state: LifecycleState, ctx: Ctx, raw: AuthorityNotificationInput) {
-  validateAuthorityNotification(state, raw);
-  const n = authorityNotificationSchema.parse(raw);
+  const n = validateAuthorityNotification(state, raw);
   state.fria = { required: true, notifiedAt: n.notifiedAt, authority: n.authority, reference: n.reference ?? null };
   const effects: Effect[] = [{ kind: 'event', type: 'fria_authority_notified', actor: n.notifiedBy, payload: n }];
   if (state.stage === 'fria_notification')
