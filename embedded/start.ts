@@ -86,8 +86,8 @@ runMain(async () => {
     const connection = await Connection.connect({ address });
     stops.push(() => connection.close());
     const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
-    // An external server (TEMPORAL_ADDRESS) may not have the attributes yet; the dev server already does.
-    await registerSearchAttributes(connection, env.TEMPORAL_NAMESPACE);
+    // An external server (TEMPORAL_ADDRESS) may not have the attributes yet; startDevServer registered them already.
+    if (env.TEMPORAL_ADDRESS) await registerSearchAttributes(connection, env.TEMPORAL_NAMESPACE);
     await ensureDigestSchedule(client, {
       taskQueue: env.TEMPORAL_TASK_QUEUE,
       policy,
