@@ -2,15 +2,17 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { z } from 'zod';
 import { INVALID_INPUT, WRONG_STAGE } from '../workflows/messages.js';
 
-/** The one error body every API route answers with. */
-export interface ApiErrorBody {
-  error: string;
-  message: string;
-  issues?: { path: string; message: string }[];
-  stage?: string;
-}
+/** The one error body every API route answers with (and documents in OpenAPI). */
+export const apiErrorBodySchema = z.object({
+  error: z.string(),
+  message: z.string(),
+  issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  stage: z.string().optional(),
+});
+export type ApiErrorBody = z.infer<typeof apiErrorBodySchema>;
 
 export class ApiError extends Error {
   constructor(

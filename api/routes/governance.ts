@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { stageSchema } from '../../domain/lifecycle.js';
 import { emailSchema } from '../../domain/system.js';
 import type { ApiContext } from '../context.js';
-import { ApiError } from '../errors.js';
+import { ApiError, apiErrorBodySchema } from '../errors.js';
 import {
   countOverdueReviews,
   countsByStageAndTier,
@@ -16,11 +16,7 @@ import {
   type StageTierCounts,
 } from '../visibility.js';
 
-const errorBody = z.object({
-  error: z.string(),
-  message: z.string(),
-  issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
-});
+const errorBody = apiErrorBodySchema;
 
 const overdueItem = z.object({
   id: z.string(),

@@ -34,15 +34,10 @@ import {
   submitTreatmentPlanUpdate,
 } from '../../workflows/messages.js';
 import type { ApiContext } from '../context.js';
-import { ApiError, fromWorkflowError, notFound } from '../errors.js';
+import { ApiError, apiErrorBodySchema, fromWorkflowError, notFound } from '../errors.js';
 import { queryState } from '../lifecycle-state.js';
 
-const errorBody = z.object({
-  error: z.string(),
-  message: z.string(),
-  issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
-  stage: z.string().optional(),
-});
+const errorBody = apiErrorBodySchema;
 const errorResponses = { 404: errorBody, 409: errorBody, 422: errorBody };
 /** What the workflow answered; documented per message in the workflow's update definitions. */
 const resultBody = z.record(z.string(), z.unknown());
