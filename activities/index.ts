@@ -51,7 +51,7 @@ export function createActivities(deps: ActivityDeps) {
       idempotencyKey: e.idempotencyKey,
       systemId: e.systemId,
       kind: e.kind,
-      to: e.to,
+      toAddress: e.to,
       subject: e.mail.subject,
       messageId,
       createdAt: new Date(),

@@ -3,8 +3,11 @@ import type { ColumnType, GeneratedAlways } from 'kysely';
 /**
  * The record store's tables, described once for Kysely.
  *
- * Conventions: snake_case columns, `timestamptz` for every instant, `jsonb`
- * for free-form payloads. JSON columns are written as already-serialised
+ * Conventions: snake_case tables and columns in SQL, `timestamptz` for every
+ * instant, `jsonb` for free-form payloads. The names here are camelCase: the
+ * store's Kysely instance runs `CamelCasePlugin`, so this interface matches the
+ * rows callers see and the row types can be `Selectable<>` of these tables
+ * (the migrations, written in SQL, keep the snake_case names). JSON columns are written as already-serialised
  * strings (see `toJsonb` in store/index.ts) because `pg` would otherwise turn
  * a top-level JS array into a Postgres array literal; they are read back as
  * parsed values by both drivers.
@@ -26,74 +29,74 @@ export type Int8 = ColumnType<number, number | bigint, number | bigint>;
 export type IdentityInt8 = GeneratedAlways<number>;
 
 export interface SystemsTable {
-  system_id: string;
+  systemId: string;
   name: string;
   owner: string;
-  risk_owner: string;
+  riskOwner: string;
   stage: string;
-  risk_tier: string | null;
-  review_due_at: Timestamp | null;
-  policy_version: string;
+  riskTier: string | null;
+  reviewDueAt: Timestamp | null;
+  policyVersion: string;
   registration: Jsonb;
-  updated_at: Timestamp;
-  created_at: GeneratedTimestamp;
+  updatedAt: Timestamp;
+  createdAt: GeneratedTimestamp;
 }
 
 /** Append-only (enforced by a trigger), hash-chained per system. */
 export interface EventsTable {
-  system_id: string;
+  systemId: string;
   seq: Int8;
-  idempotency_key: string;
+  idempotencyKey: string;
   type: string;
   actor: string | null;
   at: Timestamp;
   payload: Jsonb;
-  prev_hash: string;
+  prevHash: string;
   hash: string;
-  recorded_at: GeneratedTimestamp;
+  recordedAt: GeneratedTimestamp;
 }
 
 export interface AssessmentsTable {
   id: IdentityInt8;
-  idempotency_key: string;
-  system_id: string;
+  idempotencyKey: string;
+  systemId: string;
   version: number;
-  risk_tier: string;
-  submitted_by: string;
-  submitted_at: Timestamp;
+  riskTier: string;
+  submittedBy: string;
+  submittedAt: Timestamp;
   content: Jsonb;
-  recorded_at: GeneratedTimestamp;
+  recordedAt: GeneratedTimestamp;
 }
 
 export interface DecisionsTable {
   id: IdentityInt8;
-  idempotency_key: string;
-  system_id: string;
-  request_id: string;
+  idempotencyKey: string;
+  systemId: string;
+  requestId: string;
   step: number;
   approver: string;
   decision: string;
   comment: string;
-  decided_at: Timestamp;
+  decidedAt: Timestamp;
   digest: string | null;
-  recorded_at: GeneratedTimestamp;
+  recordedAt: GeneratedTimestamp;
 }
 
 export type NotificationStatus = 'pending' | 'sent' | 'failed';
 
 export interface NotificationsTable {
-  idempotency_key: string;
-  system_id: string;
+  idempotencyKey: string;
+  systemId: string;
   kind: string;
-  to_address: string;
+  toAddress: string;
   subject: string;
-  message_id: string;
+  messageId: string;
   status: ColumnType<NotificationStatus, NotificationStatus | undefined, NotificationStatus>;
   attempts: ColumnType<number, number | undefined, number>;
-  last_error: string | null;
-  created_at: Timestamp;
-  sent_at: Timestamp | null;
-  updated_at: GeneratedTimestamp;
+  lastError: string | null;
+  createdAt: Timestamp;
+  sentAt: Timestamp | null;
+  updatedAt: GeneratedTimestamp;
 }
 
 /**
@@ -104,22 +107,22 @@ export interface NotificationsTable {
 export interface ApprovalLinkUsesTable {
   id: IdentityInt8;
   jti: string;
-  request_id: string;
-  system_id: string;
+  requestId: string;
+  systemId: string;
   approver: string;
   decision: string;
   comment: string;
-  used_at: Timestamp;
-  released_at: Timestamp | null;
+  usedAt: Timestamp;
+  releasedAt: Timestamp | null;
 }
 
 export interface LinkAttemptsTable {
   id: IdentityInt8;
-  system_id: string | null;
+  systemId: string | null;
   reason: string;
   at: Timestamp;
   detail: Jsonb;
-  recorded_at: GeneratedTimestamp;
+  recordedAt: GeneratedTimestamp;
 }
 
 export interface Database {
@@ -128,6 +131,6 @@ export interface Database {
   assessments: AssessmentsTable;
   decisions: DecisionsTable;
   notifications: NotificationsTable;
-  approval_link_uses: ApprovalLinkUsesTable;
-  link_attempts: LinkAttemptsTable;
+  approvalLinkUses: ApprovalLinkUsesTable;
+  linkAttempts: LinkAttemptsTable;
 }

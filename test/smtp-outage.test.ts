@@ -69,7 +69,7 @@ describe('an SMTP outage while an approval e-mail is due', () => {
         (rows) => rows.length === 1 && rows[0]!.status === 'failed' && rows[0]!.attempts >= 2,
         'two failed attempts on the approval e-mail',
       );
-      expect(failing!.to).toBe(RISK_OWNER);
+      expect(failing!.toAddress).toBe(RISK_OWNER);
       expect(failing!.sentAt).toBeNull();
       expect(failing!.lastError).toMatch(/ECONNREFUSED|connect/i);
       expect(failing!.messageId).toBe(messageIdFor(failing!.idempotencyKey));

@@ -126,11 +126,11 @@ const newSystemId = () => `sys-${++counter}-${randomUUID().slice(0, 8)}`;
 const t = (iso: string) => new Date(iso);
 
 async function tableNames(store: Store): Promise<string[]> {
-  const r = await sql<{ table_name: string }>`
+  const r = await sql<{ tableName: string }>`
     select table_name from information_schema.tables
     where table_schema = current_schema() and table_type = 'BASE TABLE'
     order by table_name`.execute(store.db);
-  return r.rows.map((row) => row.table_name);
+  return r.rows.map((row) => row.tableName);
 }
 
 async function executedMigrations(store: Store): Promise<string[]> {
@@ -346,6 +346,8 @@ for (const backend of backends) {
         null,
         42,
         { dropped: undefined, kept: 0, when: new Date('2024-05-06T07:08:09.010Z') },
+        // The camel-case plugin renames columns only, never keys inside jsonb.
+        { snake_key: { inner_key: [{ deep_key: 1 }] } },
       ];
       for (const [i, payload] of payloads.entries()) {
         const r = await store.recordEvent({
@@ -367,6 +369,7 @@ for (const backend of backends) {
         null,
         42,
         { kept: 0, when: '2024-05-06T07:08:09.010Z' },
+        { snake_key: { inner_key: [{ deep_key: 1 }] } },
       ]);
       expect(await store.verifyChain(systemId)).toEqual({ ok: true, count: payloads.length });
       expect(await store.verifyChain(newSystemId())).toEqual({ ok: true, count: 0 });
@@ -575,7 +578,7 @@ for (const backend of backends) {
         idempotencyKey: key,
         systemId,
         kind: 'approval-request',
-        to: 'frank@example.com',
+        toAddress: 'frank@example.com',
         subject: 'Please review',
         messageId: '<m1@test>',
         createdAt: t('2024-05-01T00:00:00.000Z'),
@@ -617,7 +620,7 @@ for (const backend of backends) {
       expect(rows[0]).toMatchObject({
         idempotencyKey: key,
         kind: 'approval-request',
-        to: 'frank@example.com',
+        toAddress: 'frank@example.com',
         subject: 'Please review',
         status: 'sent',
         attempts: 2,
@@ -640,7 +643,7 @@ for (const backend of backends) {
             idempotencyKey: `${systemId}:mail`,
             systemId,
             kind: 'reminder',
-            to: 'gina@example.com',
+            toAddress: 'gina@example.com',
             subject: 's',
             messageId: `<m${i}@test>`,
             createdAt: new Date(),
@@ -741,12 +744,12 @@ for (const backend of backends) {
       expect(await store.useApprovalLink(use)).toMatchObject({ first: false, previous: { decision: 'reject' } });
 
       const history = await store.db
-        .selectFrom('approval_link_uses')
-        .select(['decision', 'released_at'])
+        .selectFrom('approvalLinkUses')
+        .select(['decision', 'releasedAt'])
         .where('jti', '=', jti)
         .orderBy('id')
         .execute();
-      expect(history.map((h) => [h.decision, h.released_at instanceof Date])).toEqual([
+      expect(history.map((h) => [h.decision, h.releasedAt instanceof Date])).toEqual([
         ['approve', true],
         ['reject', false],
       ]);
@@ -828,7 +831,7 @@ describe('PGlite persisted to a directory', { timeout: TIMEOUT }, () => {
         idempotencyKey: 'p:mail',
         systemId,
         kind: 'k',
-        to: 'o@example.com',
+        toAddress: 'o@example.com',
         subject: 's',
         messageId: '<p@test>',
         createdAt: t('2024-09-01T00:00:00.000Z'),
@@ -868,7 +871,7 @@ describe('PGlite persisted to a directory', { timeout: TIMEOUT }, () => {
             idempotencyKey: 'p:mail',
             systemId,
             kind: 'k',
-            to: 'o@example.com',
+            toAddress: 'o@example.com',
             subject: 's',
             messageId: '<other@test>',
             createdAt: new Date(),
@@ -910,6 +913,78 @@ describe.skipIf(!testPg)('PGlite and PostgreSQL agree', { timeout: TIMEOUT }, ()
       expect(liteRows).toHaveLength(3);
       expect(strip(await real.listEvents(systemId))).toEqual(liteRows);
       expect(await real.verifyChain(systemId)).toEqual({ ok: true, count: 3 });
+
+      // Every other table: int8 ids, integers, timestamps and jsonb come back alike.
+      for (const s of [lite, real]) {
+        await s.upsertSystem({
+          systemId,
+          name: 'n',
+          owner: 'o',
+          riskOwner: 'r',
+          stage: 'registered',
+          riskTier: null,
+          reviewDueAt: t('2025-01-01T00:00:00.001Z'),
+          policyVersion: 'p',
+          registration: { risk_owner: 'r' },
+          updatedAt: t('2024-10-01T00:00:00.000Z'),
+        });
+        await s.recordAssessment({
+          idempotencyKey: `${systemId}:a`,
+          systemId,
+          version: 3,
+          riskTier: 'high',
+          submittedBy: 'x',
+          submittedAt: t('2024-10-02T00:00:00.000Z'),
+          content: [{ a: 1 }],
+        });
+        await s.recordDecision({
+          idempotencyKey: `${systemId}:d`,
+          systemId,
+          requestId: 'q',
+          step: 2,
+          approver: 'x',
+          decision: 'approve',
+          comment: '',
+          decidedAt: t('2024-10-03T00:00:00.000Z'),
+          digest: null,
+        });
+        await s.claimNotification({
+          idempotencyKey: `${systemId}:n`,
+          systemId,
+          kind: 'k',
+          toAddress: 'x@example.com',
+          subject: 's',
+          messageId: '<m@test>',
+          createdAt: t('2024-10-04T00:00:00.000Z'),
+        });
+        await s.markNotificationFailed(`${systemId}:n`, 'boom');
+        await s.markNotificationSent(`${systemId}:n`, t('2024-10-05T00:00:00.000Z'));
+        await s.recordLinkAttempt({
+          systemId,
+          reason: 'expired',
+          at: t('2024-10-06T00:00:00.000Z'),
+          detail: { a_b: 1 },
+        });
+      }
+      const shape = async (s: Store) => {
+        const { createdAt, ...system } = (await s.getSystem(systemId))!;
+        const [assessment] = await s.listAssessments(systemId);
+        const [decision] = await s.listDecisions(systemId);
+        const [notification] = await s.listNotifications(systemId);
+        const [attempt] = await s.listLinkAttempts(systemId);
+        expect(createdAt).toBeInstanceOf(Date);
+        for (const row of [assessment!, decision!, attempt!]) expect(typeof row.id).toBe('number');
+        expect(notification!.updatedAt).toBeInstanceOf(Date);
+        const { id: _a, recordedAt: _ar, ...a } = assessment!;
+        const { id: _d, recordedAt: _dr, ...d } = decision!;
+        const { updatedAt: _nu, ...n } = notification!;
+        const { id: _l, recordedAt: _lr, ...l } = attempt!;
+        return { system, a, d, n, l };
+      };
+      const liteShape = await shape(lite);
+      expect(liteShape.n).toMatchObject({ toAddress: 'x@example.com', attempts: 1, status: 'sent' });
+      expect(liteShape.system.registration).toEqual({ risk_owner: 'r' });
+      expect(await shape(real)).toEqual(liteShape);
     } finally {
       await Promise.all([lite.close(), real.close()]);
     }
