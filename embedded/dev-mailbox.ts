@@ -7,7 +7,7 @@
  * Delivery semantics: one SMTP DATA transaction = one stored message, whatever
  * the number of recipients, and the message is stored *before* the server
  * answers `250`, so once a client's `sendMail` resolves the message is already
- * visible in `messages()`.
+ * visible in `messages()` (and written to `persistFile`, if there is one).
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
@@ -250,6 +250,8 @@ class DevMailboxImpl implements DevMailbox {
     }
     const parsed = await simpleParser(Buffer.concat(chunks));
     this.add(toMailboxMessage(parsed, session));
+    // On disk before the 250: the sender then counts it delivered and never resends, so a crash must not lose it.
+    await this.flush();
   }
 
   private add(message: MailboxMessage): void {

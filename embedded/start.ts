@@ -7,7 +7,7 @@ import { createActivities } from '../activities/index.js';
 import { createSmtpMailer } from '../activities/mailer.js';
 import { createReadiness } from '../api/readiness.js';
 import { buildApi } from '../api/server.js';
-import { parseEnv, publicBaseUrl } from '../config/env.js';
+import { ConfigError, parseEnv, publicBaseUrl } from '../config/env.js';
 import { loadPolicy } from '../config/policy-file.js';
 import { runMain } from '../config/run-main.js';
 import { openStore } from '../store/index.js';
@@ -16,7 +16,7 @@ import { registerSearchAttributes } from '../worker/search-attributes.js';
 import { installTemporalLogging } from '../worker/logging.js';
 import { createWorker } from '../worker/worker.js';
 import { startDevMailbox } from './dev-mailbox.js';
-import { startDevServer } from './dev-server.js';
+import { DevServerInUseError, DevServerPortInUseError, startDevServer } from './dev-server.js';
 import { ensureTemporalBinaries } from './temporal-binaries.js';
 
 /** The secret signing approval links, made once per data folder so links survive restarts. */
@@ -31,6 +31,26 @@ async function embeddedSecret(dataDir: string): Promise<string> {
   const secret = randomBytes(32).toString('base64url');
   await writeFile(file, secret + '\n', { mode: 0o600 });
   return secret;
+}
+
+/** A port or data folder the dev server cannot have, as the setting to change (exit 2, no stack). */
+function devServerConflict(err: unknown, dataDir: string): ConfigError | undefined {
+  if (err instanceof DevServerPortInUseError) {
+    const name = err.which === 'port' ? 'TEMPORAL_DEV_PORT' : 'TEMPORAL_UI_PORT';
+    return new ConfigError([
+      `${name}: port ${err.port} is in use by another program (${err.code}), not by a Temporal dev server ` +
+        `left behind on this DATA_DIR; stop that program, or set ${name} to a free port ` +
+        (err.which === 'port' ? '(0 picks one)' : '(0 turns the UI off)'),
+    ]);
+  }
+  if (err instanceof DevServerInUseError) {
+    return new ConfigError([
+      `DATA_DIR: ${dataDir} is in use by another npm start that is still running (process ${err.ownerPid}, ` +
+        `its Temporal dev server is ${err.pid}); stop that one first (Ctrl-C, or kill ${err.ownerPid}), ` +
+        'or give this one its own DATA_DIR',
+    ]);
+  }
+  return undefined;
 }
 
 /**
@@ -58,10 +78,15 @@ runMain(async () => {
       const server = await startDevServer({
         cliPath: cli,
         dbFile: join(dataDir, 'temporal.db'),
+        // How the next start finds a dev server this one leaves behind if it is killed (kill -9, OOM).
+        pidFile: join(dataDir, 'temporal-dev-server.pid'),
+        notice: (line) => console.log(line),
         port: env.TEMPORAL_DEV_PORT,
         uiPort: env.TEMPORAL_UI_PORT || undefined,
         headless: env.TEMPORAL_UI_PORT === 0,
         namespace: env.TEMPORAL_NAMESPACE,
+      }).catch((err: unknown) => {
+        throw devServerConflict(err, dataDir) ?? err;
       });
       stops.push(() => server.stop());
       address = server.address;

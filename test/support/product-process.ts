@@ -179,3 +179,37 @@ export async function forceStop(p: ProductProcess | undefined, marker: string): 
     }
   }
 }
+
+/** The live process `pid` (not a zombie), or undefined. Linux only (/proc). */
+export function processInfo(pid: number): ProcessInfo | undefined {
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const state = /^State:\s+(.*)$/m.exec(status)?.[1] ?? '?';
+    const ppid = Number(/^PPid:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+    return state.startsWith('Z') || state.startsWith('X') ? undefined : { pid, ppid, state, cmdline };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The Temporal dev servers running on files in `dataDir` (what embedded/start.ts starts), or null without /proc. */
+export function devServersIn(dataDir: string): ProcessInfo[] | null {
+  return processesMentioning(dataDir)?.filter((p) => p.cmdline.includes(' server start-dev ')) ?? null;
+}
+
+/** Polls `check` until it returns a value other than undefined/false; fails naming `what` after `timeoutMs`. */
+export async function pollFor<T>(
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+  intervalMs = 100,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
