@@ -1,5 +1,6 @@
 # Image for the worker (`npm run worker`) and the API (`npm run api`); see docker-compose.yml.
-FROM node:20-slim
+# Node 22: kysely 0.29 and cookie 2 declare node >= 22 (test/compose.test.ts checks every locked package).
+FROM node:22-slim
 
 WORKDIR /app
 

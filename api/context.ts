@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Policy } from '../domain/policy.js';
 import type { Store } from '../store/index.js';
+import type { ReadinessReport } from './readiness.js';
 
 /** What the HTTP layer needs; built once by whichever process hosts the API. */
 export interface ApiContext {
@@ -11,6 +12,6 @@ export interface ApiContext {
   publicBaseUrl: string;
   approvalLinkSecret: string;
   governanceLead: string;
-  /** True once the worker (if hosted here) and the API can serve; /healthz reports it. */
-  isReady: () => Promise<boolean>;
+  /** Whether a request can complete now (api/readiness.ts: a report of each check); /healthz answers it. */
+  isReady: () => Promise<boolean | ReadinessReport>;
 }

@@ -28,6 +28,7 @@ runMain(async () => {
         store,
         namespace: env.TEMPORAL_NAMESPACE,
         taskQueue: env.TEMPORAL_TASK_QUEUE,
+        heartbeatMaxAgeMs: env.READINESS_HEARTBEAT_MAX_AGE_MS,
       }),
     },
     { logLevel: env.LOG_LEVEL },

@@ -12,6 +12,7 @@ import type { DevMailbox } from '../embedded/dev-mailbox.js';
 import { registerDevMailboxRoutes } from '../embedded/dev-mailbox-routes.js';
 import type { ApiContext } from './context.js';
 import { apiErrorHandler } from './errors.js';
+import { healthAnswer } from './readiness.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { governanceRoutes } from './routes/governance.js';
@@ -51,9 +52,10 @@ export async function buildApi(ctx: ApiContext, opts: ApiOptions = {}): Promise<
     transform: jsonSchemaTransform,
   });
 
-  app.get('/healthz', { schema: { hide: true } }, async (_req, reply) =>
-    (await ctx.isReady()) ? { status: 'ok' } : reply.code(503).send({ status: 'starting' }),
-  );
+  app.get('/healthz', { schema: { hide: true } }, async (_req, reply) => {
+    const answer = healthAnswer(await ctx.isReady());
+    return reply.code(answer.status).header('cache-control', 'no-store').send(answer.body);
+  });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(systemRoutes(ctx));

@@ -6,6 +6,10 @@ import { z } from 'zod';
  * bad variable is named the same way whichever process meets it first.
  */
 const port = z.coerce.number({ error: 'must be a port number' }).int().min(0).max(65535);
+const milliseconds = z.coerce
+  .number({ error: 'must be a number of milliseconds' })
+  .int('must be a whole number of milliseconds')
+  .min(100, 'must be at least 100 ms');
 const optionalUrl = (protocols: string[]) =>
   z
     .string()
@@ -49,6 +53,13 @@ export const envSchema = z.object({
   APPROVAL_LINK_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   POLICY_PATH: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * Operational, not governance policy: how often each worker writes its heartbeat row, and how old the freshest
+   * row of the task queue may be before /healthz stops answering ready. Temporal's own poller list keeps a dead
+   * worker for minutes, so readiness trusts these rows instead; about three intervals tolerates a missed beat.
+   */
+  WORKER_HEARTBEAT_INTERVAL_MS: milliseconds.default(3_000),
+  READINESS_HEARTBEAT_MAX_AGE_MS: milliseconds.default(10_000),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -67,7 +78,14 @@ export function parseEnv(source: NodeJS.ProcessEnv = process.env): Env {
   if (!result.success) {
     throw new ConfigError(result.error.issues.map((i) => `${i.path.join('.') || '(environment)'}: ${i.message}`));
   }
-  return result.data;
+  const env = result.data;
+  // A max age within one interval would report a healthy worker as lost between two of its beats.
+  if (env.READINESS_HEARTBEAT_MAX_AGE_MS <= env.WORKER_HEARTBEAT_INTERVAL_MS) {
+    throw new ConfigError([
+      `READINESS_HEARTBEAT_MAX_AGE_MS: must be longer than WORKER_HEARTBEAT_INTERVAL_MS (${env.WORKER_HEARTBEAT_INTERVAL_MS} ms), about three times it`,
+    ]);
+  }
+  return env;
 }
 
 /** Settings a process that must run against external services cannot do without. */

@@ -10,6 +10,7 @@ import { buildApi } from '../api/server.js';
 import { ConfigError, parseEnv, publicBaseUrl } from '../config/env.js';
 import { loadPolicy } from '../config/policy-file.js';
 import { runMain } from '../config/run-main.js';
+import { startHeartbeat } from '../store/heartbeats.js';
 import { openStore } from '../store/index.js';
 import { ensureDigestSchedule } from '../worker/digest-schedule.js';
 import { registerSearchAttributes } from '../worker/search-attributes.js';
@@ -128,7 +129,15 @@ runMain(async () => {
       activities: createActivities({ store, mailer, publicBaseUrl: baseUrl, approvalLinkSecret: secret, client }),
     });
     const workerDone = worker.run();
+    const heartbeat = startHeartbeat(store.db, {
+      identity: worker.options.identity,
+      taskQueue: env.TEMPORAL_TASK_QUEUE,
+      namespace: env.TEMPORAL_NAMESPACE,
+      intervalMs: env.WORKER_HEARTBEAT_INTERVAL_MS,
+      isRunning: () => worker.getState() === 'RUNNING',
+    });
     stops.push(async () => {
+      await heartbeat.stop();
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await workerDone;
     });
@@ -147,6 +156,7 @@ runMain(async () => {
           store,
           namespace: env.TEMPORAL_NAMESPACE,
           taskQueue: env.TEMPORAL_TASK_QUEUE,
+          heartbeatMaxAgeMs: env.READINESS_HEARTBEAT_MAX_AGE_MS,
         }),
       },
       { logLevel: env.LOG_LEVEL, mailbox },

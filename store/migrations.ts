@@ -144,8 +144,33 @@ const initial: Migration = {
   },
 };
 
+/**
+ * One row per running worker process and task queue, rewritten every few seconds. Readiness reads the freshest
+ * row: Temporal's own poller list keeps a dead worker for minutes. Times come from the database's clock (now()),
+ * so workers and APIs on hosts with skewed clocks agree on a row's age.
+ */
+const workerHeartbeats: Migration = {
+  async up(db) {
+    await run(db, [
+      `create table worker_heartbeats (
+        identity     text not null,
+        task_queue   text not null,
+        namespace    text not null,
+        started_at   timestamptz not null,
+        last_seen_at timestamptz not null,
+        primary key (namespace, task_queue, identity)
+      )`,
+      `create index worker_heartbeats_seen_idx on worker_heartbeats (namespace, task_queue, last_seen_at)`,
+    ]);
+  },
+  async down(db) {
+    await run(db, ['drop table worker_heartbeats']);
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
+  '0003_worker_heartbeats': workerHeartbeats,
 };
 
 export const migrationProvider: MigrationProvider = {

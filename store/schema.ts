@@ -125,6 +125,15 @@ export interface LinkAttemptsTable {
   recordedAt: GeneratedTimestamp;
 }
 
+/** One row per running worker process and task queue (store/heartbeats.ts); readiness reads the freshest. */
+export interface WorkerHeartbeatsTable {
+  identity: string;
+  taskQueue: string;
+  namespace: string;
+  startedAt: Timestamp;
+  lastSeenAt: Timestamp;
+}
+
 export interface Database {
   systems: SystemsTable;
   events: EventsTable;
@@ -133,4 +142,5 @@ export interface Database {
   notifications: NotificationsTable;
   approvalLinkUses: ApprovalLinkUsesTable;
   linkAttempts: LinkAttemptsTable;
+  workerHeartbeats: WorkerHeartbeatsTable;
 }

@@ -133,6 +133,25 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('gives worker and api the same heartbeat settings, so readiness judges the beats workers send', () => {
+    const worker = parseEnv(resolvedEnv(services.worker!));
+    const api = parseEnv(resolvedEnv(services.api!));
+    expect(rawEnv(services.worker!).WORKER_HEARTBEAT_INTERVAL_MS).toBeDefined();
+    expect(rawEnv(services.api!).READINESS_HEARTBEAT_MAX_AGE_MS).toBeDefined();
+    expect(api.WORKER_HEARTBEAT_INTERVAL_MS).toBe(worker.WORKER_HEARTBEAT_INTERVAL_MS);
+    expect(api.READINESS_HEARTBEAT_MAX_AGE_MS).toBeGreaterThanOrEqual(2 * worker.WORKER_HEARTBEAT_INTERVAL_MS);
+    // an override that makes the max age shorter than a beat is refused by name
+    expect(() =>
+      parseEnv(
+        resolvedEnv(services.api!, {
+          ...REQUIRED_TEST_VALUES,
+          WORKER_HEARTBEAT_INTERVAL_MS: '20000',
+          READINESS_HEARTBEAT_MAX_AGE_MS: '10000',
+        }),
+      ),
+    ).toThrow(/READINESS_HEARTBEAT_MAX_AGE_MS/);
+  });
+
   it('requires APPROVAL_LINK_SECRET instead of shipping a default', () => {
     expect(() => resolvedEnv(services.api!, {})).toThrow(/APPROVAL_LINK_SECRET/);
     expect(() => resolvedEnv(services.worker!, {})).toThrow(/APPROVAL_LINK_SECRET/);
@@ -146,6 +165,8 @@ describe('docker-compose.yml', () => {
     const health = commandText(services.api!.healthcheck?.test);
     expect(health).toContain('/healthz');
     expect(health).toContain(`:${env.PORT}/`);
+    // /healthz answers 503 (not ok) when a check fails: the probe must fail on the status, not only on no answer
+    expect(health).toMatch(/r\.ok|status\s*===?\s*200/);
     expect(env.PUBLIC_BASE_URL).toBe('http://localhost:3000');
   });
 
@@ -230,7 +251,7 @@ describe('docker-compose.yml', () => {
     expect(existsSync(dockerfile)).toBe(true);
     expect(existsSync(join(root, '.dockerignore'))).toBe(true);
     const text = readFileSync(dockerfile, 'utf8');
-    expect(text).toMatch(/^FROM node:20-slim/m);
+    expect(text).toMatch(/^FROM node:\d+-slim/m);
     expect(text).toMatch(/^RUN npm ci\b/m);
     const scripts = (
       JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
@@ -251,6 +272,100 @@ describe('docker-compose.yml', () => {
       expect(cmd.slice(0, 2)).toEqual(['npm', 'run']);
       expect(scripts[cmd[2]!], `script ${cmd[2]} in package.json`).toBeDefined();
     }
+  });
+});
+
+// ---------------------------------------------------------------- Node version
+
+type Version = [number, number, number];
+
+/**
+ * Enough of npm's semver ranges for `engines.node` fields: `a || b`, space-separated comparators
+ * (`>=`, `>`, `<=`, `<`, `=`, `^`, `~`, with or without a space after the operator) and x-ranges (`8.*`, `10.x`).
+ */
+function satisfies(version: Version, range: string): boolean {
+  const cmp = (a: Version, b: Version) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
+  return range.split('||').some((alternative) => {
+    const tokens = alternative
+      .trim()
+      .replace(/(>=|<=|>|<|=|\^|~)\s+/g, '$1')
+      .split(/\s+/)
+      .filter(Boolean);
+    return tokens.every((token) => {
+      const m = /^(>=|<=|>|<|=|\^|~)?v?(\d+|[x*])(?:\.(\d+|[x*]))?(?:\.(\d+|[x*]))?$/.exec(token);
+      if (!m) throw new Error(`range ${JSON.stringify(range)}: cannot read ${JSON.stringify(token)}`);
+      const op = m[1] ?? '';
+      const parts = [m[2], m[3], m[4]];
+      const wild = parts.findIndex((p) => p === undefined || p === 'x' || p === '*');
+      const v = parts.map((p) => (p === undefined || p === 'x' || p === '*' ? 0 : Number(p))) as Version;
+      if (op === '' || op === '=') {
+        if (wild === -1) return cmp(version, v) === 0;
+        return parts.slice(0, wild).every((p, i) => Number(p) === version[i]);
+      }
+      if (op === '>=') return cmp(version, v) >= 0;
+      if (op === '>') return cmp(version, v) > 0;
+      if (op === '<=') return cmp(version, v) <= 0;
+      if (op === '<') return cmp(version, v) < 0;
+      if (op === '~') return cmp(version, v) >= 0 && version[0] === v[0] && (wild === 1 || version[1] === v[1]);
+      // ^: the leftmost non-zero part is fixed
+      const fixed = v[0] !== 0 ? 0 : v[1] !== 0 ? 1 : 2;
+      return cmp(version, v) >= 0 && version.slice(0, fixed + 1).every((p, i) => p === v[i]);
+    });
+  });
+}
+
+describe('the Node version', () => {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { engines?: { node?: string } };
+  const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, { engines?: Record<string, string> | string[]; optional?: boolean; dev?: boolean }>;
+  };
+  /** Every locked package that npm ci installs on Linux, with the Node versions it declares it runs on. */
+  const declared = Object.entries(lock.packages)
+    .filter(([path, p]) => path !== '' && !p.optional && !Array.isArray(p.engines) && p.engines?.node)
+    .map(([path, p]) => ({
+      name: path.replace(/^.*node_modules\//, ''),
+      range: (p.engines as Record<string, string>).node!,
+    }));
+
+  it('reads the ranges the lockfile uses', () => {
+    expect(satisfies([22, 12, 0], '>=22.12')).toBe(true);
+    expect(satisfies([22, 11, 9], '>=22.12')).toBe(false);
+    expect(satisfies([20, 19, 0], '^20.19.0 || >=22.12.0')).toBe(true);
+    expect(satisfies([21, 0, 0], '^20.19.0 || >=22.12.0')).toBe(false);
+    expect(satisfies([23, 1, 0], '^20.0.0 || ^22.0.0 || >=24.0.0')).toBe(false);
+    expect(satisfies([20, 0, 0], '>= 20.3.0')).toBe(false);
+    expect(satisfies([10, 5, 0], '6.* || 8.* || >= 10.*')).toBe(true);
+    expect(satisfies([7, 0, 0], '6.* || 8.* || >= 10.*')).toBe(false);
+    expect(declared.length).toBeGreaterThan(50);
+  });
+
+  it('engines in package.json is the lowest Node every installed dependency supports', () => {
+    const engines = pkg.engines?.node ?? '';
+    const floor = /^>=\s*(\d+)\.(\d+)(?:\.(\d+))?$/.exec(engines);
+    expect(floor, `engines.node ${JSON.stringify(engines)} is a plain lower bound`).not.toBeNull();
+    const lowest: Version = [Number(floor![1]), Number(floor![2]), Number(floor![3] ?? 0)];
+    const unsupported = declared.filter((d) => !satisfies(lowest, d.range));
+    expect(unsupported, `packages that do not run on Node ${lowest.join('.')}`).toEqual([]);
+    // and not lower than it must be: one patch release earlier, something refuses
+    const earlier: Version =
+      lowest[2] > 0
+        ? [lowest[0], lowest[1], lowest[2] - 1]
+        : lowest[1] > 0
+          ? [lowest[0], lowest[1] - 1, 99]
+          : [lowest[0] - 1, 99, 99];
+    expect(declared.filter((d) => !satisfies(earlier, d.range)).length).toBeGreaterThan(0);
+    expect(lock.packages['']?.engines).toEqual(pkg.engines);
+  });
+
+  it('runs the image on a Node line that engines and every installed dependency accept', () => {
+    const from = /^FROM node:(\d+)(?:\.(\d+))?(?:\.(\d+))?-slim/m.exec(readFileSync(join(root, 'Dockerfile'), 'utf8'));
+    expect(from, 'FROM node:<major>-slim').not.toBeNull();
+    // node:<major>-slim follows that line's newest release; a pinned minor or patch is taken as written
+    const image: Version = [Number(from![1]), from![2] ? Number(from![2]) : 9999, from![3] ? Number(from![3]) : 9999];
+    expect(satisfies(image, pkg.engines?.node ?? ''), `node:${from![1]} against engines ${pkg.engines?.node}`).toBe(
+      true,
+    );
+    expect(declared.filter((d) => !satisfies(image, d.range))).toEqual([]);
   });
 });
 

@@ -5,11 +5,15 @@ import { createSmtpMailer } from '../activities/mailer.js';
 import { parseEnv, publicBaseUrl, requireProduction } from '../config/env.js';
 import { runMain } from '../config/run-main.js';
 import { loadPolicy } from '../config/policy-file.js';
+import { pruneHeartbeats, startHeartbeat } from '../store/heartbeats.js';
 import { openStore } from '../store/index.js';
 import { ensureDigestSchedule } from './digest-schedule.js';
 import { registerSearchAttributes } from './search-attributes.js';
 import { installTemporalLogging } from './logging.js';
 import { createWorker } from './worker.js';
+
+/** Rows of workers that died without deleting theirs: long past mattering to readiness. */
+const STALE_HEARTBEAT_ROW_MS = 24 * 60 * 60_000;
 
 /** The worker as its own process, against an external Temporal, PostgreSQL and SMTP server. */
 runMain(async () => {
@@ -41,9 +45,26 @@ runMain(async () => {
       client,
     }),
   });
+  await pruneHeartbeats(store.db, STALE_HEARTBEAT_ROW_MS).catch(() => undefined);
   console.log(`worker polling ${env.TEMPORAL_TASK_QUEUE} on ${env.TEMPORAL_ADDRESS} (${env.TEMPORAL_NAMESPACE})`);
   // The SDK's runtime turns SIGINT/SIGTERM into a graceful worker shutdown.
-  await worker.run();
+  const running = worker.run();
+  const heartbeat = startHeartbeat(store.db, {
+    identity: worker.options.identity,
+    taskQueue: env.TEMPORAL_TASK_QUEUE,
+    namespace: env.TEMPORAL_NAMESPACE,
+    intervalMs: env.WORKER_HEARTBEAT_INTERVAL_MS,
+    isRunning: () => worker.getState() === 'RUNNING',
+    onError: (err) => console.warn(`worker heartbeat not recorded (readiness drops): ${(err as Error).message}`),
+    onRecovered: () => console.warn('worker heartbeat recorded again'),
+  });
+  // Readiness drops when shutdown begins, not after the drain: a draining worker takes no new tasks.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void heartbeat.stop());
+  try {
+    await running;
+  } finally {
+    await heartbeat.stop();
+  }
   mailer.close();
   await connection.close();
   await clientConnection.close();
