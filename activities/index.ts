@@ -1,17 +1,22 @@
 import { createHash } from 'node:crypto';
-import { ApplicationFailure, log } from '@temporalio/activity';
-import type { Store } from '../store/index.js';
-import { signApprovalLink } from './approval-links.js';
+import { log } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
-import { listOverdueReviews, listPendingApprovals } from '../api/visibility.js';
+import type { Notification } from '../domain/notifications.js';
+import type { Policy } from '../domain/policy.js';
+import { signApprovalLink } from '../links/approval-links.js';
+import type { RecordBatchResult, Store } from '../store/index.js';
+import { listOverdueReviews, listPendingApprovals } from '../views/visibility.js';
 import { renderDigest, renderNotification, type RenderedMail } from './mail-templates.js';
 import { isPermanentSmtpFailure, type Mailer } from './mailer.js';
 import type {
+  DeliveryResult,
   RecordAssessmentInput,
+  RecordBatchInput,
   RecordDecisionInput,
   RecordEventInput,
   RecordTransitionInput,
   SendNotificationInput,
+  StoreDocumentsInput,
 } from './types.js';
 
 export interface ActivityDeps {
@@ -19,6 +24,8 @@ export interface ActivityDeps {
   mailer: Mailer;
   publicBaseUrl: string;
   approvalLinkSecret: string;
+  /** The policy this worker was deployed with: running systems adopt it at their next cycle boundary. */
+  policy: Policy;
   /** For activities that read Temporal's visibility store (the weekly digest). */
   client?: Client;
 }
@@ -28,6 +35,14 @@ const digest = (s: string) => createHash('sha256').update(s).digest('hex');
 /** Stable per effect, so a retried send carries the same Message-ID and receivers can de-duplicate too. */
 export const messageIdFor = (idempotencyKey: string) => `<${digest(idempotencyKey).slice(0, 32)}@ai-impact-workflows>`;
 
+/** Longer than any send takes; a crashed attempt's lease runs out so the retry can take over. */
+const DELIVERY_LEASE_MS = 120_000;
+
+/** Thrown while another attempt holds the e-mail: retryable, so this attempt waits its turn instead of sending twice. */
+class DeliveryInProgress extends Error {
+  override name = 'DeliveryInProgress';
+}
+
 /**
  * Activities close over their dependencies (the Temporal samples' pattern),
  * so tests run them against a real store and a real SMTP server.
@@ -35,46 +50,64 @@ export const messageIdFor = (idempotencyKey: string) => `<${digest(idempotencyKe
 export function createActivities(deps: ActivityDeps) {
   const { store, mailer } = deps;
 
+  async function render(n: Notification, key: string): Promise<RenderedMail> {
+    let approvalUrl: string | undefined;
+    if (n.kind === 'approval_request') {
+      const token = await signApprovalLink(
+        deps.approvalLinkSecret,
+        { sys: n.systemId, req: n.requestId, sub: n.to, step: n.step },
+        { jti: digest(key).slice(0, 24), expiresAt: new Date(n.expiresAt), issuedAt: new Date() },
+      );
+      approvalUrl = `${deps.publicBaseUrl}/approvals/${token}`;
+    }
+    return renderNotification(n, { baseUrl: deps.publicBaseUrl, approvalUrl });
+  }
+
   /**
-   * Sends one e-mail at most once per idempotency key: the outbox row is
-   * claimed first, and a key already marked sent is not sent again.
+   * Delivers one outbox entry at most once. A permanent failure (a template
+   * that cannot render, an SMTP 5xx) is recorded and answered, never thrown:
+   * the lifecycle goes on and tells the governance lead. A temporary one
+   * (4xx, network) is thrown so Temporal retries it with backoff, this e-mail
+   * alone.
    */
-  async function deliverOnce(e: {
-    idempotencyKey: string;
-    systemId: string;
-    kind: string;
-    to: string;
-    mail: RenderedMail;
-  }): Promise<{ messageId: string; status: 'sent' | 'already_sent' | 'rejected' }> {
-    const messageId = messageIdFor(e.idempotencyKey);
-    const claim = await store.claimNotification({
-      idempotencyKey: e.idempotencyKey,
-      systemId: e.systemId,
-      kind: e.kind,
-      toAddress: e.to,
-      subject: e.mail.subject,
-      messageId,
-      createdAt: new Date(),
-    });
-    if (claim.status === 'sent') return { messageId, status: 'already_sent' };
+  async function deliver(key: string, fallback?: { notification: Notification }): Promise<DeliveryResult> {
+    const claim = await store.claimDelivery(key, DELIVERY_LEASE_MS);
+    if (!claim.claimed) {
+      if (claim.status === 'sent') return { status: 'sent', key, alreadySent: true };
+      if (claim.status === 'failed') return { status: 'failed', key, error: claim.lastError ?? 'failed' };
+      throw new DeliveryInProgress(`e-mail ${key} is being delivered by another attempt`);
+    }
+    const row = claim.row;
+    const notification = (row.notification ?? fallback?.notification) as Notification | undefined;
+    let mail: RenderedMail;
+    try {
+      if (!notification) throw new Error('the outbox entry carries no notification to render');
+      mail = await render(notification, key);
+    } catch (err) {
+      const error = `the e-mail could not be rendered: ${(err as Error).message}`;
+      await store.markNotificationFailed(key, error);
+      log.error('e-mail template failed', { key, kind: row.kind, error });
+      return { status: 'failed', key, error };
+    }
     try {
       await mailer.send({
-        to: e.to,
-        ...e.mail,
-        messageId,
-        headers: { 'X-Idempotency-Key': digest(e.idempotencyKey), 'X-AI-System': e.systemId },
+        to: row.toAddress,
+        ...mail,
+        messageId: row.messageId,
+        headers: { 'X-Idempotency-Key': digest(key), 'X-AI-System': row.systemId },
       });
     } catch (err) {
-      await store.markNotificationFailed(e.idempotencyKey, String((err as Error).message ?? err));
+      const error = String((err as Error).message ?? err).slice(0, 500);
       if (isPermanentSmtpFailure(err)) {
-        // A bad address must not stall the lifecycle; the failure stays in the outbox for the dashboard.
-        log.warn('e-mail permanently rejected', { to: e.to, kind: e.kind, error: (err as Error).message });
-        return { messageId, status: 'rejected' };
+        await store.markNotificationFailed(key, error);
+        log.warn('e-mail permanently rejected', { kind: row.kind, error });
+        return { status: 'failed', key, error };
       }
+      await store.markDeliveryRetry(key, error);
       throw err;
     }
-    await store.markNotificationSent(e.idempotencyKey, new Date());
-    return { messageId, status: 'sent' };
+    await store.markDelivered(key, mail.subject, new Date());
+    return { status: 'sent', key };
   }
 
   async function recordEvent(input: RecordEventInput): Promise<void> {
@@ -88,7 +121,49 @@ export function createActivities(deps: ActivityDeps) {
     });
   }
 
+  /** Puts a notification into the outbox unless its key is there already. */
+  async function enqueue(key: string, systemId: string, notification: { kind: string; to: string }) {
+    await store.recordBatch({
+      systemId,
+      batchKey: `${key}/outbox`,
+      at: new Date().toISOString(),
+      events: [],
+      assessments: [],
+      decisions: [],
+      mails: [{ key, messageId: messageIdFor(key), notification }],
+      failedMails: [],
+      resends: [],
+    });
+  }
+
   return {
+    /** One lifecycle step's records in one transaction (store.recordBatch). */
+    async recordBatch(input: RecordBatchInput): Promise<RecordBatchResult> {
+      return store.recordBatch({
+        ...input,
+        mails: input.mails.map((m) => ({ ...m, messageId: messageIdFor(m.key) })),
+        resends: input.resends.map((from, i) => ({ from, messageId: messageIdFor(`${input.batchKey}/r${i}`) })),
+      });
+    },
+
+    async deliverNotification(input: { key: string; systemId: string }): Promise<DeliveryResult> {
+      return deliver(input.key);
+    },
+
+    /** Documents a version 1 run carried in its state, stored before it continues as version 2. */
+    async storeDocuments(input: StoreDocumentsInput): Promise<string[]> {
+      const digests = await store.putDocuments(input.documents);
+      const mismatch = input.documents.findIndex((d, i) => d.digest !== digests[i]);
+      if (mismatch >= 0) throw new Error(`document ${mismatch} of ${input.systemId} hashes differently in the store`);
+      return digests;
+    },
+
+    async latestPolicy(): Promise<Policy> {
+      return deps.policy;
+    },
+
+    // ---- the activities version 1 runs call (workflows/v1); kept while such runs can be open ----
+
     async recordTransition(input: RecordTransitionInput): Promise<void> {
       const { projection } = input;
       await recordEvent(input);
@@ -108,6 +183,7 @@ export function createActivities(deps: ActivityDeps) {
 
     async recordAssessment(input: RecordAssessmentInput): Promise<void> {
       const a = input.assessment;
+      await store.putDocuments([{ kind: 'assessment', content: a.content }]);
       await store.recordAssessment({
         idempotencyKey: input.idempotencyKey,
         systemId: input.systemId,
@@ -157,33 +233,18 @@ export function createActivities(deps: ActivityDeps) {
       });
     },
 
-    /** A lifecycle e-mail; approval requests get their signed link here, at send time. */
+    /**
+     * A version 1 run's e-mail, through the same outbox. It reports a failure
+     * instead of throwing a non-retryable error, which failed the whole
+     * lifecycle before version 2.
+     */
     async sendNotification(
       input: SendNotificationInput,
     ): Promise<{ messageId: string; status: 'sent' | 'already_sent' | 'rejected' }> {
-      const n = input.notification;
-      let approvalUrl: string | undefined;
-      if (n.kind === 'approval_request') {
-        const token = await signApprovalLink(
-          deps.approvalLinkSecret,
-          { sys: n.systemId, req: n.requestId, sub: n.to, step: n.step },
-          { jti: digest(input.idempotencyKey).slice(0, 24), expiresAt: new Date(n.expiresAt), issuedAt: new Date() },
-        );
-        approvalUrl = `${deps.publicBaseUrl}/approvals/${token}`;
-      }
-      let rendered;
-      try {
-        rendered = renderNotification(n, { baseUrl: deps.publicBaseUrl, approvalUrl });
-      } catch (err) {
-        throw ApplicationFailure.nonRetryable((err as Error).message, 'InvalidNotification');
-      }
-      return deliverOnce({
-        idempotencyKey: input.idempotencyKey,
-        systemId: input.systemId,
-        kind: n.kind,
-        to: n.to,
-        mail: rendered,
-      });
+      await enqueue(input.idempotencyKey, input.systemId, input.notification);
+      const r = await deliver(input.idempotencyKey, { notification: input.notification });
+      const status = r.status === 'failed' ? 'rejected' : r.alreadySent ? 'already_sent' : 'sent';
+      return { messageId: messageIdFor(input.idempotencyKey), status };
     },
 
     /** The weekly digest: overdue reviews and pending approvals from Temporal's visibility store. */
@@ -191,21 +252,31 @@ export function createActivities(deps: ActivityDeps) {
       idempotencyKey: string;
       to: string;
     }): Promise<{ overdue: number; pending: number }> {
-      if (!deps.client)
-        throw ApplicationFailure.nonRetryable('the digest needs a Temporal client', 'InvalidNotification');
+      if (!deps.client) throw new Error('the digest needs a Temporal client');
       const now = new Date();
       const [overdue, pending] = await Promise.all([
         listOverdueReviews(deps.client, now),
         listPendingApprovals(deps.client, now),
       ]);
       const mail = renderDigest({ overdue, pending }, deps.publicBaseUrl);
-      await deliverOnce({
+      const claim = await store.claimNotification({
         idempotencyKey: input.idempotencyKey,
         systemId: 'governance',
         kind: 'governance_digest',
-        to: input.to,
-        mail,
+        toAddress: input.to,
+        subject: mail.subject,
+        messageId: messageIdFor(input.idempotencyKey),
+        createdAt: now,
       });
+      if (claim.status !== 'sent') {
+        await mailer.send({
+          to: input.to,
+          ...mail,
+          messageId: claim.messageId,
+          headers: { 'X-Idempotency-Key': digest(input.idempotencyKey), 'X-AI-System': 'governance' },
+        });
+        await store.markNotificationSent(input.idempotencyKey, new Date());
+      }
       return { overdue: overdue.length, pending: pending.length };
     },
   };

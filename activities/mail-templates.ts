@@ -1,4 +1,4 @@
-import { escapeHtml } from '../api/html.js';
+import { escapeHtml } from '../views/escape.js';
 import type { Notification } from '../domain/notifications.js';
 
 export interface RenderedMail {
@@ -125,6 +125,16 @@ export function renderNotification(n: Notification, links: MailLinks): RenderedM
           ...(n.severity === 'serious'
             ? ['Its approval no longer stands; an immediate review is required (ISO/IEC 42001 A.8.4, clause 10).']
             : []),
+        ],
+        see,
+      );
+    case 'delivery_failed':
+      return compose(
+        `Undeliverable e-mail for ${n.systemName}`,
+        [
+          `An e-mail about ${name} could not be delivered to ${n.failedTo} (${n.failedKind.replaceAll('_', ' ')}).`,
+          `The mail server said: ${n.error}`,
+          'It is recorded as failed on the dashboard and can be sent again from the system page once the address is fixed.',
         ],
         see,
       );

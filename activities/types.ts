@@ -1,37 +1,33 @@
-import type { AssessmentRecord, DecisionRecord, Stage } from '../domain/lifecycle.js';
 import type { Notification } from '../domain/notifications.js';
 import type { RiskTier } from '../domain/policy.js';
 import type { Registration } from '../domain/system.js';
+import type { RecordBatch } from '../store/index.js';
+
+/**
+ * One lifecycle step's records as the workflow sends them. The activity adds
+ * what needs Node (Message-IDs) and hands the rest to store.recordBatch.
+ */
+export interface RecordBatchInput extends Omit<RecordBatch, 'mails' | 'resends'> {
+  mails: { key: string; notification: Notification }[];
+  /** Outbox keys of failed e-mails to send again, each as a new entry. */
+  resends: string[];
+}
+
+export type DeliveryResult =
+  { status: 'sent'; key: string; alreadySent?: boolean } | { status: 'failed'; key: string; error: string };
+
+export interface StoreDocumentsInput {
+  systemId: string;
+  documents: { kind: string; digest: string; content: unknown }[];
+}
+
+// ---- what version 1 runs send (workflows/v1); their shapes are frozen with them ----------------
 
 export interface SendNotificationInput {
   /** One key per effect: a retried activity with the same key never sends twice. */
   idempotencyKey: string;
   systemId: string;
   notification: Notification;
-}
-
-export interface SystemProjection {
-  stage: Stage;
-  riskTier: RiskTier | null;
-  reviewDueAt: string | null;
-  policyVersion: string;
-  registration: Registration;
-}
-
-export interface RecordTransitionInput extends RecordEventInput {
-  projection: SystemProjection;
-}
-
-export interface RecordAssessmentInput {
-  idempotencyKey: string;
-  systemId: string;
-  assessment: AssessmentRecord;
-}
-
-export interface RecordDecisionInput {
-  idempotencyKey: string;
-  systemId: string;
-  decision: DecisionRecord;
 }
 
 export interface RecordEventInput {
@@ -41,4 +37,41 @@ export interface RecordEventInput {
   actor: string | null;
   at: string;
   payload: Record<string, unknown>;
+}
+
+export interface RecordTransitionInput extends RecordEventInput {
+  projection: {
+    stage: string;
+    riskTier: RiskTier | null;
+    reviewDueAt: string | null;
+    policyVersion: string;
+    registration: Registration;
+  };
+}
+
+export interface RecordAssessmentInput {
+  idempotencyKey: string;
+  systemId: string;
+  assessment: {
+    version: number;
+    submittedAt: string;
+    submittedBy: string;
+    riskTier: RiskTier;
+    score: number;
+    content: unknown;
+  };
+}
+
+export interface RecordDecisionInput {
+  idempotencyKey: string;
+  systemId: string;
+  decision: {
+    requestId: string;
+    step: number;
+    approver: string;
+    decision: string;
+    comment: string;
+    decidedAt: string;
+    digest: string;
+  };
 }

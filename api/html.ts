@@ -4,18 +4,9 @@
  * of user-provided content through `escapeHtml`.
  */
 
-const HTML_ESCAPES: Record<string, string> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;',
-};
+import { escapeHtml } from '../views/escape.js';
 
-/** Escapes text for use in HTML element content and in quoted attribute values. */
-export function escapeHtml(s: string): string {
-  return String(s).replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] ?? c);
-}
+export { escapeHtml };
 
 /** Shared minimal stylesheet: readable, mobile-friendly, WCAG AA contrast. */
 const BASE_CSS = `

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { storable } from './storable.js';
 import { likelihoods, maxTier, severities, type Policy, type RiskTier } from './policy.js';
 
 /**
@@ -29,6 +30,7 @@ const text = (max = 4000) => z.string().trim().min(3).max(max);
 
 /** EU AI Act categories: Art. 5 prohibited practices, Art. 6 / Annex III high-risk, Art. 50 transparency duties, minimal. */
 export const euAiActCategories = ['prohibited', 'high_risk', 'limited', 'minimal'] as const;
+export type EuAiActCategory = (typeof euAiActCategories)[number];
 
 export const annexIIIAreas = [
   'biometrics',
@@ -66,34 +68,36 @@ export const friaSchema = z.object({
   mitigationAndComplaints: text(),
 });
 
-export const impactAssessmentSchema = z
-  .object({
-    submittedBy: z.email('must be an e-mail address').transform((e) => e.toLowerCase()),
-    intendedPurpose: z.string().trim().min(10).max(4000),
-    contextOfUse: z.string().trim().min(10).max(4000),
-    foreseeableMisuse: z.array(z.string().trim().min(3).max(1000)).max(50).default([]),
-    euAiAct: z.object({
-      category: z.enum(euAiActCategories),
-      annexIIIArea: z.enum(annexIIIAreas).optional(),
-      rationale: text(),
+export const impactAssessmentSchema = storable(
+  z
+    .object({
+      submittedBy: z.email('must be an e-mail address').transform((e) => e.toLowerCase()),
+      intendedPurpose: z.string().trim().min(10).max(4000),
+      contextOfUse: z.string().trim().min(10).max(4000),
+      foreseeableMisuse: z.array(z.string().trim().min(3).max(1000)).max(50).default([]),
+      euAiAct: z.object({
+        category: z.enum(euAiActCategories),
+        annexIIIArea: z.enum(annexIIIAreas).optional(),
+        rationale: text(),
+      }),
+      /** Whether the system takes or supports decisions about natural persons. */
+      decisionsAboutPeople: z.boolean(),
+      impacts: z.array(impactSchema).min(1, 'list at least one identified impact').max(200),
+      dataSources: z.array(dataSourceSchema).max(100).default([]),
+      thirdParties: z.array(thirdPartySchema).max(100).default([]),
+      fria: friaSchema.optional(),
+      summary: z.string().trim().max(4000).optional(),
+    })
+    .superRefine((a, ctx) => {
+      if (a.euAiAct.category === 'high_risk' && !a.euAiAct.annexIIIArea) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['euAiAct', 'annexIIIArea'],
+          message: 'name the Annex III area of a high-risk system',
+        });
+      }
     }),
-    /** Whether the system takes or supports decisions about natural persons. */
-    decisionsAboutPeople: z.boolean(),
-    impacts: z.array(impactSchema).min(1, 'list at least one identified impact').max(200),
-    dataSources: z.array(dataSourceSchema).max(100).default([]),
-    thirdParties: z.array(thirdPartySchema).max(100).default([]),
-    fria: friaSchema.optional(),
-    summary: z.string().trim().max(4000).optional(),
-  })
-  .superRefine((a, ctx) => {
-    if (a.euAiAct.category === 'high_risk' && !a.euAiAct.annexIIIArea) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['euAiAct', 'annexIIIArea'],
-        message: 'name the Annex III area of a high-risk system',
-      });
-    }
-  });
+);
 
 export type ImpactAssessment = z.infer<typeof impactAssessmentSchema>;
 export type ImpactAssessmentInput = z.input<typeof impactAssessmentSchema>;
@@ -115,7 +119,10 @@ export function tierForScore(score: number, policy: Policy): RiskTier {
  * averaged away), raised to the floor of the system's EU AI Act category.
  */
 export function deriveRiskTier(
-  assessment: Pick<ImpactAssessment, 'impacts' | 'euAiAct'>,
+  assessment: {
+    impacts: Pick<Impact, 'severity' | 'likelihood'>[];
+    euAiAct: { category: EuAiActCategory };
+  },
   policy: Policy,
 ): { tier: RiskTier; score: number } {
   const score = Math.max(...assessment.impacts.map((i) => impactScore(i, policy)));

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { storable } from './storable.js';
 import { durationMs } from './duration.js';
 import type { Policy } from './policy.js';
 
@@ -14,15 +15,17 @@ export const metricResultSchema = z.object({
   groups: z.record(z.string(), z.number().finite()).optional(),
 });
 
-export const biasEvidenceSchema = z.object({
-  submittedBy: z.email('must be an e-mail address').transform((e) => e.toLowerCase()),
-  /** The day the test was run: evidence ages from here, not from the upload. */
-  effectiveDate: z.iso.date('must be a date like 2026-11-20'),
-  dataset: z.string().trim().min(3).max(1000),
-  modelVersion: z.string().trim().min(1).max(100),
-  metrics: z.array(metricResultSchema).min(1, 'submit at least one metric').max(500),
-  notes: z.string().trim().max(4000).optional(),
-});
+export const biasEvidenceSchema = storable(
+  z.object({
+    submittedBy: z.email('must be an e-mail address').transform((e) => e.toLowerCase()),
+    /** The day the test was run: evidence ages from here, not from the upload. */
+    effectiveDate: z.iso.date('must be a date like 2026-11-20'),
+    dataset: z.string().trim().min(3).max(1000),
+    modelVersion: z.string().trim().min(1).max(100),
+    metrics: z.array(metricResultSchema).min(1, 'submit at least one metric').max(500),
+    notes: z.string().trim().max(4000).optional(),
+  }),
+);
 export type BiasEvidence = z.infer<typeof biasEvidenceSchema>;
 export type BiasEvidenceInput = z.input<typeof biasEvidenceSchema>;
 
@@ -36,7 +39,10 @@ export interface MetricVerdict {
 }
 
 /** Each metric against the policy's thresholds; metrics without a threshold pass but stay on record. */
-export function judgeEvidence(evidence: Pick<BiasEvidence, 'metrics'>, policy: Policy): MetricVerdict[] {
+export function judgeEvidence(
+  evidence: { metrics: { name: string; sensitiveFeature: string; value: number }[] },
+  policy: Policy,
+): MetricVerdict[] {
   return evidence.metrics.map((m) => {
     const t = policy.fairness[m.name];
     const passed = !t || ((t.min === undefined || m.value >= t.min) && (t.max === undefined || m.value <= t.max));

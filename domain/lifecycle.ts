@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import type { ImpactAssessment } from './assessment.js';
-import type { BiasEvidence, MetricVerdict } from './evidence.js';
+import type { EuAiActCategory } from './assessment.js';
+import type { MetricVerdict } from './evidence.js';
 import type { Incident } from './operations.js';
 import type { ApproverRole, Policy, RiskTier } from './policy.js';
-import type { Registration } from './system.js';
-import type { TreatmentPlan } from './treatment.js';
+import { storable } from './storable.js';
+import { emailSchema, type Registration } from './system.js';
 
 export const stages = [
   'impact_assessment',
@@ -31,41 +31,70 @@ export const decisionKinds = ['approve', 'reject', 'request_changes'] as const;
 export const decisionKindSchema = z.enum(decisionKinds);
 export type DecisionKind = z.infer<typeof decisionKindSchema>;
 
-/** What the API sends the workflow once an e-mailed link has been verified. */
-export const approvalDecisionSchema = z.object({
-  requestId: z.string().min(1),
-  decision: decisionKindSchema,
-  comment: z.string().trim().max(4000).default(''),
-  returnTo: z.enum(returnStages).optional(),
-  decidedBy: z.email(),
-  decidedAt: z.iso.datetime(),
-});
-export type ApprovalDecision = z.infer<typeof approvalDecisionSchema>;
+/**
+ * A decision as the workflow accepts it: from an approver the API has
+ * authenticated (a verified link, or their own credential). The time is the
+ * workflow's own, never the sender's.
+ */
+export const approvalDecisionSchema = storable(
+  z.object({
+    requestId: z.string().min(1).max(300),
+    decision: decisionKindSchema,
+    comment: z.string().trim().max(4000),
+    returnTo: z.enum(returnStages).optional(),
+    decidedBy: emailSchema,
+    /** How the approver proved who they are: an e-mailed link, or an authenticated API call. */
+    via: z.enum(['link', 'api']),
+  }),
+);
+export type ApprovalDecision = z.output<typeof approvalDecisionSchema>;
 
 /** An approver hands the decision to a named deputy, who gets a fresh link. */
-export const delegationSchema = z.object({
-  requestId: z.string().min(1),
-  delegatedBy: z.email(),
-  deputy: z.email().transform((e) => e.toLowerCase()),
-  reason: z.string().trim().max(1000).default(''),
-});
-export type Delegation = z.input<typeof delegationSchema>;
+export const delegationSchema = storable(
+  z.object({
+    requestId: z.string().min(1).max(300),
+    delegatedBy: emailSchema,
+    deputy: emailSchema,
+    reason: z.string().trim().max(1000),
+  }),
+);
+export type Delegation = z.output<typeof delegationSchema>;
+
+export const linkRenewalSchema = z.object({ requestId: z.string().min(1).max(300), approver: emailSchema });
+export type LinkRenewal = z.output<typeof linkRenewalSchema>;
+
+/** An e-mail the previous run had not finished delivering: its outbox key, for the next run to dispatch again. */
+export interface MailRef {
+  key: string;
+  to: string;
+  kind: string;
+}
 
 export interface LifecycleInput {
+  /** Inputs without it come from runs started before the lifecycle's second version (workflows/v1). */
+  v: 2;
   registration: Registration;
   policy: Policy;
   governanceLead: string;
-  /** Set on continue-as-new: the state the next review cycle starts from. */
+  /** Set on continue-as-new: the state the next run starts from. */
   resume?: LifecycleState;
+  /** Deliveries in flight when the previous run ended; the outbox makes sending them again safe. */
+  undelivered?: MailRef[];
+  /** Set when this run adopted a newer policy than the run before it had. */
+  adoptedPolicyFrom?: string;
 }
 
+/** A big document lives in the record store under its SHA-256; the workflow keeps only that and what it decides on. */
 export interface AssessmentRecord {
   version: number;
   submittedAt: string;
   submittedBy: string;
   riskTier: RiskTier;
   score: number;
-  content: ImpactAssessment;
+  digest: string;
+  euAiActCategory: EuAiActCategory;
+  decisionsAboutPeople: boolean;
+  impacts: number;
 }
 
 export interface EvidenceRecord {
@@ -74,21 +103,27 @@ export interface EvidenceRecord {
   submittedBy: string;
   effectiveDate: string;
   modelVersion: string;
+  dataset: string;
+  digest: string;
+  /** The policy version whose thresholds judged the metrics. */
+  policyVersion: string;
   verdicts: MetricVerdict[];
   /** metric:feature keys of failed metrics. */
   failed: string[];
-  content: Omit<BiasEvidence, 'submittedBy'>;
 }
 
 export interface PlanRecord {
   version: number;
   submittedAt: string;
   submittedBy: string;
+  digest: string;
+  items: number;
   residualScore: number;
   requiresRiskAcceptance: boolean;
+  /** Failed metrics (metric:feature) that an item of the plan answers. */
+  addressedMetrics: string[];
   /** False once the assessment it treated has been replaced. */
   current: boolean;
-  content: TreatmentPlan;
 }
 
 export type ApprovalPurpose = 'lifecycle' | 'review';
@@ -130,6 +165,9 @@ export interface DecisionRecord {
   decidedAt: string;
   digest: string;
   assessmentVersion: number;
+  /** The policy version in force when the decision was taken. */
+  policyVersion: string;
+  via: ApprovalDecision['via'];
 }
 
 export interface IncidentRecord extends Incident {
@@ -191,6 +229,15 @@ export interface LifecycleState {
   incidentSeq: number;
   /** Set when a review has been signed off: the workflow continues as new. */
   cycleComplete: boolean;
+  /** When the current run started, so a run is cut short at the policy's interval even while nothing happens. */
+  runStartedAt: string;
+  /**
+   * The audit chain's head as the record store last returned it, kept
+   * outside the database: someone who rewrites the whole chain consistently
+   * still cannot match it.
+   */
+  auditHead: { seq: number; hash: string } | null;
+
   retiredAt: string | null;
   transitions: Transition[];
 }

@@ -47,6 +47,7 @@ export type Notification = Base &
         reportedBy: string;
       }
     | { kind: 'lifecycle_stopped'; reason: string }
+    | { kind: 'delivery_failed'; failedTo: string; failedKind: string; error: string }
     | { kind: 'retired'; reason: string; retiredBy: string }
   );
 

@@ -81,6 +81,16 @@ export const policySchema = z
       /** Corrective actions not closed after this long are escalated. */
       correctiveActionDue: durationSchema,
     }),
+    /** How long one workflow run may last before it continues as new, so no run spans a whole review cycle. */
+    runs: z.object({
+      continueAsNewAfter: durationSchema,
+      /** Before a new run, how long to let e-mails in flight finish; the rest the next run sends (idempotently). */
+      deliveryDrain: durationSchema,
+    }),
+    /** Records retry until the store is back; this caps the wait between attempts. */
+    records: z.object({ retryMaxInterval: durationSchema }),
+    /** E-mails retry on temporary failures (4xx, network) up to giveUpAfter, then count as failed. */
+    notifications: z.object({ retryMaxInterval: durationSchema, giveUpAfter: durationSchema }),
     approvals: z.object({
       /** How long an e-mailed approval link stays valid. */
       linkTtl: durationSchema,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { storable } from './storable.js';
 
 export const systemIdSchema = z
   .string()
@@ -21,19 +22,21 @@ export const deploymentSchema = z.object({
   role: z.enum(['provider', 'deployer', 'provider_and_deployer']).default('provider_and_deployer'),
 });
 
-export const registrationSchema = z.object({
-  id: systemIdSchema,
-  name: z.string().trim().min(1).max(200),
-  purpose: z.string().trim().min(10, 'state the intended purpose (10 characters at least)').max(4000),
-  owner: emailSchema,
-  riskOwner: emailSchema,
-  model: modelSchema,
-  deployment: deploymentSchema,
-  stakeholders: z
-    .array(z.string().trim().min(1).max(200))
-    .min(1, 'name at least one group of affected stakeholders')
-    .max(100),
-});
+export const registrationSchema = storable(
+  z.object({
+    id: systemIdSchema,
+    name: z.string().trim().min(1).max(200),
+    purpose: z.string().trim().min(10, 'state the intended purpose (10 characters at least)').max(4000),
+    owner: emailSchema,
+    riskOwner: emailSchema,
+    model: modelSchema,
+    deployment: deploymentSchema,
+    stakeholders: z
+      .array(z.string().trim().min(1).max(200))
+      .min(1, 'name at least one group of affected stakeholders')
+      .max(100),
+  }),
+);
 
 export type Registration = z.infer<typeof registrationSchema>;
 

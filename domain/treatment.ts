@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { storable } from './storable.js';
 import { likelihoods, severities, type Policy } from './policy.js';
 import { controlIdSchema } from './controls.js';
 
@@ -14,19 +15,28 @@ export const treatmentItemSchema = z.object({
   residualLikelihood: z.enum(likelihoods),
   /** Failed fairness metrics (name:sensitiveFeature) this item answers. */
   addressesMetrics: z
-    .array(z.string().regex(/^[a-z][a-z0-9_]*:.+$/, 'must be metric:feature'))
+    .array(
+      z
+        .string()
+        .max(200)
+        .regex(/^[a-z][a-z0-9_]*:.+$/, 'must be metric:feature'),
+    )
     .max(100)
     .default([]),
 });
 
-export const treatmentPlanSchema = z.object({
-  submittedBy: z.email('must be an e-mail address').transform((e) => e.toLowerCase()),
-  items: z.array(treatmentItemSchema).min(1, 'list at least one treated risk').max(200),
-});
+export const treatmentPlanSchema = storable(
+  z.object({
+    submittedBy: z.email('must be an e-mail address').transform((e) => e.toLowerCase()),
+    items: z.array(treatmentItemSchema).min(1, 'list at least one treated risk').max(200),
+  }),
+);
 export type TreatmentPlan = z.infer<typeof treatmentPlanSchema>;
 export type TreatmentPlanInput = z.input<typeof treatmentPlanSchema>;
 
-export function residualScore(plan: Pick<TreatmentPlan, 'items'>, policy: Policy): number {
+type Residual = { residualSeverity: (typeof severities)[number]; residualLikelihood: (typeof likelihoods)[number] };
+
+export function residualScore(plan: { items: Residual[] }, policy: Policy): number {
   return Math.max(
     ...plan.items.map(
       (i) => policy.riskScoring.severity[i.residualSeverity] * policy.riskScoring.likelihood[i.residualLikelihood],
@@ -35,7 +45,7 @@ export function residualScore(plan: Pick<TreatmentPlan, 'items'>, policy: Policy
 }
 
 /** Failed metrics that no plan item answers: each must be treated or re-tested before approval. */
-export function unansweredMetrics(plan: Pick<TreatmentPlan, 'items'>, failedMetricKeys: string[]): string[] {
-  const answered = new Set(plan.items.flatMap((i) => i.addressesMetrics));
+export function unansweredMetrics(addressedMetricKeys: readonly string[], failedMetricKeys: string[]): string[] {
+  const answered = new Set(addressedMetricKeys);
   return failedMetricKeys.filter((k) => !answered.has(k));
 }

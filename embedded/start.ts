@@ -126,7 +126,14 @@ runMain(async () => {
       connection: nativeConnection,
       namespace: env.TEMPORAL_NAMESPACE,
       taskQueue: env.TEMPORAL_TASK_QUEUE,
-      activities: createActivities({ store, mailer, publicBaseUrl: baseUrl, approvalLinkSecret: secret, client }),
+      activities: createActivities({
+        store,
+        mailer,
+        publicBaseUrl: baseUrl,
+        approvalLinkSecret: secret,
+        policy,
+        client,
+      }),
     });
     const workerDone = worker.run();
     const heartbeat = startHeartbeat(store.db, {

@@ -11,10 +11,10 @@ import {
 } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import pg from 'pg';
+import { contentDigest } from '../domain/digest.js';
 import { computeEventHash, GENESIS_HASH, normalizeJson } from './hash.js';
 import { migrationProvider } from './migrations.js';
 import type {
-  ApprovalLinkUsesTable,
   AssessmentsTable,
   Database,
   DecisionsTable,
@@ -47,11 +47,50 @@ export type AssessmentRow = Selectable<AssessmentsTable>;
 export type DecisionRow = Selectable<DecisionsTable>;
 /** `attempts` counts failed deliveries recorded with markNotificationFailed. */
 export type NotificationRow = Selectable<NotificationsTable>;
-export type ApprovalLinkUseRow = Selectable<ApprovalLinkUsesTable>;
 export type LinkAttemptRow = Selectable<LinkAttemptsTable>;
 
-/** What a later user of a single-use link is told about the first use. */
-export type ApprovalLinkUse = Pick<ApprovalLinkUseRow, 'decision' | 'approver' | 'usedAt'>;
+/** One lifecycle step's records; see Store.recordBatch. Assessment rows copy documents stored before. */
+export interface RecordBatch {
+  systemId: string;
+  batchKey: string;
+  /** When the step happened in the workflow: every record of it carries this time. */
+  at: string;
+  events: { type: string; actor: string | null; payload: Record<string, unknown> }[];
+  assessments: { version: number; riskTier: string; submittedBy: string; submittedAt: string; digest: string }[];
+  decisions: {
+    requestId: string;
+    step: number;
+    approver: string;
+    decision: string;
+    comment: string;
+    decidedAt: string;
+    digest: string;
+  }[];
+  mails: { key: string; messageId: string; notification: { kind: string; to: string } }[];
+  failedMails: { key: string; error: string }[];
+  resends: { from: string; messageId: string }[];
+  /** The system as it stood after the step; absent for an e-mail queued on its own. */
+  projection?: {
+    stage: string;
+    riskTier: string | null;
+    reviewDueAt: string | null;
+    policyVersion: string;
+    name: string;
+    owner: string;
+    riskOwner: string;
+    registration?: unknown;
+  };
+}
+
+export interface RecordBatchResult {
+  /** The chain head after the batch: the workflow keeps it, outside the database. */
+  head: { seq: number; hash: string } | null;
+  /** The outbox entries the batch's resends created. */
+  resent: { key: string; to: string; kind: string }[];
+}
+
+export type DeliveryClaim =
+  { claimed: true; row: NotificationRow } | { claimed: false; status: NotificationStatus; lastError: string | null };
 
 export type VerifyChainResult =
   { ok: true; count: number } | { ok: false; count: number; brokenAtSeq: number; reason: string };
@@ -67,8 +106,19 @@ export interface Store {
   recordEvent(
     e: Pick<EventRow, 'idempotencyKey' | 'systemId' | 'type' | 'actor' | 'at' | 'payload'>,
   ): Promise<{ seq: number; hash: string; inserted: boolean }>;
+  /**
+   * One step of a lifecycle in one transaction: its events (chained, each at
+   * the step's own time), assessment and decision rows, the projection, its
+   * e-mails into the outbox, failed e-mails marked, resends copied.
+   * Idempotent: every row is keyed from batchKey.
+   */
+  recordBatch(b: RecordBatch): Promise<RecordBatchResult>;
+  /** Stores documents under the SHA-256 of their canonical JSON (computed here, never taken on trust); returns the digests. */
+  putDocuments(docs: { kind: string; content: unknown }[]): Promise<string[]>;
+  getDocument(digest: string): Promise<{ kind: string; content: unknown } | undefined>;
   /** In chain order. */
   listEvents(systemId: string): Promise<EventRow[]>;
+
   /** Recomputes the chain; reports the first event whose stored hash or prev link doesn't match (tampering). `count` is the number of events read. */
   verifyChain(systemId: string): Promise<VerifyChainResult>;
   recordAssessment(a: Omit<AssessmentRow, 'id' | 'recordedAt'>): Promise<{ inserted: boolean }>;
@@ -84,17 +134,17 @@ export interface Store {
   ): Promise<{ status: NotificationStatus; messageId: string; attempts: number; created: boolean }>;
   /** Marks sent (keeps the first sentAt if called again). Throws for an unknown key. */
   markNotificationSent(idempotencyKey: string, sentAt: Date): Promise<void>;
-  /** Increments attempts, stores lastError, status 'failed' (a claim then returns it for a retry). No-op on a sent notification. Throws for an unknown key. */
+  /** Given up on for good: status 'failed', attempts + 1, lastError. No-op on a sent notification or an unknown key. */
   markNotificationFailed(idempotencyKey: string, error: string): Promise<void>;
   listNotifications(systemId: string): Promise<NotificationRow[]>;
-  /** Single-use approval links: the first use of a jti wins atomically (unique key); later uses get the first use back. */
-  useApprovalLink(
-    u: Omit<ApprovalLinkUseRow, 'id' | 'releasedAt'>,
-  ): Promise<{ first: true } | { first: false; previous: ApprovalLinkUse }>;
-  /** The active (unreleased) use of a link, if any. */
-  getApprovalLinkUse(jti: string): Promise<ApprovalLinkUse | undefined>;
-  /** Releases a link use when the decision could not be delivered (so the approver can retry). The released use stays on record. No-op if the link is not in use. */
-  releaseApprovalLink(jti: string): Promise<void>;
+  /** Leases a pending e-mail to one delivery attempt; a lease that ran out (a crashed attempt) can be taken over. */
+  claimDelivery(key: string, leaseMs: number): Promise<DeliveryClaim>;
+  markDelivered(key: string, subject: string, sentAt: Date): Promise<void>;
+  /** A temporary failure: back to pending, with the error and one more attempt counted. */
+  markDeliveryRetry(key: string, error: string): Promise<void>;
+  /** E-mails given up on, newest first, optionally for some systems only. */
+  listFailedNotifications(systemIds?: readonly string[]): Promise<NotificationRow[]>;
+  notificationCounts(): Promise<Record<NotificationStatus, number>>;
   recordLinkAttempt(a: Omit<LinkAttemptRow, 'id' | 'recordedAt'>): Promise<void>;
   listLinkAttempts(systemId?: string): Promise<LinkAttemptRow[]>;
 }
@@ -260,56 +310,133 @@ class KyselyStore implements Store {
   // -- events (hash chain) ----------------------------------------------------
 
   async recordEvent(e: Parameters<Store['recordEvent']>[0]): Promise<{ seq: number; hash: string; inserted: boolean }> {
-    assertDate('at', e.at);
-    const payload = normalizeJson(e.payload);
     return this.db.transaction().execute(async (trx) => {
-      // Serialize appends for this system across connections and processes;
-      // released at commit/rollback. Hash collisions only over-serialize.
-      await sql`select pg_advisory_xact_lock(${sql.lit(EVENT_LOCK_NAMESPACE)}, hashtext(${e.systemId}))`.execute(trx);
+      await lockSystem(trx, e.systemId);
+      return appendEvent(trx, e);
+    });
+  }
 
-      const existing = await findEventByKey(trx, e.idempotencyKey);
-      if (existing) return { ...existing, inserted: false };
-
-      const last = await trx
+  async recordBatch(b: RecordBatch): Promise<RecordBatchResult> {
+    const at = new Date(b.at);
+    assertDate('at', at);
+    return this.db.transaction().execute(async (trx) => {
+      await lockSystem(trx, b.systemId);
+      for (const [i, e] of b.events.entries()) {
+        await appendEvent(trx, { ...e, idempotencyKey: `${b.batchKey}/e${i}`, systemId: b.systemId, at });
+      }
+      for (const [i, a] of b.assessments.entries()) {
+        const key = `${b.batchKey}/a${i}`;
+        const doc = await trx
+          .selectFrom('documents')
+          .select('content')
+          .where('digest', '=', a.digest)
+          .executeTakeFirst();
+        // The API stores the document before the workflow ever hears of it; its absence is a defect, so retry loudly.
+        if (!doc) throw new Error(`assessment document ${a.digest} is not in the record store`);
+        await trx
+          .insertInto('assessments')
+          .values({
+            idempotencyKey: key,
+            systemId: b.systemId,
+            version: a.version,
+            riskTier: a.riskTier,
+            submittedBy: a.submittedBy,
+            submittedAt: new Date(a.submittedAt),
+            content: toJsonb(doc.content),
+          })
+          .onConflict((oc) => oc.column('idempotencyKey').doNothing())
+          .execute();
+      }
+      for (const [i, d] of b.decisions.entries()) {
+        await trx
+          .insertInto('decisions')
+          .values({
+            idempotencyKey: `${b.batchKey}/d${i}`,
+            systemId: b.systemId,
+            requestId: d.requestId,
+            step: d.step,
+            approver: d.approver,
+            decision: d.decision,
+            comment: d.comment,
+            decidedAt: new Date(d.decidedAt),
+            digest: d.digest,
+          })
+          .onConflict((oc) => oc.column('idempotencyKey').doNothing())
+          .execute();
+      }
+      if (b.projection) await upsertProjection(trx, b.systemId, b.projection, at);
+      for (const m of b.mails) {
+        await trx
+          .insertInto('notifications')
+          .values({
+            idempotencyKey: m.key,
+            systemId: b.systemId,
+            kind: m.notification.kind,
+            toAddress: m.notification.to,
+            subject: m.notification.kind,
+            messageId: m.messageId,
+            notification: toJsonb(m.notification),
+            createdAt: at,
+          })
+          .onConflict((oc) => oc.column('idempotencyKey').doNothing())
+          .execute();
+      }
+      for (const f of b.failedMails) await markFailed(trx, f.key, f.error);
+      const resent: RecordBatchResult['resent'] = [];
+      for (const [i, r] of b.resends.entries()) {
+        const key = `${b.batchKey}/r${i}`;
+        const from = await trx
+          .selectFrom('notifications')
+          .selectAll()
+          .where('idempotencyKey', '=', r.from)
+          .where('systemId', '=', b.systemId)
+          .executeTakeFirst();
+        if (!from?.notification) continue;
+        await trx
+          .insertInto('notifications')
+          .values({
+            idempotencyKey: key,
+            systemId: b.systemId,
+            kind: from.kind,
+            toAddress: from.toAddress,
+            subject: from.subject,
+            messageId: r.messageId,
+            notification: toJsonb(from.notification),
+            createdAt: at,
+          })
+          .onConflict((oc) => oc.column('idempotencyKey').doNothing())
+          .execute();
+        resent.push({ key, to: from.toAddress, kind: from.kind });
+      }
+      const head = await trx
         .selectFrom('events')
         .select(['seq', 'hash'])
-        .where('systemId', '=', e.systemId)
+        .where('systemId', '=', b.systemId)
         .orderBy('seq', 'desc')
         .limit(1)
         .executeTakeFirst();
-      const seq = last ? last.seq + 1 : 1;
-      const prevHash = last ? last.hash : GENESIS_HASH;
-      const hash = computeEventHash(prevHash, {
-        systemId: e.systemId,
-        seq,
-        idempotencyKey: e.idempotencyKey,
-        type: e.type,
-        actor: e.actor,
-        at: e.at,
-        payload,
-      });
-      const row = await trx
-        .insertInto('events')
-        .values({
-          systemId: e.systemId,
-          seq,
-          idempotencyKey: e.idempotencyKey,
-          type: e.type,
-          actor: e.actor,
-          at: e.at,
-          payload: JSON.stringify(payload),
-          prevHash,
-          hash,
-        })
-        // The same key used concurrently for another system: that one wins.
-        .onConflict((oc) => oc.column('idempotencyKey').doNothing())
-        .returning(['seq', 'hash'])
-        .executeTakeFirst();
-      if (row) return { ...row, inserted: true };
-      const winner = await findEventByKey(trx, e.idempotencyKey);
-      if (!winner) throw new Error(`event ${e.idempotencyKey} conflicted but cannot be read back`);
-      return { ...winner, inserted: false };
+      return { head: head ?? null, resent };
     });
+  }
+
+  // -- documents ----------------------------------------------------------------
+
+  async putDocuments(docs: { kind: string; content: unknown }[]): Promise<string[]> {
+    const digests: string[] = [];
+    for (const d of docs) {
+      const digest = contentDigest(d.content);
+      await this.db
+        .insertInto('documents')
+        .values({ digest, kind: d.kind, content: toJsonb(d.content) })
+        .onConflict((oc) => oc.column('digest').doNothing())
+        .execute();
+      digests.push(digest);
+    }
+    return digests;
+  }
+
+  async getDocument(digest: string): Promise<{ kind: string; content: unknown } | undefined> {
+    return this.db.selectFrom('documents').select(['kind', 'content']).where('digest', '=', digest).executeTakeFirst();
   }
 
   async listEvents(systemId: string): Promise<EventRow[]> {
@@ -451,26 +578,7 @@ class KyselyStore implements Store {
   }
 
   async markNotificationFailed(idempotencyKey: string, error: string): Promise<void> {
-    const result = await this.db
-      .updateTable('notifications')
-      .set((eb) => ({
-        status: 'failed',
-        attempts: eb('attempts', '+', 1),
-        lastError: error,
-        updatedAt: sql<Date>`now()`,
-      }))
-      .where('idempotencyKey', '=', idempotencyKey)
-      // A late failure report never downgrades a delivered message.
-      .where('status', '<>', 'sent')
-      .executeTakeFirst();
-    if (result.numUpdatedRows === 0n) {
-      const known = await this.db
-        .selectFrom('notifications')
-        .select('status')
-        .where('idempotencyKey', '=', idempotencyKey)
-        .executeTakeFirst();
-      if (!known) throw new Error(`unknown notification ${idempotencyKey}`);
-    }
+    await markFailed(this.db, idempotencyKey, error);
   }
 
   async listNotifications(systemId: string): Promise<NotificationRow[]> {
@@ -483,51 +591,78 @@ class KyselyStore implements Store {
       .execute();
   }
 
-  // -- approval links ----------------------------------------------------------
-
-  async useApprovalLink(
-    u: Parameters<Store['useApprovalLink']>[0],
-  ): Promise<{ first: true } | { first: false; previous: ApprovalLinkUse }> {
-    assertDate('usedAt', u.usedAt);
-    // A release between our failed insert and the read-back lets us try again.
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const inserted = await this.db
-        .insertInto('approvalLinkUses')
-        .values({
-          jti: u.jti,
-          requestId: u.requestId,
-          systemId: u.systemId,
-          approver: u.approver,
-          decision: u.decision,
-          comment: u.comment,
-          usedAt: u.usedAt,
-        })
-        .onConflict((oc) => oc.column('jti').where('releasedAt', 'is', null).doNothing())
-        .returning('id')
-        .executeTakeFirst();
-      if (inserted) return { first: true };
-      const previous = await this.getApprovalLinkUse(u.jti);
-      if (previous) return { first: false, previous };
-    }
-    throw new Error(`approval link ${u.jti} kept changing hands; try again`);
-  }
-
-  async getApprovalLinkUse(jti: string): Promise<ApprovalLinkUse | undefined> {
-    return this.db
-      .selectFrom('approvalLinkUses')
-      .select(['decision', 'approver', 'usedAt'])
-      .where('jti', '=', jti)
-      .where('releasedAt', 'is', null)
+  async claimDelivery(key: string, leaseMs: number): Promise<DeliveryClaim> {
+    const row = await this.db
+      .updateTable('notifications')
+      .set({
+        status: 'sending',
+        leaseUntil: sql<Date>`now() + ${leaseMs} * interval '1 millisecond'`,
+        updatedAt: sql<Date>`now()`,
+      })
+      .where('idempotencyKey', '=', key)
+      .where((eb) =>
+        eb.or([
+          eb('status', '=', 'pending'),
+          eb.and([eb('status', '=', 'sending'), eb('leaseUntil', '<', sql<Date>`now()`)]),
+        ]),
+      )
+      .returningAll()
       .executeTakeFirst();
+    if (row) return { claimed: true, row };
+    const known = await this.db
+      .selectFrom('notifications')
+      .select(['status', 'lastError'])
+      .where('idempotencyKey', '=', key)
+      .executeTakeFirst();
+    if (!known) throw new Error(`unknown notification ${key}`);
+    return { claimed: false, status: known.status, lastError: known.lastError };
   }
 
-  async releaseApprovalLink(jti: string): Promise<void> {
+  async markDelivered(key: string, subject: string, sentAt: Date): Promise<void> {
     await this.db
-      .updateTable('approvalLinkUses')
-      .set({ releasedAt: sql<Date>`now()` })
-      .where('jti', '=', jti)
-      .where('releasedAt', 'is', null)
+      .updateTable('notifications')
+      .set((eb) => ({
+        status: 'sent',
+        subject,
+        sentAt: eb.fn.coalesce('sentAt', eb.val(sentAt)),
+        leaseUntil: null,
+        updatedAt: sql<Date>`now()`,
+      }))
+      .where('idempotencyKey', '=', key)
       .execute();
+  }
+
+  async markDeliveryRetry(key: string, error: string): Promise<void> {
+    await this.db
+      .updateTable('notifications')
+      .set((eb) => ({
+        status: 'pending',
+        attempts: eb('attempts', '+', 1),
+        lastError: error,
+        leaseUntil: null,
+        updatedAt: sql<Date>`now()`,
+      }))
+      .where('idempotencyKey', '=', key)
+      .where('status', '=', 'sending')
+      .execute();
+  }
+
+  async listFailedNotifications(systemIds?: readonly string[]): Promise<NotificationRow[]> {
+    if (systemIds && systemIds.length === 0) return [];
+    let q = this.db.selectFrom('notifications').selectAll().where('status', '=', 'failed');
+    if (systemIds) q = q.where('systemId', 'in', systemIds);
+    return q.orderBy('updatedAt', 'desc').limit(200).execute();
+  }
+
+  async notificationCounts(): Promise<Record<NotificationStatus, number>> {
+    const rows = await this.db
+      .selectFrom('notifications')
+      .select((eb) => ['status', eb.fn.countAll<number>().as('n')])
+      .groupBy('status')
+      .execute();
+    const counts: Record<NotificationStatus, number> = { pending: 0, sending: 0, sent: 0, failed: 0 };
+    for (const r of rows) counts[r.status] = Number(r.n);
+    return counts;
   }
 
   // -- link attempts -------------------------------------------------------------
@@ -545,6 +680,116 @@ class KyselyStore implements Store {
     if (systemId !== undefined) query = query.where('systemId', '=', systemId);
     return query.orderBy('id', 'asc').execute();
   }
+}
+
+/** Serializes appends for one system across connections and processes; released at commit. Hash collisions only over-serialize. */
+async function lockSystem(trx: Transaction<Database>, systemId: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(${sql.lit(EVENT_LOCK_NAMESPACE)}, hashtext(${systemId}))`.execute(trx);
+}
+
+async function appendEvent(
+  trx: Transaction<Database>,
+  e: Parameters<Store['recordEvent']>[0],
+): Promise<{ seq: number; hash: string; inserted: boolean }> {
+  assertDate('at', e.at);
+  const payload = normalizeJson(e.payload);
+  const existing = await findEventByKey(trx, e.idempotencyKey);
+  if (existing) return { ...existing, inserted: false };
+  const last = await trx
+    .selectFrom('events')
+    .select(['seq', 'hash'])
+    .where('systemId', '=', e.systemId)
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  const seq = last ? last.seq + 1 : 1;
+  const prevHash = last ? last.hash : GENESIS_HASH;
+  const hash = computeEventHash(prevHash, {
+    systemId: e.systemId,
+    seq,
+    idempotencyKey: e.idempotencyKey,
+    type: e.type,
+    actor: e.actor,
+    at: e.at,
+    payload,
+  });
+  const row = await trx
+    .insertInto('events')
+    .values({
+      systemId: e.systemId,
+      seq,
+      idempotencyKey: e.idempotencyKey,
+      type: e.type,
+      actor: e.actor,
+      at: e.at,
+      payload: JSON.stringify(payload),
+      prevHash,
+      hash,
+    })
+    // The same key used concurrently for another system: that one wins.
+    .onConflict((oc) => oc.column('idempotencyKey').doNothing())
+    .returning(['seq', 'hash'])
+    .executeTakeFirst();
+  if (row) return { ...row, inserted: true };
+  const winner = await findEventByKey(trx, e.idempotencyKey);
+  if (!winner) throw new Error(`event ${e.idempotencyKey} conflicted but cannot be read back`);
+  return { ...winner, inserted: false };
+}
+
+async function upsertProjection(
+  db: Kysely<Database>,
+  systemId: string,
+  p: NonNullable<RecordBatch['projection']>,
+  updatedAt: Date,
+): Promise<void> {
+  await db
+    .insertInto('systems')
+    .values({
+      systemId,
+      name: p.name,
+      owner: p.owner,
+      riskOwner: p.riskOwner,
+      stage: p.stage,
+      riskTier: p.riskTier,
+      reviewDueAt: p.reviewDueAt ? new Date(p.reviewDueAt) : null,
+      policyVersion: p.policyVersion,
+      registration: toJsonb(p.registration ?? {}),
+      updatedAt,
+    })
+    .onConflict((oc) =>
+      oc
+        .column('systemId')
+        .doUpdateSet((eb) => ({
+          name: eb.ref('excluded.name'),
+          owner: eb.ref('excluded.owner'),
+          riskOwner: eb.ref('excluded.riskOwner'),
+          stage: eb.ref('excluded.stage'),
+          riskTier: eb.ref('excluded.riskTier'),
+          reviewDueAt: eb.ref('excluded.reviewDueAt'),
+          policyVersion: eb.ref('excluded.policyVersion'),
+          ...(p.registration ? { registration: eb.ref('excluded.registration') } : {}),
+          updatedAt: eb.ref('excluded.updatedAt'),
+        }))
+        // Out-of-order retries: an older snapshot never overwrites a newer one.
+        .whereRef('systems.updatedAt', '<=', 'excluded.updatedAt'),
+    )
+    .execute();
+}
+
+/** Given up on for good; a late report never downgrades a delivered message. */
+async function markFailed(db: Kysely<Database>, key: string, error: string): Promise<void> {
+  await db
+    .updateTable('notifications')
+    .set((eb) => ({
+      status: 'failed',
+      attempts: eb('attempts', '+', 1),
+      lastError: error,
+      leaseUntil: null,
+      updatedAt: sql<Date>`now()`,
+    }))
+    .where('idempotencyKey', '=', key)
+    .where('status', '<>', 'sent')
+    .execute();
 }
 
 async function findEventByKey(

@@ -168,9 +168,47 @@ const workerHeartbeats: Migration = {
   },
 };
 
+/**
+ * Version 2 of the lifecycle: big documents by digest, and an outbox that
+ * keeps the notification itself (rendered at delivery) with a lease so that
+ * two delivery attempts never send one e-mail twice. `failed` now means
+ * given up on for good; a temporary failure stays `pending` with its error.
+ */
+const documentsAndOutbox: Migration = {
+  async up(db) {
+    await run(db, [
+      `create table documents (
+        digest     text primary key check (digest ~ '^[0-9a-f]{64}$'),
+        kind       text not null,
+        content    jsonb not null,
+        created_at timestamptz not null default now()
+      )`,
+      `alter table notifications add column notification jsonb`,
+      `alter table notifications add column lease_until timestamptz`,
+      `alter table notifications drop constraint notifications_status_check`,
+      `update notifications set status = 'pending' where status = 'failed'`,
+      `alter table notifications add constraint notifications_status_check
+        check (status in ('pending', 'sending', 'sent', 'failed'))`,
+      `create index notifications_failed_idx on notifications (status) where status = 'failed'`,
+    ]);
+  },
+  async down(db) {
+    await run(db, [
+      'drop index notifications_failed_idx',
+      'alter table notifications drop constraint notifications_status_check',
+      `update notifications set status = 'pending' where status = 'sending'`,
+      `alter table notifications add constraint notifications_status_check check (status in ('pending', 'sent', 'failed'))`,
+      'alter table notifications drop column lease_until',
+      'alter table notifications drop column notification',
+      'drop table documents',
+    ]);
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0003_worker_heartbeats': workerHeartbeats,
+  '0004_documents_and_outbox': documentsAndOutbox,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -82,7 +82,8 @@ export interface DecisionsTable {
   recordedAt: GeneratedTimestamp;
 }
 
-export type NotificationStatus = 'pending' | 'sent' | 'failed';
+/** pending: waiting or retrying; sending: leased by one delivery attempt; sent; failed: given up on for good. */
+export type NotificationStatus = 'pending' | 'sending' | 'sent' | 'failed';
 
 export interface NotificationsTable {
   idempotencyKey: string;
@@ -97,6 +98,18 @@ export interface NotificationsTable {
   createdAt: Timestamp;
   sentAt: Timestamp | null;
   updatedAt: GeneratedTimestamp;
+  /** The notification to render at delivery time (outbox rows written before version 2 have none). */
+  notification: ColumnType<unknown, string | undefined, string>;
+  /** A delivery attempt holds the row until then, so two attempts never send the same e-mail at once. */
+  leaseUntil: Timestamp | null;
+}
+
+/** Big documents (assessments, evidence, plans), content-addressed: the digest is SHA-256 of the canonical JSON. */
+export interface DocumentsTable {
+  digest: string;
+  kind: string;
+  content: Jsonb;
+  createdAt: GeneratedTimestamp;
 }
 
 /**
@@ -135,6 +148,7 @@ export interface WorkerHeartbeatsTable {
 }
 
 export interface Database {
+  documents: DocumentsTable;
   systems: SystemsTable;
   events: EventsTable;
   assessments: AssessmentsTable;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addCadence, addMonths } from '../domain/duration.js';
+import { addCadence, addMonths, durationMs } from '../domain/duration.js';
 import { workflowIdFor } from '../domain/system.js';
 import { example } from './support/examples.js';
 import { GOVERNANCE_LEAD, startLifecycleEnv, type LifecycleEnv } from './support/lifecycle-env.js';
@@ -40,7 +40,7 @@ const reviewOn = (day: string) => {
 };
 
 describe('a high-risk system over three years', () => {
-  it('goes through six scheduled reviews, an incident review and a new model version, each cycle a small run', async () => {
+  it('goes through six scheduled reviews, an incident review and a new model version, no run longer than the policy allows', async () => {
     const id = 'three-years';
     const cadence = t.policy.reviewCadence.high;
     const chain = t.policy.approvalChains.high;
@@ -144,6 +144,22 @@ describe('a high-risk system over three years', () => {
     expect(new Set(runIds).size).toBe(runIds.length);
     expect((await handleFor(id).fetchHistory()).events!.length).toBeLessThan(HISTORY_LIMIT);
     expect(view.model.version).toBe(newVersion.version);
+
+    // No run spans a review cycle: each lasts at most the policy's interval (plus the step that ended it).
+    const runs: { runId: string; events: number; spanMs: number }[] = [];
+    for (let runId: string | undefined = (await handleFor(id).describe()).runId; runId;) {
+      const events = (await handleFor(id, runId).fetchHistory()).events!;
+      const first = events[0]!;
+      const time = (e: (typeof events)[number]) => Number(e.eventTime!.seconds) * 1000;
+      runs.push({ runId, events: events.length, spanMs: time(events.at(-1)!) - time(first) });
+      runId = first.workflowExecutionStartedEventAttributes?.continuedExecutionRunId ?? undefined;
+    }
+    const interval = durationMs(t.policy.runs.continueAsNewAfter);
+    expect(runs.length).toBeGreaterThan((36 * 30 * 86_400_000) / interval / 2);
+    for (const run of runs) {
+      expect(run.events, run.runId).toBeLessThan(HISTORY_LIMIT);
+      expect(run.spanMs, run.runId).toBeLessThanOrEqual(interval + durationMs(t.policy.runs.deliveryDrain) + 60_000);
+    }
 
     // Reminded before every scheduled review, never escalated.
     expect(

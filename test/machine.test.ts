@@ -1,37 +1,104 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { deriveRiskTier, type ImpactAssessmentInput } from '../domain/assessment.js';
+import { deriveRiskTier, impactAssessmentSchema, type ImpactAssessmentInput } from '../domain/assessment.js';
 import { contentDigest } from '../domain/digest.js';
 import { addMonths, durationMs } from '../domain/duration.js';
-import { evidenceIsStale, judgeEvidence, type BiasEvidenceInput } from '../domain/evidence.js';
-import { STATE_HISTORY_LIMIT, type LifecycleState } from '../domain/lifecycle.js';
+import { biasEvidenceSchema, evidenceIsStale, judgeEvidence, type BiasEvidenceInput } from '../domain/evidence.js';
+import { STATE_HISTORY_LIMIT, type LifecycleInput, type LifecycleState } from '../domain/lifecycle.js';
+import * as m from '../domain/machine.js';
 import {
   approvalSubject,
   carryOver,
   chainFor,
-  closeIncident,
-  decide,
-  delegate,
-  initialState,
-  newModelVersion,
   nextTimer,
-  recordAuthorityNotification,
   Refusal,
-  reportIncident,
-  retire,
   start,
-  submitAssessment,
-  submitEvidence,
-  submitPlan,
-  submitReview,
+  parseOr,
   type Ctx,
   type Effect,
 } from '../domain/machine.js';
+import {
+  authorityNotificationSchema,
+  incidentClosureSchema,
+  incidentSchema,
+  newVersionSchema,
+  retirementSchema,
+  reviewSchema,
+} from '../domain/operations.js';
 import { parsePolicy, type Policy } from '../domain/policy.js';
+import {
+  assessmentSubmission,
+  evidenceSubmission,
+  planSubmission,
+  reviewEvidenceFacts,
+} from '../domain/submissions.js';
 import { registrationSchema } from '../domain/system.js';
-import { residualScore, unansweredMetrics, type TreatmentPlanInput } from '../domain/treatment.js';
+import { residualScore, treatmentPlanSchema, unansweredMetrics, type TreatmentPlanInput } from '../domain/treatment.js';
 import { example } from './support/examples.js';
+
+/*
+ * Each message goes the way it goes in the workflow: the API parses the
+ * document and hands the workflow its submission, the validator accepts it,
+ * and the handler applies exactly what was accepted.
+ */
+const doc = <T>(schema: Parameters<typeof parseOr<T>>[0], raw: unknown, state: LifecycleState) =>
+  parseOr(schema, raw, state.stage);
+const initialState = (input: Omit<LifecycleInput, 'v'>, now: Date) => m.initialState({ v: 2, ...input }, now);
+function submitAssessment(state: LifecycleState, ctx: Ctx, raw: Record<string, unknown>) {
+  const msg = assessmentSubmission(doc(impactAssessmentSchema, raw, state));
+  return m.submitAssessment(state, ctx, m.validateAssessment(state, msg));
+}
+function submitEvidence(state: LifecycleState, ctx: Ctx, raw: Record<string, unknown>) {
+  const msg = evidenceSubmission(doc(biasEvidenceSchema, raw, state));
+  return m.submitEvidence(state, ctx, m.validateEvidence(state, msg));
+}
+function submitPlan(state: LifecycleState, ctx: Ctx, raw: Record<string, unknown>) {
+  const msg = planSubmission(doc(treatmentPlanSchema, raw, state));
+  return m.submitPlan(state, ctx, m.validatePlan(state, msg));
+}
+function submitReview(state: LifecycleState, ctx: Ctx, raw: Record<string, unknown>) {
+  const { biasEvidence, ...review } = doc(reviewSchema, raw, state);
+  const msg = { ...review, ...(biasEvidence ? { biasEvidence: reviewEvidenceFacts(biasEvidence) } : {}) };
+  return m.submitReview(state, ctx, m.validateReview(state, ctx, msg));
+}
+function newModelVersion(state: LifecycleState, ctx: Ctx, raw: Record<string, unknown>) {
+  return m.newModelVersion(state, ctx, m.validateNewVersion(state, doc(newVersionSchema, raw, state)));
+}
+function reportIncident(state: LifecycleState, ctx: Ctx, raw: Record<string, unknown>) {
+  return m.reportIncident(state, ctx, m.validateIncident(state, doc(incidentSchema, raw, state)));
+}
+function closeIncident(state: LifecycleState, ctx: Ctx, id: string, raw: Record<string, unknown>) {
+  return m.closeIncident(state, ctx, id, m.validateIncidentClosure(state, id, doc(incidentClosureSchema, raw, state)));
+}
+function recordAuthorityNotification(state: LifecycleState, ctx: Ctx, raw: Record<string, unknown>) {
+  const n = doc(authorityNotificationSchema, raw, state);
+  return m.recordAuthorityNotification(state, ctx, m.validateAuthorityNotification(state, n));
+}
+function retire(state: LifecycleState, ctx: Ctx, raw: Record<string, unknown>) {
+  return m.retire(state, ctx, m.validateRetirement(state, doc(retirementSchema, raw, state)));
+}
+type DecisionArgs = {
+  requestId: string;
+  decision: 'approve' | 'reject' | 'request_changes';
+  comment: string;
+  decidedBy: string;
+  returnTo?: 'impact_assessment' | 'bias_testing' | 'risk_treatment';
+};
+/** A decision as the API sends it; returns the effects of applying it. */
+function decide(state: LifecycleState, ctx: Ctx, d: DecisionArgs & { decidedAt?: string }): Effect[] {
+  const { decidedAt: _ignored, ...rest } = d;
+  const msg = { ...rest, decidedBy: rest.decidedBy.toLowerCase(), via: 'link' as const };
+  return m.decide(state, ctx, m.validateDecision(state, msg)).effects;
+}
+function delegate(
+  state: LifecycleState,
+  ctx: Ctx,
+  d: { requestId: string; delegatedBy: string; deputy: string; reason?: string },
+): Effect[] {
+  const msg = { reason: '', ...d, deputy: d.deputy.toLowerCase(), delegatedBy: d.delegatedBy.toLowerCase() };
+  return m.delegate(state, ctx, m.validateDelegation(state, msg)).effects;
+}
 
 /**
  * The lifecycle rules without Temporal: every function of domain/machine.ts
@@ -356,9 +423,8 @@ describe('bias evidence', () => {
 
 describe('risk treatment', () => {
   it('unansweredMetrics lists failed metrics no item addresses', () => {
-    const plan = { items: [{ addressesMetrics: ['a:x'] }, { addressesMetrics: [] }] } as never;
-    expect(unansweredMetrics(plan, ['a:x', 'b:y'])).toEqual(['b:y']);
-    expect(unansweredMetrics(plan, [])).toEqual([]);
+    expect(unansweredMetrics(['a:x'], ['a:x', 'b:y'])).toEqual(['b:y']);
+    expect(unansweredMetrics(['a:x'], [])).toEqual([]);
   });
 
   it('residualScore takes the worst item; risk acceptance only above appetite', () => {
@@ -529,32 +595,37 @@ describe('approval chain', () => {
     expect(transitions(approveAs(state, at(3)))).toEqual([['approval', 'active']]);
   });
 
-  it('ignores a decision from anyone but the bound approver, or for a stale request', () => {
+  it('refuses a decision from anyone but the bound approver, or for a stale request, changing nothing', () => {
     const state = toApproval();
     const before = structuredClone(state);
-    const wrongPerson = decide(state, ctxAt(at(3)), {
-      requestId: state.approval!.requestId,
-      decision: 'approve',
-      comment: '',
-      decidedBy: GL,
-      decidedAt: at(3).toISOString(),
+    const wrongPerson = refusal(() =>
+      decide(state, ctxAt(at(3)), {
+        requestId: state.approval!.requestId,
+        decision: 'approve',
+        comment: '',
+        decidedBy: GL,
+      }),
+    );
+    expect(wrongPerson).toMatchObject({
+      type: 'WrongStage',
+      message: 'approval request cv-screening.c0.r1.s1 is bound to another approver',
     });
-    expect(wrongPerson).toEqual([
-      {
-        kind: 'event',
-        type: 'decision_ignored',
-        actor: GL,
-        payload: { requestId: 'cv-screening.c0.r1.s1', decision: 'approve', openRequest: 'cv-screening.c0.r1.s1' },
-      },
-    ]);
-    const stale = decide(state, ctxAt(at(3)), {
-      requestId: 'cv-screening.c0.r0.s1',
-      decision: 'reject',
-      comment: '',
-      decidedBy: RISK_OWNER,
-      decidedAt: at(3).toISOString(),
-    });
-    expect(events(stale)).toEqual(['decision_ignored']);
+    const stale = refusal(() =>
+      decide(state, ctxAt(at(3)), {
+        requestId: 'cv-screening.c0.r0.s1',
+        decision: 'reject',
+        comment: 'x',
+        decidedBy: RISK_OWNER,
+      }),
+    );
+    expect(stale.message).toMatch(/cv-screening.c0.r0.s1 is not open/);
+    expect(state).toEqual(before);
+    // A signal carrying a decision never decides: it is put on record.
+    expect(
+      events(
+        m.ignoredMessage(state, 'decision_ignored', { requestId: state.approval!.requestId, decidedBy: RISK_OWNER }),
+      ),
+    ).toEqual(['decision_ignored']);
     expect(state).toEqual(before);
     // The address is compared case-insensitively.
     approveAs(state, at(3), RISK_OWNER.toUpperCase());
@@ -618,9 +689,9 @@ describe('approval chain', () => {
   it('lets the approver delegate to a deputy, who alone may then decide', () => {
     const state = toApproval();
     const requestId = state.approval!.requestId;
-    expect(events(delegate(state, ctxAt(at(3)), { requestId, delegatedBy: GL, deputy: DEPUTY }))).toEqual([
-      'delegation_ignored',
-    ]);
+    expect(refusal(() => delegate(state, ctxAt(at(3)), { requestId, delegatedBy: GL, deputy: DEPUTY })).type).toBe(
+      'WrongStage',
+    );
     const effects = delegate(state, ctxAt(at(3)), {
       requestId,
       delegatedBy: RISK_OWNER,
@@ -648,7 +719,7 @@ describe('approval chain', () => {
     });
     expect(state.approvalRound).toBe(1);
 
-    expect(events(approveAs(state, at(3), RISK_OWNER))).toEqual(['decision_ignored']);
+    expect(refusal(() => approveAs(state, at(3), RISK_OWNER)).message).toMatch(/bound to another approver/);
     approveAs(state, at(3), DEPUTY);
     expect(state.decisions.at(-1)).toMatchObject({ approver: DEPUTY, role: 'risk_owner', requestId: `${requestId}.d` });
     expect(state.approval).toMatchObject({ step: 2, approver: GL, requestId: 'cv-screening.c0.r1.s2' });
@@ -977,7 +1048,7 @@ describe('carryOver', () => {
     state.decisions = Array.from({ length: 14 }, (_, i) => ({ ...state.decisions[0]!, requestId: `r${i}` }));
     state.transitions = Array.from({ length: 12 }, (_, i) => ({ ...state.transitions[0]!, reason: `t${i}` }));
 
-    const next = carryOver(state);
+    const next = carryOver(state, at(400));
     expect(next.cycle).toBe(1);
     expect(next.cycleComplete).toBe(false);
     expect(next.incidents.map((i) => i.id)).toEqual(['inc-2']);
@@ -1027,7 +1098,7 @@ describe('carryOver', () => {
       decide(state, ctxAt(at(3)), {
         requestId: state.approval!.requestId,
         decision: 'request_changes',
-        comment: '',
+        comment: 'Once more.',
         decidedBy: state.approval!.approver,
         decidedAt: at(3).toISOString(),
       });

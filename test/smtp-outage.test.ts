@@ -63,10 +63,10 @@ describe('an SMTP outage while an approval e-mail is due', () => {
       const planned = await w.plan(id);
       expect(planned.json()).toMatchObject({ stage: 'approval' });
 
-      // Temporal retries the send: the outbox row shows the failures (the first at once, the second 2 s later).
+      // Temporal retries the send: the outbox row stays pending and counts the failed attempts.
       const [failing] = await eventually(
         () => approvalRows(id),
-        (rows) => rows.length === 1 && rows[0]!.status === 'failed' && rows[0]!.attempts >= 2,
+        (rows) => rows.length === 1 && rows[0]!.status === 'pending' && rows[0]!.attempts >= 2,
         'two failed attempts on the approval e-mail',
       );
       expect(failing!.toAddress).toBe(RISK_OWNER);
@@ -119,6 +119,7 @@ describe('sendNotification retried after the e-mail went out', () => {
       mailer,
       publicBaseUrl: PUBLIC_BASE_URL,
       approvalLinkSecret: TEST_SECRET,
+      policy: t.policy,
     });
     const systemId = 'smtp-retried-activity';
     const input: SendNotificationInput = {

@@ -596,7 +596,8 @@ for (const backend of backends) {
         created: false,
       });
 
-      await store.markNotificationFailed(key, 'smtp 451');
+      // Given up on for good (an SMTP 5xx): a claim says so.
+      await store.markNotificationFailed(key, 'smtp 550');
       expect(await store.claimNotification({ ...claim, messageId: '<m3@test>' })).toEqual({
         status: 'failed',
         messageId: '<m1@test>',
@@ -632,7 +633,7 @@ for (const backend of backends) {
       await expect(store.markNotificationSent(`${systemId}:unknown`, new Date())).rejects.toThrow(
         /unknown notification/,
       );
-      await expect(store.markNotificationFailed(`${systemId}:unknown`, 'x')).rejects.toThrow(/unknown notification/);
+      await expect(store.markNotificationFailed(`${systemId}:unknown`, 'x')).resolves.toBeUndefined();
     });
 
     it('claims a notification once under concurrency', async () => {
@@ -654,106 +655,6 @@ for (const backend of backends) {
       const winner = results.find((r) => r.created)!;
       expect(results.every((r) => r.messageId === winner.messageId)).toBe(true);
       expect(await store.listNotifications(systemId)).toHaveLength(1);
-    });
-
-    it('useApprovalLink: the first use wins and later uses get it back', async () => {
-      const systemId = newSystemId();
-      const jti = `jti-${randomUUID()}`;
-      const use = {
-        jti,
-        requestId: 'req-1',
-        systemId,
-        approver: 'hank@example.com',
-        decision: 'approve',
-        comment: 'fine',
-        usedAt: t('2024-06-01T08:00:00.000Z'),
-      };
-      expect(await store.getApprovalLinkUse(jti)).toBeUndefined();
-      expect(await store.useApprovalLink(use)).toEqual({ first: true });
-      const second = await store.useApprovalLink({
-        ...use,
-        approver: 'ivy@example.com',
-        decision: 'reject',
-        usedAt: t('2024-06-01T09:00:00.000Z'),
-      });
-      expect(second).toEqual({
-        first: false,
-        previous: { decision: 'approve', approver: 'hank@example.com', usedAt: t('2024-06-01T08:00:00.000Z') },
-      });
-      expect(await store.getApprovalLinkUse(jti)).toEqual({
-        decision: 'approve',
-        approver: 'hank@example.com',
-        usedAt: t('2024-06-01T08:00:00.000Z'),
-      });
-    });
-
-    it('useApprovalLink: exactly one of 10 concurrent uses wins', async () => {
-      const systemId = newSystemId();
-      const jti = `jti-${randomUUID()}`;
-      const results = await Promise.all(
-        Array.from({ length: 10 }, (_, i) =>
-          store.useApprovalLink({
-            jti,
-            requestId: 'req-c',
-            systemId,
-            approver: `approver-${i}@example.com`,
-            decision: `decision-${i}`,
-            comment: '',
-            usedAt: new Date(Date.UTC(2024, 6, 1, 0, 0, i)),
-          }),
-        ),
-      );
-      const winners = results.flatMap((r, i) => (r.first ? [i] : []));
-      expect(winners).toHaveLength(1);
-      const w = winners[0]!;
-      const expected = {
-        decision: `decision-${w}`,
-        approver: `approver-${w}@example.com`,
-        usedAt: new Date(Date.UTC(2024, 6, 1, 0, 0, w)),
-      };
-      for (const r of results) {
-        if (!r.first) expect(r.previous).toEqual(expected);
-      }
-      expect(await store.getApprovalLinkUse(jti)).toEqual(expected);
-    });
-
-    it('releaseApprovalLink lets the link be used again and keeps the released use on record', async () => {
-      const systemId = newSystemId();
-      const jti = `jti-${randomUUID()}`;
-      const use = {
-        jti,
-        requestId: 'req-r',
-        systemId,
-        approver: 'jane@example.com',
-        decision: 'approve',
-        comment: '',
-        usedAt: t('2024-07-01T00:00:00.000Z'),
-      };
-      expect(await store.useApprovalLink(use)).toEqual({ first: true });
-      await store.releaseApprovalLink(jti);
-      expect(await store.getApprovalLinkUse(jti)).toBeUndefined();
-
-      expect(
-        await store.useApprovalLink({ ...use, decision: 'reject', usedAt: t('2024-07-01T01:00:00.000Z') }),
-      ).toEqual({ first: true });
-      expect(await store.getApprovalLinkUse(jti)).toEqual({
-        decision: 'reject',
-        approver: 'jane@example.com',
-        usedAt: t('2024-07-01T01:00:00.000Z'),
-      });
-      expect(await store.useApprovalLink(use)).toMatchObject({ first: false, previous: { decision: 'reject' } });
-
-      const history = await store.db
-        .selectFrom('approvalLinkUses')
-        .select(['decision', 'releasedAt'])
-        .where('jti', '=', jti)
-        .orderBy('id')
-        .execute();
-      expect(history.map((h) => [h.decision, h.releasedAt instanceof Date])).toEqual([
-        ['approve', true],
-        ['reject', false],
-      ]);
-      await expect(store.releaseApprovalLink(`jti-${randomUUID()}`)).resolves.toBeUndefined();
     });
 
     it('records link attempts, filterable by system', async () => {

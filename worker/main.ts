@@ -42,6 +42,7 @@ runMain(async () => {
       mailer,
       publicBaseUrl: publicBaseUrl(env),
       approvalLinkSecret: env.APPROVAL_LINK_SECRET!,
+      policy,
       client,
     }),
   });

@@ -1,8 +1,10 @@
 import {
+  ActivityFailure,
   allHandlersFinished,
   ApplicationFailure,
   condition,
   continueAsNew,
+  patched,
   proxyActivities,
   setHandler,
   upsertMemo,
@@ -10,69 +12,145 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair, UpdateDefinition } from '@temporalio/common';
-import type * as activities from '../activities/index.js';
-import { isFinal, type LifecycleInput, type LifecycleState } from '../domain/lifecycle.js';
+import type { Activities } from '../activities/index.js';
+import type { RecordBatchInput } from '../activities/types.js';
+import { durationMs } from '../domain/duration.js';
+import { isFinal, type LifecycleInput, type LifecycleState, type MailRef } from '../domain/lifecycle.js';
 import * as machine from '../domain/machine.js';
 import { SA } from '../domain/search-attributes.js';
 import { memoOf, searchValues, type VisibilityValues } from '../domain/visibility.js';
 import {
-  approvalDecisionSignal,
   closeIncidentUpdate,
-  delegationSignal,
-  renewLinkUpdate,
+  decideUpdate,
+  delegateUpdate,
+  legacyDecisionSignal,
+  legacyDelegationSignal,
   newModelVersionUpdate,
   recordAuthorityNotificationUpdate,
+  renewLinkUpdate,
   reportIncidentUpdate,
+  resendNotificationUpdate,
   retireUpdate,
   stateQuery,
   submitBiasEvidenceUpdate,
   submitImpactAssessmentUpdate,
   submitReviewUpdate,
   submitTreatmentPlanUpdate,
+  upgradeSignal,
 } from './messages.js';
-
-const { recordTransition, recordEvent, recordAssessment, recordDecision, sendNotification } = proxyActivities<
-  ReturnType<typeof activities.createActivities>
->({
-  startToCloseTimeout: '1 minute',
-  // No attempt limit: an SMTP or database outage delays the effect, never drops it.
-  retry: {
-    initialInterval: '2 seconds',
-    backoffCoefficient: 2,
-    maximumInterval: '10 minutes',
-    nonRetryableErrorTypes: ['InvalidNotification'],
-  },
-});
+import { lifecycleV1 } from './v1/lifecycle.js';
+import { legacyDocuments, upgradeState, type LegacyInput } from './v1/upgrade.js';
 
 /**
- * One AI system's lifecycle for one review cycle. The rules live in
- * domain/machine.ts; this function wires them to Temporal: messages in,
- * durable timers, effects out through activities, and continue-as-new when
- * a review is signed off so a lifecycle of many years keeps a small history.
+ * One AI system's lifecycle: the workflow type every system runs. Runs
+ * started before version 2 replay the frozen version 1 code; everything new
+ * runs `lifecycle` below.
  */
-export async function aiSystemLifecycle(input: LifecycleInput): Promise<LifecycleState> {
+export async function aiSystemLifecycle(input: LifecycleInput | LegacyInput): Promise<LifecycleState | unknown> {
+  if ('v' in input && input.v === 2) return lifecycle(input);
+  if (patched('lifecycle-v2')) return lifecycle(await fromVersion1(input as LegacyInput));
+  return lifecycleV1(input as LegacyInput);
+}
+
+/** A version 1 run continuing into version 2: its documents go to the record store, and it adopts today's policy. */
+async function fromVersion1(input: LegacyInput): Promise<LifecycleInput> {
+  const { storeDocuments, latestPolicy } = proxyActivities<Activities>({
+    startToCloseTimeout: '1 minute',
+    retry: { initialInterval: '2 seconds', maximumInterval: '10 minutes' },
+  });
+  const policy = await latestPolicy();
+  if (!input.resume) return { v: 2, registration: input.registration, policy, governanceLead: input.governanceLead };
+  await storeDocuments({ systemId: input.registration.id, documents: legacyDocuments(input.resume) });
+  return {
+    v: 2,
+    registration: input.registration,
+    policy,
+    governanceLead: input.governanceLead,
+    resume: upgradeState(input.resume, new Date()),
+    ...(policy.version !== input.policy.version ? { adoptedPolicyFrom: input.policy.version } : {}),
+  };
+}
+
+type BatchEvent = RecordBatchInput['events'][number];
+
+interface Step {
+  at: string;
+  effects: machine.Effect[];
+  /** The system as it stood after this step, so a late batch never shows a newer stage under an older time. */
+  projection: Omit<NonNullable<RecordBatchInput['projection']>, 'registration'>;
+  failedMails?: { key: string; error: string }[];
+  resends?: string[];
+}
+
+/**
+ * Version 2. The rules live in domain/machine.ts; this wires them to
+ * Temporal. Three things run side by side so none waits on another:
+ * message handlers and timers change the state; the records lane writes
+ * each step's records (events, documents' rows, the projection and the
+ * step's e-mails into the outbox) in one activity and one transaction, in
+ * order, each stamped with the step's own time; and every e-mail is
+ * delivered by its own activity, so a recipient whose server answers 451
+ * holds up nobody else. No effect can fail the lifecycle: an e-mail that
+ * cannot be delivered becomes a recorded failure the governance lead hears
+ * of, and records retry until the store is back.
+ */
+async function lifecycle(input: LifecycleInput): Promise<LifecycleState> {
   const { policy, governanceLead } = input;
   const info = workflowInfo();
   const ctx = (): machine.Ctx => ({ now: new Date(), policy, governanceLead });
+  const { recordBatch, latestPolicy } = proxyActivities<Activities>({
+    startToCloseTimeout: '1 minute',
+    // No attempt limit: a database outage delays records, never drops them.
+    retry: { initialInterval: '2 seconds', maximumInterval: durationMs(policy.records.retryMaxInterval) },
+  });
+  const { deliverNotification } = proxyActivities<Activities>({
+    startToCloseTimeout: '2 minutes',
+    scheduleToCloseTimeout: durationMs(policy.notifications.giveUpAfter),
+    retry: { initialInterval: '5 seconds', maximumInterval: durationMs(policy.notifications.retryMaxInterval) },
+  });
+
   const state: LifecycleState = input.resume ?? machine.initialState(input, new Date());
-  const pending: machine.Effect[] = input.resume ? [] : machine.start(state, ctx());
+  if (input.resume) state.runStartedAt = new Date().toISOString();
+  const steps: Step[] = [];
+  /** Bumped on every change, so the main loop wakes for it. */
+  let changes = 0;
+  const push = (effects: machine.Effect[], extra: Pick<Step, 'failedMails' | 'resends'> = {}) => {
+    if (effects.length === 0 && !extra.failedMails?.length && !extra.resends?.length) return;
+    const projection = {
+      stage: state.stage,
+      riskTier: state.riskTier,
+      reviewDueAt: state.reviewDueAt,
+      policyVersion: state.policyVersion,
+      name: state.registration.name,
+      owner: state.registration.owner,
+      riskOwner: state.registration.riskOwner,
+    };
+    steps.push({ at: new Date().toISOString(), effects, projection, ...extra });
+    changes++;
+  };
+  if (!input.resume) push(machine.start(state, ctx()));
+  if (input.adoptedPolicyFrom) push([policyAdopted(input.adoptedPolicyFrom, policy.version, state.cycle)]);
 
   setHandler(stateQuery, () => state);
 
-  /** Registers an update whose validator is the machine's own check, so refusals never touch history. */
+  /**
+   * An update whose validator is the machine's check: a refusal never
+   * touches history. The handler applies the value exactly as accepted; it
+   * never parses again, so a schema tightened later cannot break a replay.
+   */
   function onUpdate<Args extends unknown[], R>(
     def: UpdateDefinition<R, Args>,
-    validate: (...args: Args) => void,
+    validate: (...args: Args) => unknown,
     apply: (...args: Args) => { result: R; effects: machine.Effect[] },
   ): void {
     setHandler(
       def,
       (...args: Args) => {
         const { result, effects } = apply(...args);
-        pending.push(...effects);
+        push(effects);
         return result;
       },
-      { validator: (...args: Args) => asFailure(() => validate(...args)) },
+      { validator: (...args: Args) => void asFailure(() => validate(...args)) },
     );
   }
 
@@ -126,62 +204,158 @@ export async function aiSystemLifecycle(input: LifecycleInput): Promise<Lifecycl
     (r) => machine.validateRetirement(state, r),
     (r) => machine.retire(state, ctx(), r),
   );
-  setHandler(approvalDecisionSignal, (d) => void pending.push(...machine.decide(state, ctx(), d)));
-  setHandler(delegationSignal, (d) => void pending.push(...machine.delegate(state, ctx(), d)));
+  onUpdate(
+    decideUpdate,
+    (d) => machine.validateDecision(state, d),
+    (d) => machine.decide(state, ctx(), d),
+  );
+  onUpdate(
+    delegateUpdate,
+    (d) => machine.validateDelegation(state, d),
+    (d) => machine.delegate(state, ctx(), d),
+  );
+  setHandler(
+    resendNotificationUpdate,
+    ({ key, requestedBy }) => {
+      push([{ kind: 'event', type: 'notification_resend_requested', actor: requestedBy, payload: { key } }], {
+        resends: [key],
+      });
+      return { requested: key };
+    },
+    {
+      validator: ({ key, requestedBy }) => {
+        if (typeof key !== 'string' || !key.startsWith(`${info.workflowId}/`) || key.length > 500)
+          throw ApplicationFailure.create({
+            type: 'InvalidInput',
+            message: `key: ${key} is not an e-mail of this system`,
+          });
+        if (typeof requestedBy !== 'string' || requestedBy.length === 0 || requestedBy.length > 320)
+          throw ApplicationFailure.create({ type: 'InvalidInput', message: 'requestedBy: must name who asked' });
+      },
+    },
+  );
+  setHandler(legacyDecisionSignal, (d) => push(machine.ignoredMessage(state, 'decision_ignored', d)));
+  setHandler(legacyDelegationSignal, (d) => push(machine.ignoredMessage(state, 'delegation_ignored', d)));
+  setHandler(upgradeSignal, () => undefined);
 
-  let effectSeq = 0;
-  /** One idempotency key per effect, stable across replays and activity retries. */
-  const effectKey = (name: string) => `${info.workflowId}/${info.runId}/${++effectSeq}/${name}`;
+  // ---- effects ----------------------------------------------------------------------------------
 
-  async function carryOut(effect: machine.Effect): Promise<void> {
-    const systemId = state.systemId;
-    switch (effect.kind) {
-      case 'notify':
-        await sendNotification({
-          idempotencyKey: effectKey(effect.notification.kind),
-          systemId,
-          notification: effect.notification,
-        });
-        return;
-      case 'transition':
-        await recordTransition({
-          idempotencyKey: effectKey(`transition-${effect.to}`),
-          systemId,
-          type: 'stage_changed',
-          actor: effect.actor,
-          at: new Date().toISOString(),
-          payload: { from: effect.from, to: effect.to, reason: effect.reason },
-          projection: {
-            stage: state.stage,
-            riskTier: state.riskTier,
-            reviewDueAt: state.reviewDueAt,
-            policyVersion: state.policyVersion,
-            registration: state.registration,
-          },
-        });
-        return;
-      case 'event':
-        await recordEvent({
-          idempotencyKey: effectKey(effect.type),
-          systemId,
-          type: effect.type,
-          actor: effect.actor,
-          at: new Date().toISOString(),
-          payload: effect.payload,
-        });
-        return;
-      case 'assessment':
-        await recordAssessment({
-          idempotencyKey: effectKey(`assessment-v${effect.record.version}`),
-          systemId,
-          assessment: effect.record,
-        });
-        return;
-      case 'decision':
-        await recordDecision({ idempotencyKey: effectKey('decision'), systemId, decision: effect.record });
-        return;
+  let batchSeq = 0;
+  let recording = false;
+  const inFlight = new Map<string, MailRef>();
+
+  /** The records lane: one step at a time, in order, each in one activity and one transaction. */
+  async function recordsLane(): Promise<never> {
+    for (;;) {
+      await condition(() => steps.length > 0);
+      const step = steps[0]!;
+      recording = true;
+      const batch = toBatch(step, `${info.workflowId}/${info.runId}/b${++batchSeq}`);
+      const result = await expectNoFailure(recordBatch(batch), 'recordBatch');
+      steps.shift();
+      recording = false;
+      state.auditHead = result.head;
+      for (const mail of batch.mails)
+        dispatch({ key: mail.key, to: mail.notification.to, kind: mail.notification.kind });
+      for (const mail of result.resent) dispatch(mail);
     }
   }
+
+  function toBatch(step: Step, batchKey: string): RecordBatchInput {
+    const events: BatchEvent[] = [];
+    const batch: RecordBatchInput = {
+      systemId: state.systemId,
+      batchKey,
+      at: step.at,
+      events,
+      assessments: [],
+      decisions: [],
+      mails: [],
+      failedMails: step.failedMails ?? [],
+      resends: step.resends ?? [],
+      projection: {
+        ...step.projection,
+        // The registration is written once per run; every other batch updates only what changes.
+        registration: batchSeq === 1 ? state.registration : undefined,
+      },
+    };
+    for (const effect of step.effects) {
+      switch (effect.kind) {
+        case 'notify':
+          batch.mails.push({ key: `${batchKey}/m${batch.mails.length}`, notification: effect.notification });
+          break;
+        case 'transition':
+          events.push({
+            type: 'stage_changed',
+            actor: effect.actor,
+            payload: { from: effect.from, to: effect.to, reason: effect.reason },
+          });
+          break;
+        case 'event':
+          events.push({ type: effect.type, actor: effect.actor, payload: effect.payload });
+          break;
+        case 'assessment': {
+          const a = effect.record;
+          batch.assessments.push(a);
+          events.push({
+            type: 'assessment_submitted',
+            actor: a.submittedBy,
+            payload: { version: a.version, riskTier: a.riskTier, score: a.score, digest: a.digest },
+          });
+          break;
+        }
+        case 'decision':
+          batch.decisions.push(effect.record);
+          events.push({ type: 'decision_recorded', actor: effect.record.approver, payload: { ...effect.record } });
+          break;
+      }
+    }
+    return batch;
+  }
+
+  /** Each e-mail on its own: delivery retries with backoff up to the policy's limit, then counts as failed. */
+  function dispatch(mail: MailRef): void {
+    inFlight.set(mail.key, mail);
+    deliverNotification({ key: mail.key, systemId: state.systemId }).then(
+      (r) => {
+        inFlight.delete(mail.key);
+        if (r.status === 'failed') mailFailed(mail, r.error);
+      },
+      (err: unknown) => {
+        inFlight.delete(mail.key);
+        mailFailed(mail, describe(err));
+      },
+    );
+  }
+
+  /** A failed e-mail is recorded, shows on the dashboard, and the governance lead hears of it unless it was to them. */
+  function mailFailed(mail: MailRef, error: string): void {
+    const effects: machine.Effect[] = [
+      {
+        kind: 'event',
+        type: 'notification_failed',
+        actor: null,
+        payload: { key: mail.key, kind: mail.kind, to: mail.to, error },
+      },
+    ];
+    if (mail.to !== governanceLead.toLowerCase() && mail.kind !== 'delivery_failed') {
+      effects.push(
+        machine.notification(state, {
+          kind: 'delivery_failed',
+          to: governanceLead.toLowerCase(),
+          failedTo: mail.to,
+          failedKind: mail.kind,
+          error,
+        }),
+      );
+    }
+    push(effects, { failedMails: [{ key: mail.key, error }] });
+  }
+
+  for (const mail of input.undelivered ?? []) dispatch(mail);
+  void recordsLane();
+
+  // ---- visibility -------------------------------------------------------------------------------
 
   // What the previous run published carries over with continue-as-new; start from it so nothing is re-sent.
   let published: Partial<VisibilityValues> = input.resume ? searchValues(input.resume) : {};
@@ -213,34 +387,71 @@ export async function aiSystemLifecycle(input: LifecycleInput): Promise<Lifecycl
     }
   }
 
+  // ---- the main loop: timers, and when to start a new run ------------------------------------------
+
+  const runEndsAt = Date.parse(state.runStartedAt) + durationMs(policy.runs.continueAsNewAfter);
+  const recordsDrained = () => steps.length === 0 && !recording;
   for (;;) {
-    while (pending.length > 0) await carryOut(pending.shift()!);
     publishVisibility();
     if (isFinal(state.stage)) break;
-    if (state.cycleComplete) {
-      await condition(allHandlersFinished);
-      if (pending.length === 0)
-        await continueAsNew<typeof aiSystemLifecycle>({ ...input, resume: machine.carryOver(state) });
-      continue;
+    if (state.cycleComplete || workflowInfo().continueAsNewSuggested || Date.now() >= runEndsAt) {
+      await condition(() => recordsDrained() && allHandlersFinished());
+      if (steps.length > 0) continue;
+      // E-mails just sent usually land within seconds; only one stuck retrying (a 451) is handed to the next run.
+      await condition(() => inFlight.size === 0, durationMs(policy.runs.deliveryDrain));
+      if (steps.length > 0) continue;
+      const next = state.cycleComplete ? await latestPolicy() : policy;
+      if (next.version !== policy.version) push([policyAdopted(policy.version, next.version, state.cycle + 1)]);
+      await condition(() => recordsDrained() && allHandlersFinished());
+      if (steps.length > 0) continue;
+      return continueAsNew<typeof aiSystemLifecycle>({
+        v: 2,
+        registration: input.registration,
+        policy: next,
+        governanceLead,
+        resume: machine.carryOver(state, new Date()),
+        undelivered: [...inFlight.values()],
+      });
     }
+    const seen = changes;
     const timer = machine.nextTimer(state, policy);
-    const wake = () => pending.length > 0;
-    if (!timer) {
-      await condition(wake);
-      continue;
-    }
-    const remaining = timer.at.getTime() - Date.now();
-    if (remaining > 0 && (await condition(wake, remaining))) continue;
-    pending.push(...timer.fire(state, ctx()));
+    const wakeAt = Math.min(timer?.at.getTime() ?? Infinity, runEndsAt);
+    const remaining = wakeAt - Date.now();
+    if (remaining > 0 && (await condition(() => changes !== seen, remaining))) continue;
+    if (timer && Date.now() >= timer.at.getTime()) push(timer.fire(state, ctx()));
   }
-  await condition(allHandlersFinished);
+  // Final: the last records and e-mails (the retirement notices) go out before the workflow completes.
+  await condition(() => recordsDrained() && inFlight.size === 0 && allHandlersFinished());
   return state;
 }
 
-/** A refusal from the machine becomes an ApplicationFailure the client can read the type and details of. */
-function asFailure(check: () => void): void {
+function policyAdopted(from: string, to: string, cycle: number): machine.Effect {
+  return { kind: 'event', type: 'policy_adopted', actor: null, payload: { from, to, cycle } };
+}
+
+/**
+ * Records retry without limit, so a failure reaching here is no outage but a
+ * defect: rethrown as a plain error it fails the workflow task, which retries
+ * and resumes once fixed code is deployed, instead of failing the lifecycle.
+ */
+async function expectNoFailure<T>(p: Promise<T>, what: string): Promise<T> {
   try {
-    check();
+    return await p;
+  } catch (err) {
+    if (err instanceof ActivityFailure) throw new Error(`${what} failed for good: ${describe(err)}`);
+    throw err;
+  }
+}
+
+function describe(err: unknown): string {
+  const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
+  return String((cause as Error)?.message ?? cause).slice(0, 500);
+}
+
+/** A refusal from the machine becomes an ApplicationFailure the client can read the type and details of. */
+function asFailure(check: () => unknown): unknown {
+  try {
+    return check();
   } catch (err) {
     if (err instanceof machine.Refusal) {
       throw ApplicationFailure.create({

@@ -1,67 +1,84 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ImpactAssessmentInput } from '../domain/assessment.js';
-import type { BiasEvidenceInput, MetricVerdict } from '../domain/evidence.js';
-import type { ApprovalDecision, Delegation, LifecycleState, Stage } from '../domain/lifecycle.js';
-import type {
-  AuthorityNotificationInput,
-  IncidentClosureInput,
-  IncidentInput,
-  NewVersionInput,
-  RetirementInput,
-  ReviewInput,
-} from '../domain/operations.js';
+import type { MetricVerdict } from '../domain/evidence.js';
+import type { ApprovalDecision, Delegation, LifecycleState, LinkRenewal, Stage } from '../domain/lifecycle.js';
+import type { AuthorityNotification, Incident, IncidentClosure, NewVersion, Retirement } from '../domain/operations.js';
 import type { RiskTier } from '../domain/policy.js';
-import type { TreatmentPlanInput } from '../domain/treatment.js';
-
-/** The whole lifecycle state, for the API and the approval page. */
-export const stateQuery = defineQuery<LifecycleState>('state');
+import type {
+  AssessmentSubmission,
+  EvidenceSubmission,
+  PlanSubmission,
+  ReviewSubmission,
+} from '../domain/submissions.js';
 
 /*
- * The AI team's submissions are updates: the caller learns at once whether
- * the lifecycle accepted them (the validator refuses wrong stages and bad
- * content before anything is written) and what they led to.
+ * The lifecycle's messages. Names carry the version of their payload: a run
+ * started before version 2 (workflows/v1) knows none of these, so a caller
+ * that reaches one learns it must upgrade first instead of handing it a
+ * payload it would misread.
+ */
+
+/** The whole lifecycle state (small: documents are digests), for the API and the approval page. */
+export const stateQuery = defineQuery<LifecycleState>('state.v2');
+
+/*
+ * Every submission is an update: the validator refuses wrong stages and bad
+ * content before anything is written, so the caller learns the truth at once.
  */
 export const submitImpactAssessmentUpdate = defineUpdate<
   { version: number; riskTier: RiskTier; score: number; stage: Stage },
-  [ImpactAssessmentInput]
->('submitImpactAssessment');
+  [AssessmentSubmission]
+>('submitImpactAssessment.v2');
 export const submitBiasEvidenceUpdate = defineUpdate<
   { version: number; failed: string[]; verdicts: MetricVerdict[]; stage: Stage },
-  [BiasEvidenceInput]
->('submitBiasEvidence');
+  [EvidenceSubmission]
+>('submitBiasEvidence.v2');
 export const submitTreatmentPlanUpdate = defineUpdate<
   { version: number; residualScore: number; requiresRiskAcceptance: boolean; stage: Stage },
-  [TreatmentPlanInput]
->('submitTreatmentPlan');
-export const submitReviewUpdate = defineUpdate<{ stage: Stage }, [ReviewInput]>('submitReview');
-export const newModelVersionUpdate = defineUpdate<{ modelVersion: string; stage: Stage }, [NewVersionInput]>(
-  'newModelVersion',
+  [PlanSubmission]
+>('submitTreatmentPlan.v2');
+export const submitReviewUpdate = defineUpdate<{ stage: Stage }, [ReviewSubmission]>('submitReview.v2');
+export const newModelVersionUpdate = defineUpdate<{ modelVersion: string; stage: Stage }, [NewVersion]>(
+  'newModelVersion.v2',
 );
-export const reportIncidentUpdate = defineUpdate<{ incidentId: string; stage: Stage }, [IncidentInput]>(
-  'reportIncident',
+export const reportIncidentUpdate = defineUpdate<{ incidentId: string; stage: Stage }, [Incident]>('reportIncident.v2');
+export const closeIncidentUpdate = defineUpdate<{ incidentId: string; closedAt: string }, [string, IncidentClosure]>(
+  'closeIncident.v2',
 );
-export const closeIncidentUpdate = defineUpdate<
-  { incidentId: string; closedAt: string },
-  [string, IncidentClosureInput]
->('closeIncident');
 export const recordAuthorityNotificationUpdate = defineUpdate<
   { stage: Stage; notifiedAt: string },
-  [AuthorityNotificationInput]
->('recordAuthorityNotification');
-export const retireUpdate = defineUpdate<{ stage: Stage; retiredAt: string }, [RetirementInput]>('retire');
+  [AuthorityNotification]
+>('recordAuthorityNotification.v2');
+export const retireUpdate = defineUpdate<{ stage: Stage; retiredAt: string }, [Retirement]>('retire.v2');
 
 /**
- * Approvers' decisions arrive as signals: the API has already verified the
- * signed link, and a signal is stored durably even while workers restart,
- * so a decision clicked in an e-mail is never lost.
+ * Approvers' decisions are updates too, sent with the link's id as the
+ * update id: a retried POST is the same update, so a crash anywhere leaves
+ * no decision or exactly one, and the approver is told which.
  */
-export const approvalDecisionSignal = defineSignal<[ApprovalDecision]>('approvalDecision');
-export const delegationSignal = defineSignal<[Delegation]>('delegateApproval');
-/** An update, not a signal: the caller must learn whether a fresh link was really sent. */
-export const renewLinkUpdate = defineUpdate<
-  { requestId: string; expiresAt: string },
-  [{ requestId: string; approver: string }]
->('renewApprovalLink');
+export const decideUpdate = defineUpdate<
+  { requestId: string; decision: string; decidedAt: string; stage: Stage; nextApprover: string | null },
+  [ApprovalDecision]
+>('decideApproval.v2');
+export const delegateUpdate = defineUpdate<{ requestId: string; deputy: string }, [Delegation]>('delegateApproval.v2');
+/** The caller must learn whether a fresh link was really sent. */
+export const renewLinkUpdate = defineUpdate<{ requestId: string; expiresAt: string }, [LinkRenewal]>(
+  'renewApprovalLink.v2',
+);
+/** Sends a failed e-mail again, as a new outbox entry with its own key. */
+export const resendNotificationUpdate = defineUpdate<{ requested: string }, [{ key: string; requestedBy: string }]>(
+  'resendNotification.v2',
+);
+
+/**
+ * The names decisions had as signals before version 2. Signals carry no
+ * validation and no proof of who sent them, so a decision arriving this way
+ * never decides; it is put on record.
+ */
+export const legacyDecisionSignal = defineSignal<[unknown]>('approvalDecision');
+export const legacyDelegationSignal = defineSignal<[unknown]>('delegateApproval');
+
+/** Asks a run started before version 2 to continue as new into it at once (see workflows/v1/lifecycle.ts). */
+export const upgradeSignal = defineSignal('upgradeLifecycle');
 
 /** Failure types the API maps to HTTP statuses. */
 export const WRONG_STAGE = 'WrongStage';

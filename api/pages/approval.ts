@@ -1,8 +1,19 @@
+import type { ImpactAssessment } from '../../domain/assessment.js';
+import type { BiasEvidence } from '../../domain/evidence.js';
 import type { LifecycleState } from '../../domain/lifecycle.js';
+import type { TreatmentPlan } from '../../domain/treatment.js';
 import { escapeHtml as e, page } from '../html.js';
+
+/** The documents in full, from the record store: the workflow holds only their digests. */
+export interface ApprovalDocuments {
+  assessment?: ImpactAssessment;
+  evidence?: BiasEvidence;
+  plan?: TreatmentPlan;
+}
 
 export interface ApprovalPageData {
   state: LifecycleState | null;
+  documents: ApprovalDocuments;
   approver: string;
   requestId: string;
   expiresAt: Date;
@@ -13,10 +24,12 @@ export interface ApprovalPageData {
 
 const when = (iso: string) => iso.replace('T', ' ').slice(0, 16) + ' UTC';
 
-function assessmentSection(state: LifecycleState): string {
+function assessmentSection(state: LifecycleState, doc: ImpactAssessment | undefined): string {
   const a = state.assessment;
   if (!a) return '<p class="muted">No impact assessment is on record.</p>';
-  const rows = a.content.impacts
+  if (!doc)
+    return `<h2>Impact assessment v${a.version}</h2><p class="error">The assessment document ${e(a.digest.slice(0, 16))}… cannot be read from the record store right now.</p>`;
+  const rows = doc.impacts
     .map(
       (i) =>
         `<tr><td data-label="Area">${e(i.area.replaceAll('_', ' '))}</td><td data-label="Impact">${e(i.description)}</td><td data-label="Affected">${e(i.affected.join(', '))}</td><td data-label="Severity">${e(i.severity)}</td><td data-label="Likelihood">${e(i.likelihood)}</td></tr>`,
@@ -25,9 +38,9 @@ function assessmentSection(state: LifecycleState): string {
   return `
 <h2>Impact assessment v${a.version}</h2>
 <p>Submitted by ${e(a.submittedBy)} on ${e(when(a.submittedAt))}. Risk tier <strong>${e(a.riskTier)}</strong> (highest score ${a.score}).</p>
-<p><strong>Intended purpose:</strong> ${e(a.content.intendedPurpose)}</p>
-<p><strong>Context of use:</strong> ${e(a.content.contextOfUse)}</p>
-${a.content.foreseeableMisuse.length ? `<p><strong>Foreseeable misuse:</strong> ${e(a.content.foreseeableMisuse.join('; '))}</p>` : ''}
+<p><strong>Intended purpose:</strong> ${e(doc.intendedPurpose)}</p>
+<p><strong>Context of use:</strong> ${e(doc.contextOfUse)}</p>
+${doc.foreseeableMisuse.length ? `<p><strong>Foreseeable misuse:</strong> ${e(doc.foreseeableMisuse.join('; '))}</p>` : ''}
 <table class="stack words"><caption>Identified impacts</caption>
 <thead><tr><th scope="col">Area</th><th scope="col">Impact</th><th scope="col">Affected</th><th scope="col">Severity</th><th scope="col">Likelihood</th></tr></thead>
 <tbody>${rows}</tbody></table>`;
@@ -46,16 +59,18 @@ function evidenceSection(state: LifecycleState): string {
     })
     .join('');
   return `<h2>Bias-testing evidence v${ev.version}</h2>
-<p>Test run on ${e(ev.effectiveDate)} for model ${e(ev.modelVersion)}; dataset: ${e(ev.content.dataset)}.</p>
+<p>Test run on ${e(ev.effectiveDate)} for model ${e(ev.modelVersion)}; dataset: ${e(ev.dataset)}; judged by policy ${e(ev.policyVersion)}.</p>
 <table class="stack words"><caption>Fairness metrics against the policy</caption>
 <thead><tr><th scope="col">Metric</th><th scope="col">Feature</th><th scope="col">Value</th><th scope="col">Threshold</th><th scope="col">Result</th></tr></thead>
 <tbody>${rows}</tbody></table>`;
 }
 
-function planSection(state: LifecycleState): string {
+function planSection(state: LifecycleState, doc: TreatmentPlan | undefined): string {
   const plan = state.plan;
   if (!plan) return '';
-  const rows = plan.content.items
+  if (!doc)
+    return `<h2>Risk-treatment plan v${plan.version}</h2><p class="error">The plan document cannot be read from the record store right now.</p>`;
+  const rows = doc.items
     .map(
       (i) =>
         `<tr><td data-label="Risk">${e(i.risk)}</td><td data-label="Option">${e(i.option)}</td><td data-label="Annex A controls">${e(i.controls.join(', '))}</td><td data-label="Measures">${e(i.measures)}</td><td data-label="Owner">${e(i.owner)}, by ${e(i.dueDate)}</td><td data-label="Residual">${e(i.residualSeverity)} × ${e(i.residualLikelihood)}</td></tr>`,
@@ -88,7 +103,7 @@ export function approvalPage(d: ApprovalPageData): string {
 <p><strong>Purpose:</strong> ${e(s.registration.purpose)}</p>
 <p><strong>Owner:</strong> ${e(s.registration.owner)} · <strong>Deployment:</strong> ${e(s.registration.deployment.context)}</p>
 <p><strong>Affected stakeholders:</strong> ${e(s.registration.stakeholders.join(', '))}</p>
-${assessmentSection(s)}${evidenceSection(s)}${planSection(s)}${decisionsSection(s)}`
+${assessmentSection(s, d.documents.assessment)}${evidenceSection(s)}${planSection(s, d.documents.plan)}${decisionsSection(s)}`
     : '<p class="muted">The system details cannot be loaded right now; you can still decide.</p>';
   return page({
     title: heading,

@@ -7,7 +7,7 @@ import {
   type StageTierCounts,
   type SystemPage,
   type UpcomingReview,
-} from '../visibility.js';
+} from '../../views/visibility.js';
 import { duration, governancePage, label, systemLink, tierBadge, timeEl, when } from './layout.js';
 
 export interface MonthBucket {

@@ -1,15 +1,15 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { verifyApprovalLink, type ApprovalClaims, type LinkRefusal } from '../../activities/approval-links.js';
 import { decisionKindSchema, returnStages, type LifecycleState } from '../../domain/lifecycle.js';
-import { workflowIdFor } from '../../domain/system.js';
-import { approvalDecisionSignal, delegationSignal, renewLinkUpdate } from '../../workflows/messages.js';
+import { storable } from '../../domain/storable.js';
+import { verifyApprovalLink, type ApprovalClaims, type LinkRefusal } from '../../links/approval-links.js';
+import { decideUpdate, delegateUpdate, renewLinkUpdate } from '../../workflows/messages.js';
 import type { ApiContext } from '../context.js';
-import { fromWorkflowError } from '../errors.js';
+import { ApiError } from '../errors.js';
 import { escapeHtml } from '../html.js';
-import { queryState } from '../lifecycle-state.js';
-import { approvalPage, messagePage } from '../pages/approval.js';
+import { queryState, sendToLifecycle } from '../lifecycle-state.js';
+import { approvalPage, messagePage, type ApprovalDocuments } from '../pages/approval.js';
 
 const REFUSALS: Record<LinkRefusal, { status: number; title: string; message: string }> = {
   malformed: {
@@ -26,17 +26,21 @@ const REFUSALS: Record<LinkRefusal, { status: number; title: string; message: st
   },
 };
 
-const decisionForm = z.object({
-  decision: decisionKindSchema,
-  comment: z.string().trim().max(4000).default(''),
-  // An empty select sends ""; that means "the default stage for this decision".
-  returnTo: z.preprocess((v) => (v === '' ? undefined : v), z.enum(returnStages).optional()),
-});
+const decisionForm = storable(
+  z.object({
+    decision: decisionKindSchema,
+    comment: z.string().trim().max(4000).default(''),
+    // An empty select sends ""; that means "the default stage for this decision".
+    returnTo: z.preprocess((v) => (v === '' ? undefined : v), z.enum(returnStages).optional()),
+  }),
+);
 
-const delegationForm = z.object({
-  deputy: z.email('must be an e-mail address').transform((e) => e.toLowerCase()),
-  reason: z.string().trim().max(1000).default(''),
-});
+const delegationForm = storable(
+  z.object({
+    deputy: z.email('must be an e-mail address').transform((e) => e.toLowerCase()),
+    reason: z.string().trim().max(1000).default(''),
+  }),
+);
 
 const when = (d: Date) => d.toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
 const formBody = (body: unknown) => (body && typeof body === 'object' ? (body as Record<string, unknown>) : {});
@@ -52,9 +56,6 @@ export const approvalRoutes =
   async (app) => {
     const csrfFor = (jti: string) =>
       createHmac('sha256', ctx.approvalLinkSecret).update(`csrf:${jti}`).digest('base64url');
-    /** One use per request and approver: a token for someone else cannot use up the real approver's decision. */
-    const useKey = (claims: ApprovalClaims) => `${claims.req}|${claims.sub}`;
-    const workflow = (claims: ApprovalClaims) => ctx.client.workflow.getHandle(workflowIdFor(claims.sys));
 
     function csrfMatches(jti: string, body: unknown): boolean {
       const given = formBody(body).csrf;
@@ -120,7 +121,7 @@ export const approvalRoutes =
     async function verified(token: string, reply: FastifyReply) {
       const link = await verifyApprovalLink(ctx.approvalLinkSecret, token);
       if (link.ok) return link;
-      const refusal = REFUSALS[link.reason];
+      const refusal = REFUSALS[link.reason]!;
       await ctx.store.recordLinkAttempt({
         systemId: link.claims?.sys ?? null,
         reason: link.reason,
@@ -141,6 +142,17 @@ export const approvalRoutes =
       return undefined;
     }
 
+    /** What the approver decides on, read whole from the record store by the digests the workflow holds. */
+    async function documentsOf(state: LifecycleState | null): Promise<ApprovalDocuments> {
+      const read = async (digest: string | undefined) =>
+        digest ? ((await ctx.store.getDocument(digest))?.content as never) : undefined;
+      return {
+        assessment: await read(state?.assessment?.digest),
+        evidence: await read(state?.evidence?.digest),
+        plan: await read(state?.plan?.digest),
+      };
+    }
+
     async function currentState(claims: ApprovalClaims): Promise<LifecycleState | null> {
       try {
         return await queryState(ctx, claims.sys);
@@ -150,29 +162,46 @@ export const approvalRoutes =
     }
 
     /**
-     * The request must still be open and bound to this approver. When the
-     * workflow cannot answer (workers restarting) the link is taken as open:
-     * the signal is durable, and the workflow ignores a stale or foreign one.
+     * The request must still be open and bound to this approver: if it was
+     * decided, the page says by whom and when. When the workflow cannot
+     * answer (workers restarting), the page still shows; the decision itself
+     * is an update, which the workflow validates when it can answer.
      * Sends the page and returns undefined when the request is not open.
      */
     async function openRequest(
       claims: ApprovalClaims,
       reply: FastifyReply,
     ): Promise<{ state: LifecycleState | null } | undefined> {
-      const used = await ctx.store.getApprovalLinkUse(useKey(claims));
-      if (used) {
+      const state = await currentState(claims);
+      if (!state) return { state };
+      // A delegated request lives on under the deputy's id (request id + ".d").
+      const delegated =
+        state.approval?.requestId.startsWith(`${claims.req}.d`) ||
+        state.decisions.some((d) => d.requestId.startsWith(`${claims.req}.d`));
+      if (delegated) {
         void reply
           .type('text/html')
           .send(
             messagePage(
               'Already decided',
-              `This request was already decided: ${used.decision} by ${used.approver} at ${when(used.usedAt)}.`,
+              `This request was already decided: delegate by ${claims.sub}. The deputy decides with a link of their own.`,
             ),
           );
         return undefined;
       }
-      const state = await currentState(claims);
-      if (state && (state.approval?.requestId !== claims.req || state.approval.approver !== claims.sub)) {
+      const decided = state.decisions.find((d) => d.requestId === claims.req);
+      if (decided && state.approval?.requestId !== claims.req) {
+        void reply
+          .type('text/html')
+          .send(
+            messagePage(
+              'Already decided',
+              `This request was already decided: ${decided.decision.replace('_', ' ')} by ${decided.approver} at ${when(new Date(decided.decidedAt))}.`,
+            ),
+          );
+        return undefined;
+      }
+      if (state.approval?.requestId !== claims.req || state.approval.approver !== claims.sub) {
         await refuse(
           reply,
           claims,
@@ -187,53 +216,36 @@ export const approvalRoutes =
     }
 
     /**
-     * Single use: the request is claimed in the record store first, then the
-     * workflow is signalled; if the signal cannot be sent the claim is released
-     * so the approver can try again. False when a page was sent instead.
+     * Sends the approver's decision or delegation as an update whose id is
+     * the link's: the workflow's validator says at once whether it counts,
+     * and a retried POST (a double click, a crash before the answer) is the
+     * same update, so there is never a second decision. False when a page
+     * was sent instead.
      */
-    async function deliver(
+    async function deliver<R>(
       claims: ApprovalClaims,
       reply: FastifyReply,
-      use: { decision: string; comment: string; at: Date },
-      signal: () => Promise<void>,
-    ): Promise<boolean> {
-      const claimed = await ctx.store.useApprovalLink({
-        jti: useKey(claims),
-        requestId: claims.req,
-        systemId: claims.sys,
-        approver: claims.sub,
-        decision: use.decision,
-        comment: use.comment,
-        usedAt: use.at,
-      });
-      if (!claimed.first) {
-        const p = claimed.previous;
-        void reply
-          .type('text/html')
-          .send(
-            messagePage(
-              'Already decided',
-              `This request was already decided: ${p.decision} by ${p.approver} at ${when(p.usedAt)}.`,
-            ),
-          );
-        return false;
-      }
+      what: 'Decision' | 'Delegation',
+      send: () => Promise<R>,
+    ): Promise<R | undefined> {
       try {
-        await signal();
-        return true;
+        return await send();
       } catch (err) {
-        await ctx.store.releaseApprovalLink(useKey(claims));
+        if (err instanceof ApiError && err.statusCode < 500) {
+          await refuse(reply, claims, 'decision_refused', err.statusCode, `${what} not recorded`, err.body.message);
+          return undefined;
+        }
         reply.log.error({ err }, 'could not deliver decision');
         void reply
           .code(503)
           .type('text/html')
           .send(
             messagePage(
-              'Decision not recorded',
-              'The service could not record your decision just now. Please try again in a minute.',
+              `${what} not recorded`,
+              'The service could not record it just now. Please try again in a minute: sending it again is safe.',
             ),
           );
-        return false;
+        return undefined;
       }
     }
 
@@ -245,6 +257,7 @@ export const approvalRoutes =
       return reply.type('text/html').send(
         approvalPage({
           state: open.state,
+          documents: await documentsOf(open.state),
           approver: link.claims.sub,
           requestId: link.claims.req,
           expiresAt: link.expiresAt,
@@ -270,6 +283,7 @@ export const approvalRoutes =
           .send(
             approvalPage({
               state: open.state,
+              documents: await documentsOf(open.state),
               approver: claims.sub,
               requestId: claims.req,
               expiresAt: link.expiresAt,
@@ -279,25 +293,32 @@ export const approvalRoutes =
             }),
           );
       }
-      const decidedAt = new Date();
-      const delivered = await deliver(claims, reply, { decision, comment, at: decidedAt }, () =>
-        workflow(claims).signal(approvalDecisionSignal, {
-          requestId: claims.req,
-          decision,
-          comment,
-          returnTo,
-          decidedBy: claims.sub,
-          decidedAt: decidedAt.toISOString(),
-        }),
+      const result = await deliver(claims, reply, 'Decision', () =>
+        sendToLifecycle(
+          ctx,
+          claims.sys,
+          decideUpdate,
+          [
+            {
+              requestId: claims.req,
+              decision,
+              comment,
+              ...(returnTo ? { returnTo } : {}),
+              decidedBy: claims.sub,
+              via: 'link',
+            },
+          ],
+          { updateId: `decide-${link.jti}` },
+        ),
       );
-      if (!delivered) return reply;
+      if (!result) return reply;
       const verb = { approve: 'approved', reject: 'rejected', request_changes: 'requested changes to' }[decision];
       return reply
         .type('text/html')
         .send(
           messagePage(
             `You ${verb} ${open.state?.registration.name ?? claims.sys}`,
-            `Your decision was recorded at ${when(decidedAt)}.`,
+            `Your decision was recorded at ${when(new Date(result.decidedAt))}. The system is now in stage ${result.stage.replaceAll('_', ' ')}.`,
             comment ? `Comment: ${comment}` : undefined,
           ),
         );
@@ -317,9 +338,14 @@ export const approvalRoutes =
           .send(messagePage('Delegation not recorded', 'Name a deputy other than yourself.'));
       }
       if (!(await openRequest(claims, reply))) return reply;
-      const comment = `to ${deputy}${reason ? `: ${reason}` : ''}`;
-      const delivered = await deliver(claims, reply, { decision: 'delegate', comment, at: new Date() }, () =>
-        workflow(claims).signal(delegationSignal, { requestId: claims.req, delegatedBy: claims.sub, deputy, reason }),
+      const delivered = await deliver(claims, reply, 'Delegation', () =>
+        sendToLifecycle(
+          ctx,
+          claims.sys,
+          delegateUpdate,
+          [{ requestId: claims.req, delegatedBy: claims.sub, deputy, reason }],
+          { updateId: `delegate-${link.jti}` },
+        ),
       );
       if (!delivered) return reply;
       return reply
@@ -352,9 +378,9 @@ export const approvalRoutes =
       }
       if (!(await openRequest(claims, reply))) return reply;
       try {
-        const { expiresAt } = await workflow(claims).executeUpdate(renewLinkUpdate, {
-          args: [{ requestId: claims.req, approver: claims.sub }],
-        });
+        const { expiresAt } = await sendToLifecycle(ctx, claims.sys, renewLinkUpdate, [
+          { requestId: claims.req, approver: claims.sub },
+        ]);
         return reply
           .type('text/html')
           .send(
@@ -364,8 +390,8 @@ export const approvalRoutes =
             ),
           );
       } catch (err) {
-        const refused = fromWorkflowError(err, claims.sys);
-        if (!refused) throw err;
+        if (!(err instanceof ApiError) || err.statusCode >= 500) throw err;
+        const refused = err;
         return refuse(
           reply,
           claims,

@@ -15,7 +15,7 @@ import {
   visibilityTiers,
   type SystemFilter,
   type SystemPage,
-} from '../visibility.js';
+} from '../../views/visibility.js';
 
 const one = (v: unknown): string | undefined => {
   const s = Array.isArray(v) ? v[0] : v;

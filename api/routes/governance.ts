@@ -14,7 +14,7 @@ import {
   listUpcomingReviews,
   visibilityTiers,
   type StageTierCounts,
-} from '../visibility.js';
+} from '../../views/visibility.js';
 
 const errorBody = apiErrorBodySchema;
 

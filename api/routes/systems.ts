@@ -9,6 +9,14 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { impactAssessmentSchema } from '../../domain/assessment.js';
 import { biasEvidenceSchema } from '../../domain/evidence.js';
+import { storable } from '../../domain/storable.js';
+import {
+  assessmentSubmission,
+  evidenceSubmission,
+  planSubmission,
+  reviewEvidenceFacts,
+  type ReviewSubmission,
+} from '../../domain/submissions.js';
 import type { LifecycleState } from '../../domain/lifecycle.js';
 import {
   authorityNotificationSchema,
@@ -27,6 +35,7 @@ import {
   newModelVersionUpdate,
   recordAuthorityNotificationUpdate,
   reportIncidentUpdate,
+  resendNotificationUpdate,
   retireUpdate,
   submitBiasEvidenceUpdate,
   submitImpactAssessmentUpdate,
@@ -35,7 +44,7 @@ import {
 } from '../../workflows/messages.js';
 import type { ApiContext } from '../context.js';
 import { ApiError, apiErrorBodySchema, fromWorkflowError, notFound } from '../errors.js';
-import { queryState } from '../lifecycle-state.js';
+import { queryState, sendToLifecycle } from '../lifecycle-state.js';
 
 const errorBody = apiErrorBodySchema;
 const errorResponses = { 404: errorBody, 409: errorBody, 422: errorBody };
@@ -83,14 +92,17 @@ export function systemView(state: LifecycleState, now = new Date()) {
       submittedBy: state.assessment.submittedBy,
       riskTier: state.assessment.riskTier,
       score: state.assessment.score,
-      euAiActCategory: state.assessment.content.euAiAct.category,
-      impacts: state.assessment.content.impacts.length,
+      digest: state.assessment.digest,
+      euAiActCategory: state.assessment.euAiActCategory,
+      impacts: state.assessment.impacts,
     },
     evidence: state.evidence && {
       version: state.evidence.version,
       effectiveDate: state.evidence.effectiveDate,
       submittedAt: state.evidence.submittedAt,
       modelVersion: state.evidence.modelVersion,
+      digest: state.evidence.digest,
+      policyVersion: state.evidence.policyVersion,
       failed: state.evidence.failed,
       verdicts: state.evidence.verdicts,
     },
@@ -100,62 +112,56 @@ export function systemView(state: LifecycleState, now = new Date()) {
       residualScore: state.plan.residualScore,
       requiresRiskAcceptance: state.plan.requiresRiskAcceptance,
       current: state.plan.current,
-      items: state.plan.content.items.length,
+      digest: state.plan.digest,
+      items: state.plan.items,
     },
     fria: state.fria,
     incidents: state.incidents,
     decisions: state.decisions,
     transitions: state.transitions,
     retiredAt: state.retiredAt,
+    auditHead: state.auditHead,
   };
 }
+
+/** Documents up to the schemas' limits (a full assessment runs to megabytes) must reach their 422 or their store. */
+const DOCUMENT_BODY_LIMIT = 16 * 1024 * 1024;
+
+const resendSchema = storable(
+  z.object({
+    key: z.string().min(1).max(500),
+    requestedBy: z.email('must be an e-mail address').transform((e) => e.toLowerCase()),
+  }),
+);
 
 export const systemRoutes =
   (ctx: ApiContext): FastifyPluginAsyncZod =>
   async (app) => {
+    /** The record store keeps the document by digest before the workflow hears of it. */
+    const storeDocument = async (kind: string, content: unknown) =>
+      (await ctx.store.putDocuments([{ kind, content }]))[0]!;
+
     const handleFor = (id: string) => ctx.client.workflow.getHandle(workflowIdFor(id));
 
-    /** Maps Temporal's answers to HTTP: unknown system 404, ended lifecycle or wrong stage 409, bad content 422. */
-    async function send<R, Args extends [unknown, ...unknown[]]>(
-      id: string,
-      def: UpdateDefinition<R, Args>,
-      args: Args,
-    ): Promise<R> {
-      const handle = handleFor(id);
-      try {
-        return await handle.executeUpdate(def, { args });
-      } catch (err) {
-        if (err instanceof WorkflowNotFoundError) throw await endedOrMissing(handle, id);
-        throw fromWorkflowError(err, id) ?? err;
-      }
-    }
-
-    async function endedOrMissing(handle: WorkflowHandle, id: string): Promise<ApiError> {
-      try {
-        const description = await handle.describe();
-        const record = await ctx.store.getSystem(id);
-        return new ApiError(409, {
-          error: 'lifecycle_ended',
-          message: `the lifecycle of ${id} has ended (${description.status.name.toLowerCase()})`,
-          stage: record?.stage,
-        });
-      } catch {
-        return notFound(id);
-      }
-    }
+    const send = <R, Args extends [unknown, ...unknown[]]>(id: string, def: UpdateDefinition<R, Args>, args: Args) =>
+      sendToLifecycle(ctx, id, def, args);
 
     /** One route per lifecycle message: body validated by its zod schema, then sent as a workflow update. */
-    function updateRoute<S extends z.ZodType, R>(opts: {
+    function updateRoute<S extends z.ZodType, M, R>(opts: {
       method: 'PUT' | 'POST';
       path: string;
       summary: string;
       body: S;
-      update: UpdateDefinition<R, [z.input<S>]>;
+      update: UpdateDefinition<R, [M]>;
+      /** What the workflow receives: the parsed body, or its digest and facts once the document is stored. */
+      message: (body: z.output<S>) => M | Promise<M>;
       status?: 200 | 201 | 202;
+      bodyLimit?: number;
     }): void {
       app.route({
         method: opts.method,
         url: `/api/v1/systems/:id${opts.path}`,
+        bodyLimit: opts.bodyLimit,
         schema: {
           summary: opts.summary,
           tags: ['lifecycle'],
@@ -165,7 +171,7 @@ export const systemRoutes =
         },
         handler: async (req, reply) => {
           const { id } = req.params as z.infer<typeof idParams>;
-          const result = await send(id, opts.update, [req.body as z.input<S>]);
+          const result = await send(id, opts.update, [await opts.message(req.body as z.output<S>)]);
           return reply.code(opts.status ?? 200).send({ id, ...(result as object) } as never);
         },
       });
@@ -194,7 +200,7 @@ export const systemRoutes =
             workflowId,
             // Never a second lifecycle for the same system, even after the first has ended.
             workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-            args: [{ registration, policy: ctx.policy, governanceLead: ctx.governanceLead }],
+            args: [{ v: 2, registration, policy: ctx.policy, governanceLead: ctx.governanceLead }],
             // Listed with its name from the first moment; the workflow keeps the memo current from then on.
             memo: {
               name: registration.name,
@@ -246,6 +252,8 @@ export const systemRoutes =
       summary: 'Submit the impact assessment (ISO/IEC 42005, EU AI Act Art. 27) of a system awaiting one',
       body: impactAssessmentSchema,
       update: submitImpactAssessmentUpdate,
+      bodyLimit: DOCUMENT_BODY_LIMIT,
+      message: async (a) => assessmentSubmission(a, await storeDocument('assessment', a)),
     });
     updateRoute({
       method: 'PUT',
@@ -253,6 +261,8 @@ export const systemRoutes =
       summary: 'Submit bias-testing metrics, judged against the policy thresholds',
       body: biasEvidenceSchema,
       update: submitBiasEvidenceUpdate,
+      bodyLimit: DOCUMENT_BODY_LIMIT,
+      message: async (e) => evidenceSubmission(e, await storeDocument('evidence', e)),
     });
     updateRoute({
       method: 'PUT',
@@ -260,6 +270,8 @@ export const systemRoutes =
       summary: 'Submit the risk-treatment plan; it goes to the approval chain',
       body: treatmentPlanSchema,
       update: submitTreatmentPlanUpdate,
+      bodyLimit: DOCUMENT_BODY_LIMIT,
+      message: async (p) => planSubmission(p, await storeDocument('plan', p)),
     });
     updateRoute({
       method: 'POST',
@@ -267,6 +279,7 @@ export const systemRoutes =
       summary: 'Record that the market surveillance authority was notified of the FRIA (EU AI Act Art. 27(3))',
       body: authorityNotificationSchema,
       update: recordAuthorityNotificationUpdate,
+      message: (n) => n,
     });
     updateRoute({
       method: 'POST',
@@ -275,6 +288,13 @@ export const systemRoutes =
       body: reviewSchema,
       update: submitReviewUpdate,
       status: 202,
+      bodyLimit: DOCUMENT_BODY_LIMIT,
+      message: async ({ biasEvidence, ...review }): Promise<ReviewSubmission> => ({
+        ...review,
+        ...(biasEvidence
+          ? { biasEvidence: reviewEvidenceFacts(biasEvidence, await storeDocument('evidence', biasEvidence)) }
+          : {}),
+      }),
     });
     updateRoute({
       method: 'POST',
@@ -283,6 +303,7 @@ export const systemRoutes =
       body: newVersionSchema,
       update: newModelVersionUpdate,
       status: 202,
+      message: (v) => v,
     });
     updateRoute({
       method: 'POST',
@@ -291,6 +312,7 @@ export const systemRoutes =
       body: incidentSchema,
       update: reportIncidentUpdate,
       status: 201,
+      message: (i) => i,
     });
     updateRoute({
       method: 'POST',
@@ -298,7 +320,34 @@ export const systemRoutes =
       summary: 'Retire the system: a final record, then the lifecycle ends',
       body: retirementSchema,
       update: retireUpdate,
+      message: (r) => r,
     });
+
+    app.post(
+      '/api/v1/systems/:id/notifications/resend',
+      {
+        schema: {
+          summary: 'Send a failed e-mail again (a new outbox entry; the failed one stays on record)',
+          tags: ['lifecycle'],
+          params: idParams,
+          body: resendSchema,
+          response: { 202: resultBody, ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        const { id } = req.params;
+        const failed = (await ctx.store.listFailedNotifications([id])).find((n) => n.idempotencyKey === req.body.key);
+        if (!failed) {
+          throw new ApiError(422, {
+            error: 'validation_failed',
+            message: `body.key: ${id} has no failed e-mail with this key`,
+            issues: [{ path: 'body.key', message: 'is not a failed e-mail of this system' }],
+          });
+        }
+        const result = await send(id, resendNotificationUpdate, [req.body]);
+        return reply.code(202).send({ id, ...result });
+      },
+    );
 
     app.post(
       '/api/v1/systems/:id/incidents/:incidentId/close',
@@ -316,7 +365,10 @@ export const systemRoutes =
       },
       async (req) => ({
         id: req.params.id,
-        ...(await send(req.params.id, closeIncidentUpdate, [req.params.incidentId, req.body])),
+        ...(await send(req.params.id, closeIncidentUpdate, [req.params.incidentId, req.body] as [
+          string,
+          typeof req.body,
+        ])),
       }),
     );
   };

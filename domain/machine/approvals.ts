@@ -1,17 +1,21 @@
 import { contentDigest } from '../digest.js';
 import { addCadence, durationMs } from '../duration.js';
 import {
+  approvalDecisionSchema,
+  delegationSchema,
   keepRecent,
+  linkRenewalSchema,
   type ApprovalDecision,
   type ApprovalPurpose,
   type ChainStep,
   type DecisionRecord,
   type Delegation,
   type LifecycleState,
+  type LinkRenewal,
   type Stage,
 } from '../lifecycle.js';
 import type { Policy } from '../policy.js';
-import { type Effect, type Ctx, Refusal, iso, notification, enter } from './core.js';
+import { type Effect, type Ctx, Refusal, accept, iso, notification, enter } from './core.js';
 
 /** Approval chains: who decides, in which order, on exactly what, and what each decision leads to. */
 
@@ -33,9 +37,9 @@ export function approvalSubject(state: LifecycleState) {
     modelVersion: state.modelVersion,
     purpose: state.registration.purpose,
     deployment: state.registration.deployment,
-    assessment: state.assessment?.content ?? null,
-    evidence: state.evidence?.content ?? null,
-    plan: state.plan?.content ?? null,
+    assessment: state.assessment?.digest ?? null,
+    evidence: state.evidence?.digest ?? null,
+    plan: state.plan?.digest ?? null,
     review: state.review,
   };
 }
@@ -117,17 +121,67 @@ export function matchesOpenRequest(state: LifecycleState, requestId: string, who
   return state.approval?.requestId === requestId && state.approval.approver.toLowerCase() === who.toLowerCase();
 }
 
-export function decide(state: LifecycleState, ctx: Ctx, d: ApprovalDecision): Effect[] {
-  if (!matchesOpenRequest(state, d.requestId, d.decidedBy)) {
-    return [
-      {
-        kind: 'event',
-        type: 'decision_ignored',
-        actor: d.decidedBy,
-        payload: { requestId: d.requestId, decision: d.decision, openRequest: state.approval?.requestId ?? null },
-      },
-    ];
+/** Why a decision or delegation cannot be taken on this request, or null when it can. */
+function notOpenReason(state: LifecycleState, requestId: string, who: string): string | null {
+  if (state.approval?.requestId === requestId) {
+    return state.approval.approver === who.toLowerCase()
+      ? null
+      : `approval request ${requestId} is bound to another approver`;
   }
+  const decided = state.decisions.find((d) => d.requestId === requestId);
+  if (decided)
+    return `approval request ${requestId} was already decided: ${decided.decision} by ${decided.approver} at ${decided.decidedAt}`;
+  return `approval request ${requestId} is not open (the system is in stage ${state.stage})`;
+}
+
+/**
+ * The validator of a decision: the caller learns at once whether it counts.
+ * A decision for a request that is closed, or from someone the request is
+ * not bound to, is refused here, before anything is written.
+ */
+export function validateDecision(state: LifecycleState, raw: unknown): ApprovalDecision {
+  const d = accept(approvalDecisionSchema, raw, state.stage);
+  const why = notOpenReason(state, d.requestId, d.decidedBy);
+  if (why) throw new Refusal('WrongStage', why, state.stage);
+  if (d.decision !== 'approve' && d.comment === '') {
+    throw new Refusal('InvalidInput', 'comment: rejecting or requesting changes needs a comment', state.stage, [
+      { path: 'comment', message: 'is required to reject or request changes' },
+    ]);
+  }
+  if (d.returnTo && d.decision !== 'request_changes') {
+    throw new Refusal('InvalidInput', 'returnTo: only a request for changes sends the system back', state.stage, [
+      { path: 'returnTo', message: 'applies only to request_changes' },
+    ]);
+  }
+  return d;
+}
+
+/** A decision or delegation received as a signal: signals are not validated, so none ever counts; each is put on record. */
+export function ignoredMessage(
+  state: LifecycleState,
+  type: 'decision_ignored' | 'delegation_ignored',
+  d: unknown,
+): Effect[] {
+  const r = d && typeof d === 'object' ? (d as Record<string, unknown>) : {};
+  const text = (v: unknown) => (typeof v === 'string' ? v.slice(0, 300) : null);
+  return [
+    {
+      kind: 'event',
+      type,
+      actor: null,
+      payload: {
+        requestId: text(r.requestId),
+        decision: text(r.decision),
+        claimedBy: text(r.decidedBy ?? r.delegatedBy),
+        openRequest: state.approval?.requestId ?? null,
+        reason: 'a decision counts only as a validated update from an authenticated approver',
+      },
+    },
+  ];
+}
+
+/** Applies an accepted decision (validateDecision ran when it was accepted). */
+export function decide(state: LifecycleState, ctx: Ctx, d: ApprovalDecision) {
   const a = state.approval!;
   const returnTo: Stage | null =
     d.decision === 'reject'
@@ -149,9 +203,11 @@ export function decide(state: LifecycleState, ctx: Ctx, d: ApprovalDecision): Ef
     decision: d.decision,
     comment: d.comment,
     returnTo,
-    decidedAt: d.decidedAt,
+    decidedAt: iso(ctx.now),
     digest: a.digest,
     assessmentVersion: state.assessment?.version ?? 0,
+    policyVersion: ctx.policy.version,
+    via: d.via,
   };
   state.decisions = keepRecent(state.decisions, record);
   const effects: Effect[] = [{ kind: 'decision', record }];
@@ -178,11 +234,11 @@ export function decide(state: LifecycleState, ctx: Ctx, d: ApprovalDecision): Ef
       ),
     );
     effects.push(outcome(returnTo!, null));
-    return effects;
+    return { result: decided(record, state), effects };
   }
   if (a.step < a.chain.length) {
     effects.push(...requestApproval(state, ctx, a.purpose, a.chain, a.step + 1));
-    return effects;
+    return { result: decided(record, state), effects };
   }
   // The whole chain approved.
   state.approval = null;
@@ -205,16 +261,35 @@ export function decide(state: LifecycleState, ctx: Ctx, d: ApprovalDecision): Ef
     effects.push(...enter(state, ctx, next, `approved by ${a.chain.map((s) => s.role).join(' then ')}`, a.approver));
   }
   effects.push(outcome(state.stage, state.reviewDueAt));
-  return effects;
+  return { result: decided(record, state), effects };
 }
 
-export function delegate(state: LifecycleState, ctx: Ctx, d: Delegation): Effect[] {
-  if (!matchesOpenRequest(state, d.requestId, d.delegatedBy)) {
-    return [{ kind: 'event', type: 'delegation_ignored', actor: d.delegatedBy, payload: { requestId: d.requestId } }];
+/** What the approver is told: their decision as recorded, and where the system went. */
+const decided = (record: DecisionRecord, state: LifecycleState) => ({
+  requestId: record.requestId,
+  decision: record.decision,
+  decidedAt: record.decidedAt,
+  stage: state.stage,
+  nextApprover: state.approval?.approver ?? null,
+});
+
+export function validateDelegation(state: LifecycleState, raw: unknown): Delegation {
+  const d = accept(delegationSchema, raw, state.stage);
+  const why = notOpenReason(state, d.requestId, d.delegatedBy);
+  if (why) throw new Refusal('WrongStage', why, state.stage);
+  if (d.deputy === d.delegatedBy) {
+    throw new Refusal('InvalidInput', 'deputy: name a deputy other than yourself', state.stage, [
+      { path: 'deputy', message: 'must be someone other than the approver' },
+    ]);
   }
+  return d;
+}
+
+/** Applies an accepted delegation. */
+export function delegate(state: LifecycleState, ctx: Ctx, d: Delegation) {
   const a = state.approval!;
-  const deputy = d.deputy.toLowerCase();
-  return [
+  const deputy = d.deputy;
+  const effects: Effect[] = [
     {
       kind: 'event',
       type: 'approval_delegated',
@@ -223,10 +298,12 @@ export function delegate(state: LifecycleState, ctx: Ctx, d: Delegation): Effect
     },
     ...requestApproval(state, ctx, a.purpose, a.chain, a.step, { deputy, from: a.approver }),
   ];
+  return { result: { requestId: state.approval!.requestId, deputy }, effects };
 }
 
 /** An approver whose link expired asks for a fresh one: same request, new expiry, new e-mail. */
-export function validateRenewal(state: LifecycleState, ctx: Ctx, r: { requestId: string; approver: string }): void {
+export function validateRenewal(state: LifecycleState, ctx: Ctx, raw: unknown): LinkRenewal {
+  const r = accept(linkRenewalSchema, raw, state.stage);
   if (!matchesOpenRequest(state, r.requestId, r.approver)) {
     throw new Refusal('WrongStage', 'this approval request is no longer open to this approver', state.stage);
   }
@@ -235,10 +312,10 @@ export function validateRenewal(state: LifecycleState, ctx: Ctx, r: { requestId:
     // One renewal per expiry, so whoever holds an old link cannot flood the approver with e-mails.
     throw new Refusal('WrongStage', `the newest link for this request works until ${expiresAt}`, state.stage);
   }
+  return r;
 }
 
-export function renewLink(state: LifecycleState, ctx: Ctx, r: { requestId: string; approver: string }) {
-  validateRenewal(state, ctx, r);
+export function renewLink(state: LifecycleState, ctx: Ctx, _r: LinkRenewal) {
   const a = state.approval!;
   a.expiresAt = iso(new Date(ctx.now.getTime() + durationMs(ctx.policy.approvals.linkTtl)));
   return {

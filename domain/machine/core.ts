@@ -9,8 +9,10 @@ import {
   type Stage,
   type WorkStage,
 } from '../lifecycle.js';
+import { canonicalJson } from '../digest.js';
 import type { Notification, NotificationBody } from '../notifications.js';
 import { tierRank, type Policy } from '../policy.js';
+import { assertTransition } from '../process.js';
 
 /**
  * The lifecycle as a pure state machine. Message handlers and timers call
@@ -63,6 +65,21 @@ export function parseOr<T>(
   throw new Refusal('InvalidInput', issues.map((i) => `${i.path}: ${i.message}`).join('; '), stage, issues);
 }
 
+/**
+ * What a validator accepts: the message must parse with its schema and
+ * already be in the parsed form (defaults filled, addresses lowercased), so
+ * the handler can apply exactly the value that was accepted without parsing
+ * again. Re-parsing on replay with a schema tightened later would fail old
+ * histories; applying the accepted value never does.
+ */
+export function accept<T>(schema: Parameters<typeof parseOr<T>>[0], raw: unknown, stage: Stage): T {
+  const parsed = parseOr(schema, raw, stage);
+  if (canonicalJson(parsed) !== canonicalJson(raw)) {
+    throw new Refusal('InvalidInput', 'the message is not in its parsed form: send what the schema outputs', stage);
+  }
+  return parsed;
+}
+
 export function requireStage(state: LifecycleState, allowed: readonly Stage[], what: string): void {
   if (!allowed.includes(state.stage)) {
     throw new Refusal(
@@ -108,17 +125,24 @@ export function initialState(input: LifecycleInput, now: Date): LifecycleState {
     incidents: [],
     incidentSeq: 0,
     cycleComplete: false,
+    runStartedAt: iso(now),
+    auditHead: null,
     retiredAt: null,
     transitions: [],
   };
 }
 
-/** The state a new review cycle starts from after continue-as-new: only what it needs. */
-export function carryOver(state: LifecycleState): LifecycleState {
+/**
+ * The state the next run starts from after continue-as-new: only what it
+ * needs. A signed-off review opens the next cycle; a run cut short for size
+ * or age goes on with the same one.
+ */
+export function carryOver(state: LifecycleState, now: Date): LifecycleState {
   return {
     ...state,
-    cycle: state.cycle + 1,
+    cycle: state.cycleComplete ? state.cycle + 1 : state.cycle,
     cycleComplete: false,
+    runStartedAt: iso(now),
     decisions: state.decisions.slice(-10),
     transitions: state.transitions.slice(-10),
     incidents: state.incidents.filter((i) => i.closedAt === null),
@@ -134,6 +158,7 @@ export function notification(state: LifecycleState, n: NotificationBody): Effect
 
 export function enter(state: LifecycleState, ctx: Ctx, to: Stage, reason: string, actor: string | null): Effect[] {
   const from = state.transitions.length === 0 ? null : state.stage;
+  assertTransition(from, to);
   state.stage = to;
   state.stageEnteredAt = iso(ctx.now);
   state.nudges = 0;
@@ -154,7 +179,7 @@ export function start(state: LifecycleState, ctx: Ctx): Effect[] {
 
 export function biasTestingRequired(state: LifecycleState, policy: Policy): boolean {
   if (!state.riskTier) return false;
-  if (policy.evidence.biasTestingWhenDecidingAboutPeople && state.assessment?.content.decisionsAboutPeople) return true;
+  if (policy.evidence.biasTestingWhenDecidingAboutPeople && state.assessment?.decisionsAboutPeople) return true;
   return tierRank[state.riskTier] >= tierRank[policy.evidence.biasTestingFromTier];
 }
 

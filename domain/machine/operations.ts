@@ -1,25 +1,23 @@
-import type { z } from 'zod';
 import { durationMs } from '../duration.js';
-import { evidenceIsStale, judgeEvidence, metricKey } from '../evidence.js';
+import { evidenceIsStale } from '../evidence.js';
 import type { LifecycleState } from '../lifecycle.js';
 import {
   incidentClosureSchema,
   incidentSchema,
   newVersionSchema,
   retirementSchema,
-  reviewSchema,
-  type IncidentClosureInput,
-  type IncidentInput,
-  type NewVersionInput,
-  type RetirementInput,
-  type ReviewInput,
+  type Incident,
+  type IncidentClosure,
+  type NewVersion,
+  type Retirement,
 } from '../operations.js';
+import { reviewSubmissionSchema, type ReviewSubmission } from '../submissions.js';
 import {
   type Effect,
   type Ctx,
   Refusal,
   iso,
-  parseOr,
+  accept,
   requireStage,
   requireNotFinal,
   notification,
@@ -28,12 +26,13 @@ import {
   invalidateApproval,
 } from './core.js';
 import { requestApproval } from './approvals.js';
+import { recordEvidence } from './work.js';
 
 /** Life after approval: new model versions, incidents, periodic reviews, retirement. */
 
 // ---- new model version -------------------------------------------------------------------------
 
-export function validateNewVersion(state: LifecycleState, raw: NewVersionInput): z.output<typeof newVersionSchema> {
+export function validateNewVersion(state: LifecycleState, raw: unknown): NewVersion {
   requireNotFinal(state, 'a new model version');
   if (!state.assessment)
     requireStage(
@@ -41,7 +40,7 @@ export function validateNewVersion(state: LifecycleState, raw: NewVersionInput):
       ['bias_testing', 'risk_treatment', 'approval', 'active', 'review_due', 'fria_notification'],
       'a new model version',
     );
-  const v = parseOr(newVersionSchema, raw, state.stage);
+  const v = accept(newVersionSchema, raw, state.stage);
   if (v.version === state.modelVersion) {
     throw new Refusal('InvalidInput', `version: ${v.version} is already the system's model version`, state.stage, [
       { path: 'version', message: 'is already the current version' },
@@ -50,8 +49,7 @@ export function validateNewVersion(state: LifecycleState, raw: NewVersionInput):
   return v;
 }
 
-export function newModelVersion(state: LifecycleState, ctx: Ctx, raw: NewVersionInput) {
-  const v = validateNewVersion(state, raw);
+export function newModelVersion(state: LifecycleState, ctx: Ctx, v: NewVersion) {
   const previous = state.modelVersion;
   state.modelVersion = v.version;
   const effects: Effect[] = [
@@ -96,13 +94,12 @@ export function newModelVersion(state: LifecycleState, ctx: Ctx, raw: NewVersion
 
 // ---- incidents ---------------------------------------------------------------------------------
 
-export function validateIncident(state: LifecycleState, raw: IncidentInput): z.output<typeof incidentSchema> {
+export function validateIncident(state: LifecycleState, raw: unknown): Incident {
   requireNotFinal(state, 'an incident');
-  return parseOr(incidentSchema, raw, state.stage);
+  return accept(incidentSchema, raw, state.stage);
 }
 
-export function reportIncident(state: LifecycleState, ctx: Ctx, raw: IncidentInput) {
-  const incident = validateIncident(state, raw);
+export function reportIncident(state: LifecycleState, ctx: Ctx, incident: Incident) {
   state.incidentSeq += 1;
   const id = `inc-${state.incidentSeq}`;
   const record = {
@@ -146,11 +143,7 @@ export function reportIncident(state: LifecycleState, ctx: Ctx, raw: IncidentInp
   return { result: { incidentId: id, stage: state.stage }, effects };
 }
 
-export function validateIncidentClosure(
-  state: LifecycleState,
-  incidentId: string,
-  raw: IncidentClosureInput,
-): z.output<typeof incidentClosureSchema> {
+export function validateIncidentClosure(state: LifecycleState, incidentId: string, raw: unknown): IncidentClosure {
   const incident = state.incidents.find((i) => i.id === incidentId);
   if (!incident)
     throw new Refusal('InvalidInput', `incidentId: no incident ${incidentId}`, state.stage, [
@@ -158,11 +151,10 @@ export function validateIncidentClosure(
     ]);
   if (incident.closedAt)
     throw new Refusal('WrongStage', `incident ${incidentId} was closed on ${incident.closedAt}`, state.stage);
-  return parseOr(incidentClosureSchema, raw, state.stage);
+  return accept(incidentClosureSchema, raw, state.stage);
 }
 
-export function closeIncident(state: LifecycleState, ctx: Ctx, incidentId: string, raw: IncidentClosureInput) {
-  const c = validateIncidentClosure(state, incidentId, raw);
+export function closeIncident(state: LifecycleState, ctx: Ctx, incidentId: string, c: IncidentClosure) {
   const incident = state.incidents.find((i) => i.id === incidentId)!;
   incident.closedAt = iso(ctx.now);
   incident.closedBy = c.closedBy;
@@ -182,9 +174,9 @@ export function closeIncident(state: LifecycleState, ctx: Ctx, incidentId: strin
 
 // ---- periodic review ---------------------------------------------------------------------------
 
-export function validateReview(state: LifecycleState, ctx: Ctx, raw: ReviewInput): z.output<typeof reviewSchema> {
+export function validateReview(state: LifecycleState, ctx: Ctx, raw: unknown): ReviewSubmission {
   requireStage(state, ['active', 'review_due'], 'a review');
-  const r = parseOr(reviewSchema, raw, state.stage);
+  const r = accept(reviewSubmissionSchema, raw, state.stage);
   const needsEvidence = biasTestingRequired(state, ctx.policy);
   const stale = !state.evidence || evidenceIsStale(state.evidence.effectiveDate, ctx.now, ctx.policy);
   if (needsEvidence && stale && !r.materialChange && !r.biasEvidence) {
@@ -198,8 +190,7 @@ export function validateReview(state: LifecycleState, ctx: Ctx, raw: ReviewInput
   return r;
 }
 
-export function submitReview(state: LifecycleState, ctx: Ctx, raw: ReviewInput) {
-  const r = validateReview(state, ctx, raw);
+export function submitReview(state: LifecycleState, ctx: Ctx, r: ReviewSubmission) {
   const trigger = state.reviewTrigger ?? (state.stage === 'active' ? 'early' : 'schedule');
   state.review = {
     cycle: state.cycle,
@@ -218,24 +209,8 @@ export function submitReview(state: LifecycleState, ctx: Ctx, raw: ReviewInput) 
     },
   ];
   if (r.biasEvidence) {
-    const verdicts = judgeEvidence(r.biasEvidence, ctx.policy);
-    const failed = verdicts.filter((v) => !v.passed).map(metricKey);
-    state.evidence = {
-      version: (state.evidence?.version ?? 0) + 1,
-      submittedAt: iso(ctx.now),
-      submittedBy: r.performedBy,
-      effectiveDate: r.biasEvidence.effectiveDate,
-      modelVersion: state.modelVersion,
-      verdicts,
-      failed,
-      content: { ...r.biasEvidence, modelVersion: state.modelVersion },
-    };
-    effects.push({
-      kind: 'event',
-      type: 'bias_evidence_submitted',
-      actor: r.performedBy,
-      payload: { version: state.evidence.version, effectiveDate: r.biasEvidence.effectiveDate, failed, verdicts },
-    });
+    effects.push(...recordEvidence(state, ctx, r.biasEvidence, r.performedBy));
+    const { failed } = state.evidence!;
     if (failed.length > 0 && !r.materialChange) {
       // Failed evidence is a material change: the treatment plan must answer it before a new approval.
       effects.push(...invalidateApproval(state, `review evidence failed ${failed.join(', ')}`, r.performedBy));
@@ -270,13 +245,12 @@ export function submitReview(state: LifecycleState, ctx: Ctx, raw: ReviewInput) 
 
 // ---- retirement --------------------------------------------------------------------------------
 
-export function validateRetirement(state: LifecycleState, raw: RetirementInput): z.output<typeof retirementSchema> {
+export function validateRetirement(state: LifecycleState, raw: unknown): Retirement {
   requireNotFinal(state, 'retirement');
-  return parseOr(retirementSchema, raw, state.stage);
+  return accept(retirementSchema, raw, state.stage);
 }
 
-export function retire(state: LifecycleState, ctx: Ctx, raw: RetirementInput) {
-  const r = validateRetirement(state, raw);
+export function retire(state: LifecycleState, ctx: Ctx, r: Retirement) {
   state.approval = null;
   state.retiredAt = iso(ctx.now);
   const effects: Effect[] = [

@@ -1,15 +1,22 @@
-import type { z } from 'zod';
-import { deriveRiskTier, impactAssessmentSchema, type ImpactAssessmentInput } from '../assessment.js';
-import { biasEvidenceSchema, judgeEvidence, metricKey, type BiasEvidenceInput } from '../evidence.js';
+import { deriveRiskTier } from '../assessment.js';
+import { judgeEvidence, metricKey } from '../evidence.js';
 import type { LifecycleState, Stage } from '../lifecycle.js';
-import { authorityNotificationSchema, type AuthorityNotificationInput } from '../operations.js';
-import { residualScore, treatmentPlanSchema, unansweredMetrics, type TreatmentPlanInput } from '../treatment.js';
+import { authorityNotificationSchema, type AuthorityNotification } from '../operations.js';
+import {
+  assessmentSubmissionSchema,
+  evidenceSubmissionSchema,
+  planSubmissionSchema,
+  type AssessmentSubmission,
+  type EvidenceSubmission,
+  type PlanSubmission,
+} from '../submissions.js';
+import { residualScore, unansweredMetrics } from '../treatment.js';
 import {
   type Effect,
   type Ctx,
   Refusal,
   iso,
-  parseOr,
+  accept,
   requireStage,
   requireNotFinal,
   notification,
@@ -22,14 +29,11 @@ import { requestApproval } from './approvals.js';
 
 // ---- impact assessment -------------------------------------------------------------------------
 
-export function validateAssessment(
-  state: LifecycleState,
-  raw: ImpactAssessmentInput,
-): z.output<typeof impactAssessmentSchema> {
+export function validateAssessment(state: LifecycleState, raw: unknown): AssessmentSubmission {
   requireStage(state, ['impact_assessment'], 'an impact assessment');
-  const a = parseOr(impactAssessmentSchema, raw, state.stage);
+  const a = accept(assessmentSubmissionSchema, raw, state.stage);
   const isDeployer = state.registration.deployment.role !== 'provider';
-  if (a.euAiAct.category === 'high_risk' && isDeployer && !a.fria) {
+  if (a.euAiAct.category === 'high_risk' && isDeployer && !a.friaIncluded) {
     throw new Refusal(
       'InvalidInput',
       'fria: a deployer of a high-risk system must include the fundamental rights impact assessment (EU AI Act Art. 27)',
@@ -40,8 +44,8 @@ export function validateAssessment(
   return a;
 }
 
-export function submitAssessment(state: LifecycleState, ctx: Ctx, raw: ImpactAssessmentInput) {
-  const content = validateAssessment(state, raw);
+/** Applies an accepted assessment; validateAssessment ran when it was accepted. */
+export function submitAssessment(state: LifecycleState, ctx: Ctx, content: AssessmentSubmission) {
   const { tier, score } = deriveRiskTier(content, ctx.policy);
   const version = (state.assessment?.version ?? 0) + 1;
   state.assessment = {
@@ -50,7 +54,10 @@ export function submitAssessment(state: LifecycleState, ctx: Ctx, raw: ImpactAss
     submittedBy: content.submittedBy,
     riskTier: tier,
     score,
-    content,
+    digest: content.digest,
+    euAiActCategory: content.euAiAct.category,
+    decisionsAboutPeople: content.decisionsAboutPeople,
+    impacts: content.impacts.length,
   };
   state.riskTier = tier;
   if (state.plan) state.plan.current = false;
@@ -64,7 +71,7 @@ export function submitAssessment(state: LifecycleState, ctx: Ctx, raw: ImpactAss
         notification(state, {
           kind: 'lifecycle_stopped',
           to,
-          reason: `The impact assessment classifies the system as a prohibited practice (EU AI Act Art. 5): ${content.euAiAct.rationale}`,
+          reason: `The impact assessment (v${version}) classifies the system as a prohibited practice (EU AI Act Art. 5).`,
         }),
       );
     }
@@ -77,9 +84,9 @@ export function submitAssessment(state: LifecycleState, ctx: Ctx, raw: ImpactAss
 
 // ---- bias evidence -----------------------------------------------------------------------------
 
-export function validateEvidence(state: LifecycleState, raw: BiasEvidenceInput): z.output<typeof biasEvidenceSchema> {
+export function validateEvidence(state: LifecycleState, raw: unknown): EvidenceSubmission {
   requireStage(state, ['bias_testing', 'risk_treatment'], 'bias-testing evidence');
-  const e = parseOr(biasEvidenceSchema, raw, state.stage);
+  const e = accept(evidenceSubmissionSchema, raw, state.stage);
   if (e.modelVersion !== state.modelVersion) {
     throw new Refusal(
       'InvalidInput',
@@ -91,30 +98,12 @@ export function validateEvidence(state: LifecycleState, raw: BiasEvidenceInput):
   return e;
 }
 
-export function submitEvidence(state: LifecycleState, ctx: Ctx, raw: BiasEvidenceInput) {
-  const { submittedBy, ...content } = validateEvidence(state, raw);
-  const verdicts = judgeEvidence(content, ctx.policy);
-  const failed = verdicts.filter((v) => !v.passed).map(metricKey);
-  const version = (state.evidence?.version ?? 0) + 1;
-  state.evidence = {
-    version,
-    submittedAt: iso(ctx.now),
-    submittedBy,
-    effectiveDate: content.effectiveDate,
-    modelVersion: content.modelVersion,
-    verdicts,
-    failed,
-    content,
-  };
-  const effects: Effect[] = [
-    {
-      kind: 'event',
-      type: 'bias_evidence_submitted',
-      actor: submittedBy,
-      payload: { version, effectiveDate: content.effectiveDate, failed, verdicts },
-    },
-  ];
-  const planCovers = state.plan?.current === true && unansweredMetrics(state.plan.content, failed).length === 0;
+export function submitEvidence(state: LifecycleState, ctx: Ctx, content: EvidenceSubmission) {
+  const { submittedBy } = content;
+  const effects = recordEvidence(state, ctx, content, submittedBy);
+  const { version, failed } = state.evidence!;
+  const planCovers =
+    state.plan?.current === true && unansweredMetrics(state.plan.addressedMetrics, failed).length === 0;
   if (planCovers) {
     effects.push(
       ...enter(
@@ -132,15 +121,57 @@ export function submitEvidence(state: LifecycleState, ctx: Ctx, raw: BiasEvidenc
       : 'all fairness metrics within thresholds';
     effects.push(...enter(state, ctx, 'risk_treatment', `bias evidence v${version} submitted; ${why}`, submittedBy));
   }
-  return { result: { version, failed, verdicts, stage: state.stage }, effects };
+  return { result: { version, failed, verdicts: state.evidence!.verdicts, stage: state.stage }, effects };
+}
+
+/** Judges evidence by the policy in force and keeps it as the system's current evidence. */
+export function recordEvidence(
+  state: LifecycleState,
+  ctx: Ctx,
+  e: Pick<EvidenceSubmission, 'digest' | 'effectiveDate' | 'dataset' | 'metrics'>,
+  submittedBy: string,
+): Effect[] {
+  const verdicts = judgeEvidence(e, ctx.policy);
+  const failed = verdicts.filter((v) => !v.passed).map(metricKey);
+  const version = (state.evidence?.version ?? 0) + 1;
+  state.evidence = {
+    version,
+    submittedAt: iso(ctx.now),
+    submittedBy,
+    effectiveDate: e.effectiveDate,
+    modelVersion: state.modelVersion,
+    dataset: e.dataset,
+    digest: e.digest,
+    policyVersion: ctx.policy.version,
+    verdicts,
+    failed,
+  };
+  return [
+    {
+      kind: 'event',
+      type: 'bias_evidence_submitted',
+      actor: submittedBy,
+      payload: {
+        version,
+        digest: e.digest,
+        effectiveDate: e.effectiveDate,
+        modelVersion: state.modelVersion,
+        policyVersion: ctx.policy.version,
+        failed,
+        verdicts,
+      },
+    },
+  ];
 }
 
 // ---- risk treatment ----------------------------------------------------------------------------
 
-export function validatePlan(state: LifecycleState, raw: TreatmentPlanInput): z.output<typeof treatmentPlanSchema> {
+const addressed = (plan: PlanSubmission) => [...new Set(plan.items.flatMap((i) => i.addressesMetrics))].sort();
+
+export function validatePlan(state: LifecycleState, raw: unknown): PlanSubmission {
   requireStage(state, ['risk_treatment'], 'a risk-treatment plan');
-  const plan = parseOr(treatmentPlanSchema, raw, state.stage);
-  const open = unansweredMetrics(plan, state.evidence?.failed ?? []);
+  const plan = accept(planSubmissionSchema, raw, state.stage);
+  const open = unansweredMetrics(addressed(plan), state.evidence?.failed ?? []);
   if (open.length > 0) {
     throw new Refusal(
       'InvalidInput',
@@ -152,18 +183,19 @@ export function validatePlan(state: LifecycleState, raw: TreatmentPlanInput): z.
   return plan;
 }
 
-export function submitPlan(state: LifecycleState, ctx: Ctx, raw: TreatmentPlanInput) {
-  const content = validatePlan(state, raw);
+export function submitPlan(state: LifecycleState, ctx: Ctx, content: PlanSubmission) {
   const residual = residualScore(content, ctx.policy);
   const version = (state.plan?.version ?? 0) + 1;
   state.plan = {
     version,
     submittedAt: iso(ctx.now),
     submittedBy: content.submittedBy,
+    digest: content.digest,
+    items: content.items.length,
     residualScore: residual,
     requiresRiskAcceptance: residual > ctx.policy.riskAppetite.maxResidualScore,
+    addressedMetrics: addressed(content),
     current: true,
-    content,
   };
   const effects: Effect[] = [
     {
@@ -174,7 +206,8 @@ export function submitPlan(state: LifecycleState, ctx: Ctx, raw: TreatmentPlanIn
         version,
         residualScore: residual,
         requiresRiskAcceptance: state.plan.requiresRiskAcceptance,
-        plan: content,
+        digest: content.digest,
+        policyVersion: ctx.policy.version,
       },
     },
     ...enter(
@@ -199,20 +232,16 @@ export function submitPlan(state: LifecycleState, ctx: Ctx, raw: TreatmentPlanIn
 
 // ---- FRIA notification -------------------------------------------------------------------------
 
-export function validateAuthorityNotification(
-  state: LifecycleState,
-  raw: AuthorityNotificationInput,
-): z.output<typeof authorityNotificationSchema> {
+export function validateAuthorityNotification(state: LifecycleState, raw: unknown): AuthorityNotification {
   requireNotFinal(state, 'an authority notification');
   if (!state.fria.required)
     throw new Refusal('WrongStage', 'no fundamental rights impact assessment is required for this system', state.stage);
   if (state.fria.notifiedAt)
     throw new Refusal('WrongStage', `the authority was already notified on ${state.fria.notifiedAt}`, state.stage);
-  return parseOr(authorityNotificationSchema, raw, state.stage);
+  return accept(authorityNotificationSchema, raw, state.stage);
 }
 
-export function recordAuthorityNotification(state: LifecycleState, ctx: Ctx, raw: AuthorityNotificationInput) {
-  const n = validateAuthorityNotification(state, raw);
+export function recordAuthorityNotification(state: LifecycleState, ctx: Ctx, n: AuthorityNotification) {
   state.fria = { required: true, notifiedAt: n.notifiedAt, authority: n.authority, reference: n.reference ?? null };
   const effects: Effect[] = [{ kind: 'event', type: 'fria_authority_notified', actor: n.notifiedBy, payload: n }];
   if (state.stage === 'fria_notification')

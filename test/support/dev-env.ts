@@ -62,7 +62,14 @@ export async function startDevEnv(
     connection: nativeConnection,
     namespace: server.namespace,
     taskQueue,
-    activities: createActivities({ store, mailer, publicBaseUrl: baseUrl, approvalLinkSecret: DEV_ENV_SECRET, client }),
+    activities: createActivities({
+      store,
+      mailer,
+      publicBaseUrl: baseUrl,
+      approvalLinkSecret: DEV_ENV_SECRET,
+      policy,
+      client,
+    }),
   });
   const running = worker.run();
   const api = await buildApi(

@@ -46,6 +46,7 @@ export async function startLifecycleEnv(opts: { policy?: Policy } = {}): Promise
     mailer,
     publicBaseUrl: PUBLIC_BASE_URL,
     approvalLinkSecret: TEST_SECRET,
+    policy,
   });
   const api = await buildApi(
     {

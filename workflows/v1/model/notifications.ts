@@ -1,0 +1,58 @@
+import type { DecisionKind } from './lifecycle.js';
+import type { RiskTier } from '../../../domain/policy.js';
+
+interface Base {
+  to: string;
+  systemId: string;
+  systemName: string;
+}
+
+/** The e-mails the lifecycle sends; each is rendered by activities/mail-templates.ts. */
+export type Notification = Base &
+  (
+    | {
+        kind: 'work_requested';
+        stage: 'impact_assessment' | 'bias_testing' | 'risk_treatment' | 'fria_notification';
+        reminder: number;
+        reason: string;
+      }
+    | {
+        kind: 'approval_request';
+        riskTier: RiskTier;
+        requestId: string;
+        step: number;
+        of: number;
+        subject: string;
+        expiresAt: string;
+        reminder: number;
+        delegatedFrom: string | null;
+      }
+    | { kind: 'approval_escalation'; approver: string; requestedAt: string; subject: string }
+    | {
+        kind: 'decision_outcome';
+        decision: DecisionKind;
+        approver: string;
+        comment: string;
+        nextStage: string;
+        reviewDueAt: string | null;
+      }
+    | { kind: 'review_upcoming'; reviewDueAt: string }
+    | { kind: 'review_due'; reviewDueAt: string }
+    | { kind: 'review_overdue'; reviewDueAt: string; escalation: number; owner: string }
+    | {
+        kind: 'incident_reported';
+        incidentId: string;
+        severity: 'minor' | 'serious';
+        description: string;
+        reportedBy: string;
+      }
+    | { kind: 'lifecycle_stopped'; reason: string }
+    | { kind: 'retired'; reason: string; retiredBy: string }
+  );
+
+/** A notification before the system's id and name are filled in (distributes over the union). */
+export type NotificationBody = Notification extends infer N
+  ? N extends unknown
+    ? Omit<N, 'systemId' | 'systemName'>
+    : never
+  : never;

@@ -1,0 +1,58 @@
+import { z } from 'zod';
+
+export const systemIdSchema = z
+  .string()
+  .min(3)
+  .max(63)
+  .regex(/^[a-z0-9]+(?:-[a-z0-9]+)*$/, 'must be a lowercase slug: letters, digits and single hyphens');
+
+export const emailSchema = z.email('must be an e-mail address').transform((e) => e.toLowerCase());
+
+export const modelSchema = z.object({
+  name: z.string().trim().min(1).max(200),
+  version: z.string().trim().min(1).max(100),
+  provider: z.string().trim().min(1).max(200).optional(),
+});
+
+export const deploymentSchema = z.object({
+  context: z.string().trim().min(10, 'describe where and how the system is used (10 characters at least)').max(4000),
+  environment: z.enum(['internal', 'customer_facing', 'public']).default('internal'),
+  geographies: z.array(z.string().trim().min(2).max(100)).max(50).default([]),
+  role: z.enum(['provider', 'deployer', 'provider_and_deployer']).default('provider_and_deployer'),
+});
+
+export const registrationSchema = z.object({
+  id: systemIdSchema,
+  name: z.string().trim().min(1).max(200),
+  purpose: z.string().trim().min(10, 'state the intended purpose (10 characters at least)').max(4000),
+  owner: emailSchema,
+  riskOwner: emailSchema,
+  model: modelSchema,
+  deployment: deploymentSchema,
+  stakeholders: z
+    .array(z.string().trim().min(1).max(200))
+    .min(1, 'name at least one group of affected stakeholders')
+    .max(100),
+});
+
+export type Registration = z.infer<typeof registrationSchema>;
+
+/** One workflow per system: the id is derived, so a second registration collides instead of forking. */
+export function workflowIdFor(systemId: string): string {
+  return `ai-system-${systemId}`;
+}
+
+/**
+ * A stable pseudonym for a person, for search attributes: visibility data is
+ * stored unencrypted, so e-mail addresses stay out of it. FNV-1a is enough
+ * for a filter key and runs inside the deterministic workflow sandbox.
+ */
+export function personKey(email: string): string {
+  let hash = 0xcbf29ce484222325n;
+  const prime = 0x100000001b3n;
+  for (const byte of new TextEncoder().encode(email.trim().toLowerCase())) {
+    hash ^= BigInt(byte);
+    hash = (hash * prime) & 0xffffffffffffffffn;
+  }
+  return `p-${hash.toString(16).padStart(16, '0')}`;
+}
