@@ -152,7 +152,7 @@ describe('a high-risk system over three years', () => {
       const first = events[0]!;
       const time = (e: (typeof events)[number]) => Number(e.eventTime!.seconds) * 1000;
       runs.push({ runId, events: events.length, spanMs: time(events.at(-1)!) - time(first) });
-      runId = first.workflowExecutionStartedEventAttributes?.continuedExecutionRunId ?? undefined;
+      runId = first.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
     }
     const interval = durationMs(t.policy.runs.continueAsNewAfter);
     expect(runs.length).toBeGreaterThan((36 * 30 * 86_400_000) / interval / 2);
