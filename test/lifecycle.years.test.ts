@@ -29,6 +29,29 @@ async function sleepUntil(at: number): Promise<void> {
 
 const handleFor = (id: string, runId?: string) => t.env.client.workflow.getHandle(workflowIdFor(id), runId);
 
+/** Every run of a workflow, newest first, followed back through continue-as-new. */
+async function allRuns(id: string) {
+  const runs: { runId: string; events: number; spanMs: number }[] = [];
+  const time = (e: { eventTime?: { seconds?: unknown } | null }) => Number(e.eventTime!.seconds) * 1000;
+  let runId: string | undefined = (await handleFor(id).describe()).runId;
+  while (runId) {
+    const history: {
+      events?:
+        | {
+            eventTime?: { seconds?: unknown } | null;
+            workflowExecutionStartedEventAttributes?: { continuedExecutionRunId?: string | null } | null;
+          }[]
+        | null;
+    } = await handleFor(id, runId).fetchHistory();
+    const events = history.events ?? [];
+    runs.push({ runId, events: events.length, spanMs: time(events.at(-1)!) - time(events[0]!) });
+    const previous: string | null | undefined =
+      events[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId;
+    runId = previous || undefined;
+  }
+  return runs;
+}
+
 /** Halfway between the last sign-off and the next due date. */
 const midway = (v: { lastReviewCompletedAt: string; reviewDueAt: string }) =>
   (Date.parse(v.lastReviewCompletedAt) + Date.parse(v.reviewDueAt)) / 2;
@@ -146,14 +169,7 @@ describe('a high-risk system over three years', () => {
     expect(view.model.version).toBe(newVersion.version);
 
     // No run spans a review cycle: each lasts at most the policy's interval (plus the step that ended it).
-    const runs: { runId: string; events: number; spanMs: number }[] = [];
-    for (let runId: string | undefined = (await handleFor(id).describe()).runId; runId;) {
-      const events = (await handleFor(id, runId).fetchHistory()).events!;
-      const first = events[0]!;
-      const time = (e: (typeof events)[number]) => Number(e.eventTime!.seconds) * 1000;
-      runs.push({ runId, events: events.length, spanMs: time(events.at(-1)!) - time(first) });
-      runId = first.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
-    }
+    const runs = await allRuns(id);
     const interval = durationMs(t.policy.runs.continueAsNewAfter);
     expect(runs.length).toBeGreaterThan((36 * 30 * 86_400_000) / interval / 2);
     for (const run of runs) {
