@@ -2,28 +2,26 @@
  * Replay: every history in test/histories must replay against the current
  * workflow code. A lifecycle runs for years, so a worker deployed tomorrow
  * replays histories recorded today; a change to the workflow (or to anything
- * it runs: domain/machine.ts, the activities it calls and in what order, a
- * dependency upgrade) that would issue different commands for the same
- * history fails here with a DeterminismViolationError instead of failing the
- * running lifecycles in production.
+ * it runs: domain/, the activities it calls and in what order, a dependency
+ * upgrade) that would issue different commands for the same history fails
+ * here with a DeterminismViolationError instead of failing running lifecycles.
  *
- * When this test fails, do NOT re-record the histories to make it pass. Either
- * make the change compatible, or guard it with `patched('change-id')` from
- * @temporalio/workflow (old branch for histories without the marker, new
- * branch otherwise; later `deprecatePatch`, then remove once no run from
- * before the change is open) or ship it as a new worker version.
+ * The rule (README, Contributing): every change to workflow code is
+ * replay-compatible, or behind patched('change-id') (then deprecatePatch,
+ * then removed once no run from before it is open), or a new workflow
+ * version (workflows/v1 is the frozen first one, left by a patched()
+ * continue-as-new).
  *
- * Re-record only when a change is meant to be incompatible and comes with
- * that patched()/versioning plan, or when adding a scenario; keep the old
- * files while runs recorded by the old code can still be open:
+ * Histories are append-only: test/histories/manifest.json holds the SHA-256
+ * of each, the tests below fail when a file no longer matches or an entry
+ * was ever changed in git, and the recorder refuses to overwrite a file. A
+ * new branch or version gets a new scenario under a new name:
  *
- *   npx tsx test/support/record-histories.ts            # all scenarios
- *   npx tsx test/support/record-histories.ts review-cycle
- *
- * The script drives the lifecycles through the HTTP API on the time-skipping
- * test server and writes test/histories/<scenario>.json (proto3 JSON, the
- * format of `temporal workflow show --output json`); review the diff.
+ *   npx tsx test/support/record-histories.ts v2-my-new-branch
  */
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +37,9 @@ import { workflowBundle } from '../worker/worker.js';
 const { EventType } = temporal.api.enums.v1;
 const historiesDir = fileURLToPath(new URL('./histories/', import.meta.url));
 const incompatibleWorkflowsPath = fileURLToPath(new URL('./fixtures/incompatible/index.ts', import.meta.url));
+const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/tightened/${name}`, import.meta.url));
+const manifestFile = `${historiesDir}manifest.json`;
 
 /**
  * The SDK's historyFromJSON, or the same proto3 JSON conversion done with the
@@ -85,7 +86,7 @@ let recorded: Recorded[];
 beforeAll(async () => {
   // Logging stays quiet through test/support/setup.ts: Core's warnings for the nondeterminism
   // the incompatible bundle is meant to hit are expected here.
-  const files = (await readdir(historiesDir)).filter((f) => f.endsWith('.json')).sort();
+  const files = (await readdir(historiesDir)).filter((f) => f.endsWith('.json') && f !== 'manifest.json').sort();
   recorded = await Promise.all(
     files.map(async (file) => {
       const history = historyFrom(JSON.parse(await readFile(`${historiesDir}${file}`, 'utf8')));
@@ -102,13 +103,71 @@ async function replayAll(options: Parameters<typeof Worker.runReplayHistories>[0
 
 const quietBundler = new DefaultLogger('WARN');
 
+/** The workflow bundle with modules swapped for fixtures (webpack's NormalModuleReplacementPlugin, as the SDK uses). */
+async function bundleWith(replacements: [RegExp, string][]) {
+  const require = createRequire(createRequire(import.meta.url).resolve('@temporalio/worker'));
+  const webpack = require('webpack') as { NormalModuleReplacementPlugin: new (re: RegExp, to: string) => unknown };
+  return bundleWorkflowCode({
+    workflowsPath,
+    logger: quietBundler,
+    webpackConfigHook: (config) => ({
+      ...config,
+      plugins: [
+        ...(config.plugins ?? []),
+        ...replacements.map(([re, to]) => new webpack.NormalModuleReplacementPlugin(re, to) as never),
+      ],
+    }),
+  });
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+describe('recorded histories are append-only', () => {
+  it('every history matches the SHA-256 the manifest holds for it, and every entry has its file', async () => {
+    const manifest = JSON.parse(await readFile(manifestFile, 'utf8')) as Record<string, string>;
+    const files = (await readdir(historiesDir)).filter((f) => f.endsWith('.json') && f !== 'manifest.json').sort();
+    expect(Object.keys(manifest).sort(), 'a new history is added to the manifest by record-histories.ts').toEqual(
+      files,
+    );
+    for (const file of files) {
+      expect(sha256(await readFile(`${historiesDir}${file}`, 'utf8')), `${file} was re-recorded or edited`).toBe(
+        manifest[file],
+      );
+    }
+  });
+
+  it('no commit ever changed or dropped a manifest entry', () => {
+    let revisions: string[];
+    try {
+      revisions = execFileSync('git', ['log', '--format=%H', '--', 'test/histories/manifest.json'], {
+        cwd: fileURLToPath(new URL('..', import.meta.url)),
+        encoding: 'utf8',
+      })
+        .split('\n')
+        .filter(Boolean);
+    } catch {
+      return; // Not a git checkout (a source archive): the hash check above still holds.
+    }
+    const current = JSON.parse(readFileSync(manifestFile, 'utf8')) as Record<string, string>;
+    for (const rev of revisions) {
+      const old = JSON.parse(
+        execFileSync('git', ['show', `${rev}:test/histories/manifest.json`], {
+          cwd: fileURLToPath(new URL('..', import.meta.url)),
+          encoding: 'utf8',
+        }),
+      ) as Record<string, string>;
+      for (const [file, hash] of Object.entries(old)) expect(current[file], `${file} in ${rev}`).toBe(hash);
+    }
+  });
+});
+
 describe('replay of recorded histories', () => {
   it('has the recorded scenarios, each a real lifecycle history', () => {
     expect(recorded.length).toBeGreaterThanOrEqual(4);
     for (const { file, history, workflowId } of recorded) {
       const [first] = history.events ?? [];
       expect(first?.workflowExecutionStartedEventAttributes?.workflowType?.name, file).toBe('aiSystemLifecycle');
-      expect(workflowId, file).toMatch(/^ai-system-replay-/);
+      expect(workflowId, file).toMatch(/^ai-system-replay2?-/);
       expect(history.events!.length, file).toBeGreaterThan(3);
     }
     const last = (file: string) => recorded.find((r) => r.file === file)?.history.events?.at(-1)?.eventType;
@@ -122,6 +181,25 @@ describe('replay of recorded histories', () => {
     expect(results.map((r) => [r.workflowId, r.error ? `${r.error.name}: ${r.error.message}` : null])).toEqual(
       recorded.map((r) => [r.workflowId, null]),
     );
+  });
+
+  it('replays every version 2 history with every message schema tightened: handlers apply what was accepted', async () => {
+    const bundle = await bundleWith([[/[\\/]submissions\.js$/, fixture('submissions.ts')]]);
+    const v2 = recorded.filter((r) => r.file.startsWith('v2-'));
+    expect(v2.length).toBeGreaterThanOrEqual(10);
+    const results: ReplayResult[] = [];
+    for await (const result of Worker.runReplayHistories({ workflowBundle: bundle }, v2)) results.push(result);
+    expect(results.map((r) => [r.workflowId, r.error ? `${r.error.name}: ${r.error.message}` : null])).toEqual(
+      v2.map((r) => [r.workflowId, null]),
+    );
+  });
+
+  it('the same tightening breaks version 1, whose handlers parsed again on replay', async () => {
+    const bundle = await bundleWith([[/[\\/]model[\\/]assessment\.js$/, fixture('v1-assessment.ts')]]);
+    const v1 = recorded.filter((r) => !r.file.startsWith('v2-') && r.file !== 'review-cycle-next-run.json');
+    const results: ReplayResult[] = [];
+    for await (const result of Worker.runReplayHistories({ workflowBundle: bundle }, v1)) results.push(result);
+    for (const [i, result] of results.entries()) expect(result.error, v1[i]!.file).toBeDefined();
   });
 
   it('fails every history against an incompatible change (an extra activity first)', async () => {

@@ -31,7 +31,13 @@ export interface LifecycleEnv {
  * in-memory PGlite store and a real SMTP server, and the HTTP API on top,
  * so workflow tests go through the same doors as users do.
  */
-export async function startLifecycleEnv(opts: { policy?: Policy } = {}): Promise<LifecycleEnv> {
+export async function startLifecycleEnv(
+  opts: {
+    policy?: Policy;
+    /** The policy the worker was deployed with, when it differs from the API's. */
+    workerPolicy?: Policy;
+  } = {},
+): Promise<LifecycleEnv> {
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: await testServerExecutable() },
   });
@@ -46,7 +52,7 @@ export async function startLifecycleEnv(opts: { policy?: Policy } = {}): Promise
     mailer,
     publicBaseUrl: PUBLIC_BASE_URL,
     approvalLinkSecret: TEST_SECRET,
-    policy,
+    policy: opts.workerPolicy ?? policy,
   });
   const api = await buildApi(
     {

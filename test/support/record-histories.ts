@@ -5,12 +5,16 @@
  *
  * Runs the lifecycles below on the time-skipping test server through the
  * HTTP API (the same doors users go through) and writes each workflow's
- * history to test/histories/<name>.json. With names, only those are
- * recorded again. Re-record only when a change to the workflow is meant to be
- * incompatible and ships with a patched()/versioning plan: see the comment at
- * the top of test/replay.test.ts.
+ * history to test/histories/<name>.json, adding its SHA-256 to
+ * test/histories/manifest.json. Histories are append-only: the script
+ * refuses to overwrite one, and the replay test fails when a file no longer
+ * matches the manifest. To cover a new branch or a new workflow version, add
+ * a scenario under a new name; see the comment at the top of
+ * test/replay.test.ts.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { historyToJSON, type History } from '@temporalio/common/lib/proto-utils.js';
@@ -18,8 +22,16 @@ import { durationMs } from '../../domain/duration.js';
 import { workflowIdFor } from '../../domain/system.js';
 import type { MailboxMessage } from '../../embedded/dev-mailbox.js';
 import { example } from './examples.js';
-import { csrfFrom, pathOf, startLifecycleEnv, type LifecycleEnv } from './lifecycle-env.js';
-import { walker } from './walk.js';
+import {
+  csrfFrom,
+  pathOf,
+  PUBLIC_BASE_URL,
+  startLifecycleEnv,
+  TEST_SECRET,
+  type LifecycleEnv,
+} from './lifecycle-env.js';
+import { signApprovalLink } from '../../links/approval-links.js';
+import { tokenRequest, walker } from './walk.js';
 
 const outDir = fileURLToPath(new URL('../histories/', import.meta.url));
 const DAY = 86_400_000;
@@ -100,19 +112,52 @@ async function approveChain(w: Walker, id: string): Promise<void> {
   }
 }
 
+const DUE_SOON = 3_600_000;
+const post = (t: LifecycleEnv, url: string, form: Record<string, string>) =>
+  t.api.inject({
+    method: 'POST',
+    url,
+    payload: new URLSearchParams(form).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+  });
+
+/** The newest approval mail to `to` for `requestId` (a renewal is newer than the reminders before it). */
+function newestLink(t: LifecycleEnv, id: string, to: string, requestId: string): string | undefined {
+  const mails = t.mailbox
+    .messages()
+    .filter((m) => m.to.includes(to) && m.headers['x-ai-system'] === id && m.subject.includes('Approval needed'));
+  for (const m of mails.reverse()) {
+    const link = m.links.find((l) => l.includes('/approvals/') && tokenRequest(l) === requestId);
+    if (link) return link;
+  }
+  return undefined;
+}
+
+async function eventRecorded(t: LifecycleEnv, id: string, type: string, count = 1): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while ((await t.store.listEvents(id)).filter((e) => e.type === type).length < count) {
+    if (Date.now() > deadline) throw new Error(`no ${type} event recorded for ${id}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * Version 2 scenarios, one per branch of the lifecycle. File names carry the
+ * version; files recorded by version 1 (without the prefix) stay as they are.
+ */
 const scenarios: Scenario[] = [
   {
-    name: 'approved-to-active',
-    systemId: 'replay-approved',
+    name: 'v2-approved-to-active',
+    systemId: 'replay2-approved',
     description: 'register → assessment → evidence → plan → two approvals → FRIA notification → active',
     async run(t, w, id) {
       await w.toActive(id);
-      return { 'approved-to-active': undefined };
+      return { 'v2-approved-to-active': undefined };
     },
   },
   {
-    name: 'rejected-then-resubmitted',
-    systemId: 'replay-rejected',
+    name: 'v2-rejected-then-resubmitted',
+    systemId: 'replay2-rejected',
     description: 'a rejection back to impact assessment, the revision resubmitted and approved',
     async run(t, w, id) {
       await w.register(id);
@@ -127,16 +172,182 @@ const scenarios: Scenario[] = [
       await w.evidence(id);
       await w.plan(id);
       await approveChain(w, id);
-      await w.until(id, (v) => v.stage === 'fria_notification', 'FRIA notification step');
       await w.notifyAuthority(id);
       await w.until(id, (v) => v.stage === 'active', 'active');
-      return { 'rejected-then-resubmitted': undefined };
+      return { 'v2-rejected-then-resubmitted': undefined };
     },
   },
   {
-    name: 'reminder-delegation-new-version',
-    systemId: 'replay-delegation',
-    description: 'an approval reminder timer, a delegation to a deputy, then a new model version approved again',
+    name: 'v2-request-changes',
+    systemId: 'replay2-changes',
+    description: 'the risk owner requests changes back to bias testing; new evidence, the plan still applies, approved',
+    async run(t, w, id) {
+      await w.register(id);
+      await w.assess(id);
+      await w.evidence(id);
+      await w.plan(id);
+      const link = await w.approvalLink(id, example('register.json').riskOwner);
+      const res = await w.decide(link, 'request_changes', 'Re-run the tests on the Q4 sample.', {
+        returnTo: 'bias_testing',
+      });
+      if (res.statusCode !== 200) throw new Error(`request changes: ${res.statusCode} ${res.body}`);
+      await w.until(id, (v) => v.stage === 'bias_testing', 'back to bias testing');
+      await w.evidence(id);
+      await approveChain(w, id);
+      await w.notifyAuthority(id);
+      await w.until(id, (v) => v.stage === 'active', 'active');
+      return { 'v2-request-changes': undefined };
+    },
+  },
+  {
+    name: 'v2-approval-escalation-and-renewal',
+    systemId: 'replay2-renewal',
+    description: 'approval reminders, the escalation to the governance lead, the link expiring and renewed, approved',
+    async run(t, w, id) {
+      const riskOwner: string = example('register.json').riskOwner;
+      await w.register(id);
+      await w.assess(id);
+      await w.evidence(id);
+      await w.plan(id);
+      const requested = await w.until(id, (v) => v.pendingApproval?.step === 1, 'the first approval request');
+      const requestId: string = requested.pendingApproval.requestId;
+      const original = await w.approvalLink(id, riskOwner, requestId);
+      await sleepUntil(t, Date.parse(requested.pendingApproval.expiresAt) + HOUR);
+      await w.until(id, (v) => v.pendingApproval?.escalatedAt !== null, 'the escalation');
+      // The API checks a link's expiry on the wall clock, which the time-skipping server does not move: the
+      // approver's old link is signed as the product signs it, with the expiry already passed.
+      const token = await signApprovalLink(
+        TEST_SECRET,
+        { sys: id, req: requestId, sub: riskOwner, step: 1 },
+        {
+          jti: 'replay2-renewal-expired',
+          issuedAt: new Date(Date.now() - 15 * DAY),
+          expiresAt: new Date(Date.now() - HOUR),
+        },
+      );
+      const expired = `${PUBLIC_BASE_URL}/approvals/${token}`;
+      const page = await t.api.inject({ method: 'GET', url: pathOf(expired) });
+      if (page.statusCode !== 410) throw new Error(`expired link: ${page.statusCode}`);
+      const approvalMails = () =>
+        t.mailbox.messages().filter((m) => m.to.includes(riskOwner) && m.subject.includes('Approval needed')).length;
+      const before = approvalMails();
+      const renewed = await post(t, `${pathOf(expired)}/renew`, { csrf: csrfFrom(page.body) });
+      if (renewed.statusCode !== 200) throw new Error(`renew: ${renewed.statusCode} ${renewed.body}`);
+      await t.mailbox.waitFor(() => approvalMails() > before, { timeoutMs: 20_000 });
+      const fresh = newestLink(t, id, riskOwner, requestId);
+      if (!fresh || fresh === original) throw new Error('no renewed link');
+      const res = await w.decide(fresh, 'approve', 'Approved with the renewed link.');
+      if (res.statusCode !== 200) throw new Error(`approve: ${res.statusCode} ${res.body}`);
+      await approveChain(w, id);
+      await w.notifyAuthority(id);
+      await w.until(id, (v) => v.stage === 'active', 'active');
+      return { 'v2-approval-escalation-and-renewal': undefined };
+    },
+  },
+  {
+    name: 'v2-risk-acceptance',
+    systemId: 'replay2-acceptance',
+    description: 'residual risk above appetite: the governance lead accepts it as a separate final step',
+    async run(t, w, id) {
+      await w.register(id);
+      await w.assess(id);
+      await w.evidence(id);
+      const plan = example('treatment-plan.json');
+      plan.items[0] = { ...plan.items[0], residualSeverity: 'major', residualLikelihood: 'possible' };
+      const res = await w.plan(id, plan);
+      if (!res.json().requiresRiskAcceptance) throw new Error('the plan should need risk acceptance');
+      await approveChain(w, id);
+      await w.notifyAuthority(id);
+      await w.until(id, (v) => v.stage === 'active', 'active');
+      return { 'v2-risk-acceptance': undefined };
+    },
+  },
+  {
+    name: 'v2-prohibited-practice',
+    systemId: 'replay2-prohibited',
+    description: 'an assessment classifying the system as a prohibited practice stops the lifecycle',
+    async run(t, w, id) {
+      await w.register(id);
+      const a = example('impact-assessment.json');
+      await w.assess(id, { ...a, euAiAct: { category: 'prohibited', rationale: 'Emotion recognition at work.' } });
+      await handleFor(t, id).result();
+      return { 'v2-prohibited-practice': undefined };
+    },
+  },
+  {
+    name: 'v2-ignored-decision',
+    systemId: 'replay2-ignored',
+    description: 'a decision sent as a raw signal is put on record and decides nothing; the link decides',
+    async run(t, w, id) {
+      await w.register(id);
+      await w.assess(id);
+      await w.evidence(id);
+      await w.plan(id);
+      const v = await w.until(id, (x) => x.pendingApproval?.step === 1, 'the first approval request');
+      await handleFor(t, id).signal('approvalDecision', {
+        requestId: v.pendingApproval.requestId,
+        decision: 'approve',
+        comment: '',
+        decidedBy: v.pendingApproval.approver,
+        decidedAt: new Date(0).toISOString(),
+      });
+      await eventRecorded(t, id, 'decision_ignored');
+      await approveChain(w, id);
+      await w.notifyAuthority(id);
+      await w.until(id, (x) => x.stage === 'active', 'active');
+      return { 'v2-ignored-decision': undefined };
+    },
+  },
+  {
+    name: 'v2-overdue-review-failed-metrics',
+    systemId: 'replay2-overdue',
+    description:
+      'the review falls due and is escalated while overdue; the review evidence fails a metric: back to risk treatment, a new plan approved',
+    async run(t, w, id) {
+      const { view } = await w.toActive(id);
+      await sleepUntil(
+        t,
+        Date.parse(view.reviewDueAt) + durationMs(t.policy.reviews.overdueEscalationEvery) + DUE_SOON,
+      );
+      await w.until(id, (v) => v.stage === 'review_due', 'the review to fall due');
+      await eventRecorded(t, id, 'review_overdue_escalated');
+      const review = example('review.json');
+      review.biasEvidence.metrics[0] = { ...review.biasEvidence.metrics[0], value: 0.5 };
+      await w.call('POST', w.sys(id, '/reviews'), review, 202);
+      await w.until(id, (v) => v.stage === 'risk_treatment', 'back to risk treatment');
+      const plan = example('treatment-plan.json');
+      const failed: string[] = (await w.view(id)).evidence.failed;
+      plan.items[0] = { ...plan.items[0], addressesMetrics: failed };
+      await w.plan(id, plan);
+      await approveChain(w, id);
+      await w.until(id, (v) => v.stage === 'active', 'active again');
+      return { 'v2-overdue-review-failed-metrics': undefined };
+    },
+  },
+  {
+    name: 'v2-material-change-review',
+    systemId: 'replay2-material',
+    description: 'an early review finds a material change: the approval is invalidated and a full reassessment starts',
+    async run(t, w, id) {
+      await w.toActive(id);
+      await w.call(
+        'POST',
+        w.sys(id, '/reviews'),
+        {
+          ...example<object>('review.json'),
+          materialChange: true,
+          changeDescription: 'Now also ranks internal moves.',
+        },
+        202,
+      );
+      await w.until(id, (v) => v.stage === 'impact_assessment', 'a full reassessment');
+      return { 'v2-material-change-review': undefined };
+    },
+  },
+  {
+    name: 'v2-reminder-delegation-new-version',
+    systemId: 'replay2-delegation',
+    description: 'an approval reminder, a delegation to a deputy, then a new model version approved again',
     async run(t, w, id) {
       const riskOwner: string = example('register.json').riskOwner;
       await w.register(id);
@@ -148,15 +359,10 @@ const scenarios: Scenario[] = [
       await w.until(id, (v) => v.pendingApproval?.remindersSent === 1, 'the approval reminder');
       const link = await w.approvalLink(id, riskOwner);
       const page = await t.api.inject({ method: 'GET', url: pathOf(link) });
-      const res = await t.api.inject({
-        method: 'POST',
-        url: `${pathOf(link)}/delegate`,
-        payload: new URLSearchParams({
-          deputy: 'deputy-hr@example.org',
-          reason: 'On leave this week.',
-          csrf: csrfFrom(page.body),
-        }).toString(),
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      const res = await post(t, `${pathOf(link)}/delegate`, {
+        deputy: 'deputy-hr@example.org',
+        reason: 'On leave this week.',
+        csrf: csrfFrom(page.body),
       });
       if (res.statusCode !== 200) throw new Error(`delegate: ${res.statusCode} ${res.body}`);
       await w.until(id, (v) => v.pendingApproval?.approver === 'deputy-hr@example.org', 'the deputy request');
@@ -168,26 +374,23 @@ const scenarios: Scenario[] = [
       await w.evidence(id, { ...example('bias-evidence.json'), modelVersion: example('new-version.json').version });
       await approveChain(w, id);
       await w.until(id, (v) => v.stage === 'active' && v.model.version === '2.4.0', 'active on the new version');
-      return { 'reminder-delegation-new-version': undefined };
+      return { 'v2-reminder-delegation-new-version': undefined };
     },
   },
   {
-    name: 'review-cycle',
-    systemId: 'replay-review',
+    name: 'v2-review-cycle',
+    systemId: 'replay2-review',
     description:
-      'active, the review reminder and due timers, a review signed off, continue-as-new (first run); the next run up to its review reminder',
+      'active, the review reminder and due timers, a review signed off, continue-as-new with the policy check (the run that signs off); the next run up to its review reminder',
     async run(t, w, id) {
       const { view } = await w.toActive(id);
-      const firstRunId = (await handleFor(t, id).describe()).runId;
       await sleepUntil(t, Date.parse(view.reviewDueAt) + HOUR);
       await w.until(id, (v) => v.stage === 'review_due', 'the review to fall due');
+      const signOffRun = (await handleFor(t, id).describe()).runId;
       await w.call('POST', w.sys(id, '/reviews'), example('review.json'), 202);
       await approveChain(w, id);
-      await waitForStatus(t, id, firstRunId, 'CONTINUED_AS_NEW');
+      await waitForStatus(t, id, signOffRun, 'CONTINUED_AS_NEW');
       await w.until(id, (v) => v.cycle === 1 && v.stage === 'active', 'cycle 1');
-      const secondRunId = (await handleFor(t, id).describe()).runId;
-      if (secondRunId === firstRunId) throw new Error('no new run after the review');
-      // The next run resumes from the carried-over state: let its first timer fire (the review reminder).
       const next = await w.view(id);
       const remindAt = Date.parse(next.reviewDueAt) - durationMs(t.policy.reviews.remindBefore);
       const upcoming = (m: MailboxMessage) =>
@@ -199,12 +402,13 @@ const scenarios: Scenario[] = [
         if (Date.now() > deadline) throw new Error('no review reminder in the next run');
         await new Promise((r) => setTimeout(r, 100));
       }
-      return { 'review-cycle': firstRunId, 'review-cycle-next-run': secondRunId };
+      // The reminder may come in a later run than the first after sign-off (runs end at the policy's interval).
+      return { 'v2-review-cycle': signOffRun, 'v2-review-cycle-later-run': undefined };
     },
   },
   {
-    name: 'incident-then-retired',
-    systemId: 'replay-retired',
+    name: 'v2-incident-then-retired',
+    systemId: 'replay2-retired',
     description:
       'active, a serious incident (immediate review), the corrective action closed, retirement: the workflow completes',
     async run(t, w, id) {
@@ -214,7 +418,7 @@ const scenarios: Scenario[] = [
       await w.call('POST', w.sys(id, `/incidents/${incident.incidentId}/close`), example('incident-close.json'), 200);
       await w.call('POST', w.sys(id, '/retire'), example('retire.json'), 200);
       await handleFor(t, id).result();
-      return { 'incident-then-retired': undefined };
+      return { 'v2-incident-then-retired': undefined };
     },
   },
 ];
@@ -223,6 +427,13 @@ const only = process.argv.slice(2);
 const unknown = only.filter((n) => !scenarios.some((s) => s.name === n));
 if (unknown.length)
   throw new Error(`unknown scenario(s) ${unknown.join(', ')}; known: ${scenarios.map((s) => s.name).join(', ')}`);
+
+const manifestFile = `${outDir}manifest.json`;
+const manifest: Record<string, string> = existsSync(manifestFile)
+  ? (JSON.parse(await readFile(manifestFile, 'utf8')) as Record<string, string>)
+  : {};
+const sortedKeys = (o: Record<string, string>) =>
+  Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
 
 const t = await startLifecycleEnv();
 const w = walker(t);
@@ -239,7 +450,12 @@ try {
       const { events } = JSON.parse(historyJSON(history)) as { events: unknown[] };
       const json = `{"events":[\n${events.map((e) => JSON.stringify(e)).join(',\n')}\n]}\n`;
       const file = `${outDir}${name}.json`;
+      // Append-only: a recorded history is evidence of what running workflows did; it is never replaced.
+      if (existsSync(file))
+        throw new Error(`${file} exists: histories are never re-recorded; name the new one differently`);
       await writeFile(file, json);
+      manifest[`${name}.json`] = createHash('sha256').update(json).digest('hex');
+      await writeFile(manifestFile, `${JSON.stringify(sortedKeys(manifest), null, 2)}\n`);
       console.log(
         `${name}: ${history.events?.length ?? 0} events, ${(json.length / 1024).toFixed(0)} KB (${Date.now() - started} ms)`,
       );
