@@ -110,7 +110,11 @@ async function lifecycle(input: LifecycleInput): Promise<LifecycleState> {
   });
 
   const state: LifecycleState = input.resume ?? machine.initialState(input, new Date());
-  if (input.resume) state.runStartedAt = new Date().toISOString();
+  if (input.resume) {
+    state.runStartedAt = new Date().toISOString();
+    // A run started with a newer policy (adopted at the cycle boundary) judges by it from here on.
+    state.policyVersion = policy.version;
+  }
   const steps: Step[] = [];
   /** Bumped on every change, so the main loop wakes for it. */
   let changes = 0;
