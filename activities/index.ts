@@ -35,8 +35,12 @@ const digest = (s: string) => createHash('sha256').update(s).digest('hex');
 /** Stable per effect, so a retried send carries the same Message-ID and receivers can de-duplicate too. */
 export const messageIdFor = (idempotencyKey: string) => `<${digest(idempotencyKey).slice(0, 32)}@ai-impact-workflows>`;
 
-/** Longer than any send takes; a crashed attempt's lease runs out so the retry can take over. */
-const DELIVERY_LEASE_MS = 120_000;
+/**
+ * Longer than an attempt may run (the workflow's start-to-close timeout is a
+ * minute), so a live attempt is never overtaken; a dead worker's lease runs
+ * out soon after Temporal retries its attempt elsewhere.
+ */
+const DELIVERY_LEASE_MS = 70_000;
 
 /** Thrown while another attempt holds the e-mail: retryable, so this attempt waits its turn instead of sending twice. */
 class DeliveryInProgress extends Error {

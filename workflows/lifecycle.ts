@@ -104,7 +104,8 @@ async function lifecycle(input: LifecycleInput): Promise<LifecycleState> {
     retry: { initialInterval: '2 seconds', maximumInterval: durationMs(policy.records.retryMaxInterval) },
   });
   const { deliverNotification } = proxyActivities<Activities>({
-    startToCloseTimeout: '2 minutes',
+    // Below the outbox lease (activities/index.ts), so the retry after a dead worker finds the e-mail free.
+    startToCloseTimeout: '1 minute',
     scheduleToCloseTimeout: durationMs(policy.notifications.giveUpAfter),
     retry: { initialInterval: '5 seconds', maximumInterval: durationMs(policy.notifications.retryMaxInterval) },
   });
