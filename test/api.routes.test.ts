@@ -3,21 +3,14 @@
  * answers 422 naming the field, a message the system's stage does not take
  * answers 409 with that stage, an unknown system 404; nothing is recorded.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { example } from './support/examples.js';
-import { startLifecycleEnv, type LifecycleEnv } from './support/lifecycle-env.js';
-import { walker } from './support/walk.js';
+import { lifecycleSuite } from './support/lifecycle-env.js';
 
-let t: LifecycleEnv;
-let w: ReturnType<typeof walker>;
+const s = lifecycleSuite();
 const FRESH = 'routes-fresh';
 beforeAll(async () => {
-  t = await startLifecycleEnv();
-  w = walker(t);
-  await w.register(FRESH);
-});
-afterAll(async () => {
-  await t?.close();
+  await s.w.register(FRESH);
 });
 
 type Method = 'PUT' | 'POST';
@@ -89,7 +82,7 @@ const routes: {
 ];
 
 async function stageAndEvents(id: string) {
-  return { stage: (await w.view(id)).stage, events: (await t.store.listEvents(id)).length };
+  return { stage: (await s.w.view(id)).stage, events: (await s.t.store.listEvents(id)).length };
 }
 
 describe('lifecycle routes', () => {
@@ -97,12 +90,12 @@ describe('lifecycle routes', () => {
     it(`${r.method} ${r.path}: 422 naming ${r.field}; 404 for an unknown system`, async () => {
       const before = await stageAndEvents(FRESH);
       const body = { ...example(r.body), [r.broken[0]]: r.broken[1] };
-      const res = await t.api.inject({ method: r.method, url: w.sys(FRESH, r.path), payload: body });
+      const res = await s.t.api.inject({ method: r.method, url: s.w.sys(FRESH, r.path), payload: body });
       expect(res.statusCode, res.body).toBe(422);
       expect(res.json().issues.map((i: { path: string }) => i.path)).toContain(r.field);
-      const unknown = await t.api.inject({
+      const unknown = await s.t.api.inject({
         method: r.method,
-        url: w.sys('no-such-system', r.path),
+        url: s.w.sys('no-such-system', r.path),
         payload: example(r.body),
       });
       expect(unknown.statusCode, unknown.body).toBe(404);
@@ -112,7 +105,7 @@ describe('lifecycle routes', () => {
     if (!r.takenFresh) {
       it(`${r.method} ${r.path}: 409 with the current stage when the stage does not take it`, async () => {
         const before = await stageAndEvents(FRESH);
-        const res = await t.api.inject({ method: r.method, url: w.sys(FRESH, r.path), payload: example(r.body) });
+        const res = await s.t.api.inject({ method: r.method, url: s.w.sys(FRESH, r.path), payload: example(r.body) });
         expect(res.statusCode, res.body).toBe(409);
         expect(res.json()).toMatchObject({ error: 'wrong_stage', stage: 'impact_assessment' });
         expect(await stageAndEvents(FRESH)).toEqual(before);
@@ -121,22 +114,22 @@ describe('lifecycle routes', () => {
   }
 
   it('POST /incidents/:incidentId/close: 422 for a malformed id, an unknown incident and a broken body', async () => {
-    const bad = await t.api.inject({
+    const bad = await s.t.api.inject({
       method: 'POST',
-      url: w.sys(FRESH, '/incidents/42/close'),
+      url: s.w.sys(FRESH, '/incidents/42/close'),
       payload: example('incident-close.json'),
     });
     expect(bad.statusCode).toBe(422);
     expect(bad.json().issues.map((i: { path: string }) => i.path)).toContain('params.incidentId');
-    const unknown = await t.api.inject({
+    const unknown = await s.t.api.inject({
       method: 'POST',
-      url: w.sys(FRESH, '/incidents/inc-99/close'),
+      url: s.w.sys(FRESH, '/incidents/inc-99/close'),
       payload: example('incident-close.json'),
     });
     expect(unknown.statusCode, unknown.body).toBe(422);
-    const broken = await t.api.inject({
+    const broken = await s.t.api.inject({
       method: 'POST',
-      url: w.sys(FRESH, '/incidents/inc-1/close'),
+      url: s.w.sys(FRESH, '/incidents/inc-1/close'),
       payload: { closedBy: 'x' },
     });
     expect(broken.statusCode).toBe(422);

@@ -1,28 +1,12 @@
 import { createHmac } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { signApprovalLink, type ApprovalClaims } from '../links/approval-links.js';
 import { workflowIdFor } from '../domain/system.js';
 import { stateQuery } from '../workflows/messages.js';
-import {
-  csrfFrom,
-  GOVERNANCE_LEAD,
-  pathOf,
-  startLifecycleEnv,
-  TEST_SECRET,
-  type LifecycleEnv,
-} from './support/lifecycle-env.js';
+import { csrfFrom, GOVERNANCE_LEAD, lifecycleSuite, pathOf, TEST_SECRET } from './support/lifecycle-env.js';
 import { example, registrationFor } from './support/examples.js';
-import { walker } from './support/walk.js';
 
-let t: LifecycleEnv;
-let w: ReturnType<typeof walker>;
-beforeAll(async () => {
-  t = await startLifecycleEnv();
-  w = walker(t);
-});
-afterAll(async () => {
-  await t?.close();
-});
+const s = lifecycleSuite();
 
 const RISK_OWNER = 'head-of-hr@example.org';
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
@@ -32,17 +16,17 @@ const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 // ---------------------------------------------------------------------------
 
 async function register(id: string, overrides: Record<string, unknown> = {}) {
-  const res = await t.api.inject({
+  const res = await s.t.api.inject({
     method: 'POST',
     url: '/api/v1/systems',
     payload: { ...registrationFor(id), ...overrides },
   });
   expect(res.statusCode, res.body).toBe(201);
-  return t.env.client.workflow.getHandle(workflowIdFor(id));
+  return s.t.env.client.workflow.getHandle(workflowIdFor(id));
 }
 
 async function submitAssessment(id: string, body: unknown = example('impact-assessment.json')) {
-  return t.api.inject({ method: 'PUT', url: `/api/v1/systems/${id}/impact-assessment`, payload: body as object });
+  return s.t.api.inject({ method: 'PUT', url: `/api/v1/systems/${id}/impact-assessment`, payload: body as object });
 }
 
 /**
@@ -51,25 +35,25 @@ async function submitAssessment(id: string, body: unknown = example('impact-asse
  * the link e-mailed to the risk owner and its request id.
  */
 async function toApproval(id: string, opts: { registered?: boolean } = {}) {
-  const handle = opts.registered ? t.env.client.workflow.getHandle(workflowIdFor(id)) : await register(id);
-  await w.assess(id);
-  await w.evidence(id);
-  await w.plan(id);
-  const v = await w.until(id, (x) => x.pendingApproval?.step === 1, 'first approval step');
+  const handle = opts.registered ? s.t.env.client.workflow.getHandle(workflowIdFor(id)) : await register(id);
+  await s.w.assess(id);
+  await s.w.evidence(id);
+  await s.w.plan(id);
+  const v = await s.w.until(id, (x) => x.pendingApproval?.step === 1, 'first approval step');
   expect(v.stage).toBe('approval');
   expect(v.pendingApproval.approver).toBe(RISK_OWNER);
   const requestId = v.pendingApproval.requestId as string;
-  const path = pathOf(await w.approvalLink(id, RISK_OWNER, requestId));
+  const path = pathOf(await s.w.approvalLink(id, RISK_OWNER, requestId));
   return { handle, path, requestId };
 }
 
 function post(path: string, form: Record<string, string>) {
-  return t.api.inject({ method: 'POST', url: path, payload: new URLSearchParams(form).toString(), headers: FORM });
+  return s.t.api.inject({ method: 'POST', url: path, payload: new URLSearchParams(form).toString(), headers: FORM });
 }
 
 /** GETs the approval page and POSTs a decision with the page's CSRF value. */
 async function decide(path: string, decision: 'approve' | 'reject' | 'request_changes', comment: string) {
-  const page = await t.api.inject({ method: 'GET', url: path });
+  const page = await s.t.api.inject({ method: 'GET', url: path });
   expect(page.statusCode, page.body).toBe(200);
   const res = await post(path, { decision, comment, csrf: csrfFrom(page.body) });
   expect(res.statusCode, res.body).toBe(200);
@@ -77,7 +61,7 @@ async function decide(path: string, decision: 'approve' | 'reject' | 'request_ch
 }
 
 async function view(id: string) {
-  const res = await t.api.inject({ method: 'GET', url: `/api/v1/systems/${id}` });
+  const res = await s.t.api.inject({ method: 'GET', url: `/api/v1/systems/${id}` });
   expect(res.statusCode, res.body).toBe(200);
   return res.json();
 }
@@ -116,22 +100,22 @@ function expectHtmlPage(res: { statusCode: number; headers: Record<string, unkno
 }
 
 async function attempts(reason: string, systemId?: string) {
-  return (await t.store.listLinkAttempts(systemId)).filter((a) => a.reason === reason);
+  return (await s.t.store.listLinkAttempts(systemId)).filter((a) => a.reason === reason);
 }
 
 const TIERS = ['low', 'medium', 'high'] as const;
 
 /** Expected tier and score computed from the policy itself, not from the product's code. */
 function expectedRisk(assessment: Record<string, any>) {
-  const { severity, likelihood, tierMinScore } = t.policy.riskScoring;
+  const { severity, likelihood, tierMinScore } = s.t.policy.riskScoring;
   const score = Math.max(
     ...(assessment.impacts as { severity: string; likelihood: string }[]).map(
       (i) => severity[i.severity as keyof typeof severity] * likelihood[i.likelihood as keyof typeof likelihood],
     ),
   );
   const byScore = score >= tierMinScore.high ? 'high' : score >= tierMinScore.medium ? 'medium' : 'low';
-  const category = assessment.euAiAct.category as keyof typeof t.policy.euAiActTierFloor | 'prohibited';
-  const floor = category === 'prohibited' ? 'high' : t.policy.euAiActTierFloor[category];
+  const category = assessment.euAiAct.category as keyof typeof s.t.policy.euAiActTierFloor | 'prohibited';
+  const floor = category === 'prohibited' ? 'high' : s.t.policy.euAiActTierFloor[category];
   const riskTier = TIERS[Math.max(TIERS.indexOf(byScore), TIERS.indexOf(floor))];
   return { score, riskTier };
 }
@@ -146,14 +130,14 @@ function issuePaths(res: { json(): any }): string[] {
 
 describe('POST /api/v1/systems', () => {
   it('registers a system: 201 with id, workflow id and first stage', async () => {
-    const res = await t.api.inject({ method: 'POST', url: '/api/v1/systems', payload: registrationFor('reg-ok') });
+    const res = await s.t.api.inject({ method: 'POST', url: '/api/v1/systems', payload: registrationFor('reg-ok') });
     expect(res.statusCode, res.body).toBe(201);
     expect(res.json()).toMatchObject({
       id: 'reg-ok',
       workflowId: workflowIdFor('reg-ok'),
       stage: 'impact_assessment',
     });
-    const state = await t.env.client.workflow.getHandle(workflowIdFor('reg-ok')).query(stateQuery);
+    const state = await s.t.env.client.workflow.getHandle(workflowIdFor('reg-ok')).query(stateQuery);
     expect(state.systemId).toBe('reg-ok');
     expect(state.stage).toBe('impact_assessment');
   });
@@ -162,7 +146,7 @@ describe('POST /api/v1/systems', () => {
     const handle = await register('reg-dup', { name: 'Original name' });
     const before = await handle.describe();
 
-    const res = await t.api.inject({
+    const res = await s.t.api.inject({
       method: 'POST',
       url: '/api/v1/systems',
       payload: { ...registrationFor('reg-dup'), name: 'Impostor name' },
@@ -178,10 +162,10 @@ describe('POST /api/v1/systems', () => {
     // Only the original lifecycle ran: one "assessment requested" e-mail, one registration transition.
     const isRequest = (m: { subject: string; text: string; headers: Record<string, string> }) =>
       m.headers['x-ai-system'] === 'reg-dup' && !m.subject.includes('Approval needed');
-    await t.mailbox.waitFor(isRequest);
+    await s.t.mailbox.waitFor(isRequest);
     await settle();
-    expect(t.mailbox.messages().filter(isRequest)).toHaveLength(1);
-    const events = await t.store.listEvents('reg-dup');
+    expect(s.t.mailbox.messages().filter(isRequest)).toHaveLength(1);
+    const events = await s.t.store.listEvents('reg-dup');
     expect(events.filter((e) => e.type === 'stage_changed')).toHaveLength(1);
   });
 
@@ -192,7 +176,7 @@ describe('POST /api/v1/systems', () => {
     ['a model without a version', { model: { name: 'cv-ranker', provider: 'in-house' } }, 'body.model.version'],
   ])('answers 422 naming the field for %s', async (_what, override, path) => {
     const id = `reg-invalid-${path.replaceAll('.', '-').toLowerCase()}`;
-    const res = await t.api.inject({
+    const res = await s.t.api.inject({
       method: 'POST',
       url: '/api/v1/systems',
       payload: { ...registrationFor(id), ...override },
@@ -201,12 +185,12 @@ describe('POST /api/v1/systems', () => {
     expect(res.json().error).toBe('validation_failed');
     expect(issuePaths(res)).toContain(path);
     // Nothing was started.
-    const lookup = await t.api.inject({ method: 'GET', url: `/api/v1/systems/${id}` });
+    const lookup = await s.t.api.inject({ method: 'GET', url: `/api/v1/systems/${id}` });
     if (path !== 'body.id') expect(lookup.statusCode).toBe(404);
   });
 
   it('answers 400 for a body that is not JSON', async () => {
-    const res = await t.api.inject({
+    const res = await s.t.api.inject({
       method: 'POST',
       url: '/api/v1/systems',
       payload: '{"id": "reg-not-json", ',
@@ -214,7 +198,7 @@ describe('POST /api/v1/systems', () => {
     });
     expect(res.statusCode, res.body).toBe(400);
     expect(res.json().error).toEqual(expect.any(String));
-    expect((await t.api.inject({ method: 'GET', url: '/api/v1/systems/reg-not-json' })).statusCode).toBe(404);
+    expect((await s.t.api.inject({ method: 'GET', url: '/api/v1/systems/reg-not-json' })).statusCode).toBe(404);
   });
 });
 
@@ -305,7 +289,7 @@ describe('PUT /api/v1/systems/:id/impact-assessment', () => {
 
 describe('GET /api/v1/systems/:id', () => {
   it('answers 404 for an unknown system', async () => {
-    const res = await t.api.inject({ method: 'GET', url: '/api/v1/systems/view-unknown' });
+    const res = await s.t.api.inject({ method: 'GET', url: '/api/v1/systems/view-unknown' });
     expect(res.statusCode, res.body).toBe(404);
     expect(res.json().error).toBe('not_found');
   });
@@ -324,7 +308,7 @@ describe('GET /api/v1/systems/:id', () => {
     expect(inApproval.decisions).toEqual([]);
 
     await decide(path, 'approve', 'Fine.');
-    const next = await w.until('view-fields', (v) => v.pendingApproval?.step === 2, 'second approval step');
+    const next = await s.w.until('view-fields', (v) => v.pendingApproval?.step === 2, 'second approval step');
     expect(next.stage).toBe('approval');
     expect(next.pendingApproval.approver).toBe(GOVERNANCE_LEAD);
     expect(next.decisions).toHaveLength(1);
@@ -334,7 +318,7 @@ describe('GET /api/v1/systems/:id', () => {
 
 describe('GET /openapi.json', () => {
   it('is an OpenAPI 3 document with the system paths and the registration schema', async () => {
-    const res = await t.api.inject({ method: 'GET', url: '/openapi.json' });
+    const res = await s.t.api.inject({ method: 'GET', url: '/openapi.json' });
     expect(res.statusCode, res.body).toBe(200);
     const doc = res.json();
     expect(doc.openapi).toMatch(/^3\.\d+\.\d+$/);
@@ -351,7 +335,7 @@ describe('GET /openapi.json', () => {
 
 describe('GET /healthz', () => {
   it('answers 200', async () => {
-    const res = await t.api.inject({ method: 'GET', url: '/healthz' });
+    const res = await s.t.api.inject({ method: 'GET', url: '/healthz' });
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toEqual({ status: 'ok' });
   });
@@ -368,14 +352,14 @@ async function expectUndecided(id: string, requestId: string) {
   expect(v.stage).toBe('approval');
   expect(v.pendingApproval?.requestId).toBe(requestId);
   expect(v.decisions).toEqual([]);
-  expect(await t.store.listDecisions(id)).toEqual([]);
+  expect(await s.t.store.listDecisions(id)).toEqual([]);
 }
 
 describe('approval links', () => {
   it('GET of a valid link shows the form and never changes anything', async () => {
     const { path, requestId } = await toApproval('link-get');
     for (let i = 0; i < 3; i++) {
-      const page = await t.api.inject({ method: 'GET', url: path });
+      const page = await s.t.api.inject({ method: 'GET', url: path });
       expectHtmlPage(page, 200);
       expect(page.body).toContain('name="decision"');
       expect(csrfFrom(page.body)).toEqual(expect.any(String));
@@ -393,7 +377,7 @@ describe('approval links', () => {
     expect(tampered).not.toBe(token);
 
     const before = (await attempts('bad_signature')).length;
-    const get = await t.api.inject({ method: 'GET', url: `/approvals/${tampered}` });
+    const get = await s.t.api.inject({ method: 'GET', url: `/approvals/${tampered}` });
     expectHtmlPage(get, 403);
     expect(get.body).not.toContain('name="decision"');
     const postRes = await post(`/approvals/${tampered}`, { decision: 'approve', comment: '', csrf: 'x' });
@@ -408,7 +392,7 @@ describe('approval links', () => {
       { sys: 'link-other-secret', req: requestId, sub: RISK_OWNER, step: 1 },
       { secret: 'another-secret-that-is-long-enough-9876543210' },
     );
-    const get = await t.api.inject({ method: 'GET', url: `/approvals/${token}` });
+    const get = await s.t.api.inject({ method: 'GET', url: `/approvals/${token}` });
     expectHtmlPage(get, 403);
     expect(get.body).not.toContain('name="decision"');
     const postRes = await post(`/approvals/${token}`, { decision: 'approve', comment: '', csrf: 'x' });
@@ -419,7 +403,7 @@ describe('approval links', () => {
 
   it('refuses garbage with 400 and records the attempt', async () => {
     const before = (await attempts('malformed')).length;
-    const res = await t.api.inject({ method: 'GET', url: '/approvals/this-is-not-a-token' });
+    const res = await s.t.api.inject({ method: 'GET', url: '/approvals/this-is-not-a-token' });
     expectHtmlPage(res, 400);
     const postRes = await post('/approvals/not.a.jwt', { decision: 'approve', comment: '', csrf: 'x' });
     expectHtmlPage(postRes, 400);
@@ -432,7 +416,7 @@ describe('approval links', () => {
       { sys: 'link-expired', req: requestId, sub: RISK_OWNER, step: 1 },
       { expiresAt: new Date(Date.now() - 60_000) },
     );
-    const get = await t.api.inject({ method: 'GET', url: `/approvals/${token}` });
+    const get = await s.t.api.inject({ method: 'GET', url: `/approvals/${token}` });
     expectHtmlPage(get, 410);
     expect(get.body).toMatch(/expired/i);
     // At most an offer to renew the link; never the decision form.
@@ -452,13 +436,13 @@ describe('approval links', () => {
     const res = await post(path, { decision: 'approve', comment: 'Forged.' });
     expectHtmlPage(res, 403);
     expect(res.body).toContain('Decision not recorded');
-    expect(await t.store.listLinkAttempts('link-no-csrf')).toHaveLength(1);
+    expect(await s.t.store.listLinkAttempts('link-no-csrf')).toHaveLength(1);
     await expectUndecided('link-no-csrf', requestId);
   });
 
   it('refuses a POST with a wrong CSRF value with 403; nothing is decided', async () => {
     const { path, requestId } = await toApproval('link-bad-csrf');
-    const real = csrfFrom((await t.api.inject({ method: 'GET', url: path })).body);
+    const real = csrfFrom((await s.t.api.inject({ method: 'GET', url: path })).body);
     // Same length as the real value, so the constant-time comparison is what refuses it.
     const forged = real.startsWith('A') ? 'B'.repeat(real.length) : 'A'.repeat(real.length);
     const res = await post(path, { decision: 'approve', comment: 'Forged.', csrf: forged });
@@ -472,17 +456,17 @@ describe('approval links', () => {
 
   it('refuses decision=maybe with 400; nothing is decided', async () => {
     const { path, requestId } = await toApproval('link-maybe');
-    const csrf = csrfFrom((await t.api.inject({ method: 'GET', url: path })).body);
+    const csrf = csrfFrom((await s.t.api.inject({ method: 'GET', url: path })).body);
     const res = await post(path, { decision: 'maybe', comment: '', csrf });
     expectHtmlPage(res, 400);
     expect(res.body).toContain('Decision not recorded');
-    expect(await t.store.listLinkAttempts('link-maybe')).toHaveLength(1);
+    expect(await s.t.store.listLinkAttempts('link-maybe')).toHaveLength(1);
     await expectUndecided('link-maybe', requestId);
   });
 
   it('answers a rejection without a comment with 422 and decides nothing; the link still works', async () => {
     const { path, requestId } = await toApproval('link-reject-bare');
-    const csrf = csrfFrom((await t.api.inject({ method: 'GET', url: path })).body);
+    const csrf = csrfFrom((await s.t.api.inject({ method: 'GET', url: path })).body);
     const res = await post(path, { decision: 'reject', comment: '   ', csrf });
     expectHtmlPage(res, 422);
     expect(res.body).toMatch(/needs a comment/);
@@ -491,26 +475,26 @@ describe('approval links', () => {
     await expectUndecided('link-reject-bare', requestId);
 
     await decide(path, 'reject', 'Say where the training data came from.');
-    await w.until('link-reject-bare', (v) => v.stage === 'impact_assessment', 'back to impact assessment');
+    await s.w.until('link-reject-bare', (v) => v.stage === 'impact_assessment', 'back to impact assessment');
   });
 
   it('answers "Already decided" for the first link after a rejection and a resubmission', async () => {
     const { path: first, requestId: firstRequest } = await toApproval('link-stale');
-    const firstCsrf = csrfFrom((await t.api.inject({ method: 'GET', url: first })).body);
+    const firstCsrf = csrfFrom((await s.t.api.inject({ method: 'GET', url: first })).body);
     await decide(first, 'reject', 'Describe the fairness tests.');
-    await w.until('link-stale', (v) => v.stage === 'impact_assessment', 'back to impact assessment');
-    await w.assess('link-stale');
-    await w.evidence('link-stale');
-    await w.plan('link-stale');
-    const v = await w.until(
+    await s.w.until('link-stale', (v) => v.stage === 'impact_assessment', 'back to impact assessment');
+    await s.w.assess('link-stale');
+    await s.w.evidence('link-stale');
+    await s.w.plan('link-stale');
+    const v = await s.w.until(
       'link-stale',
       (x) => x.pendingApproval?.step === 1 && x.pendingApproval.requestId !== firstRequest,
       'a new approval request',
     );
-    const second = pathOf(await w.approvalLink('link-stale', RISK_OWNER, v.pendingApproval.requestId));
+    const second = pathOf(await s.w.approvalLink('link-stale', RISK_OWNER, v.pendingApproval.requestId));
     expect(second).not.toBe(first);
 
-    const get = await t.api.inject({ method: 'GET', url: first });
+    const get = await s.t.api.inject({ method: 'GET', url: first });
     expect(get.statusCode).toBeLessThan(500);
     expect(get.body).toContain('Already decided');
     expect(get.body).not.toContain('name="decision"');
@@ -521,17 +505,17 @@ describe('approval links', () => {
     const after = await view('link-stale');
     expect(after.stage).toBe('approval');
     expect(after.pendingApproval.requestId).toBe(v.pendingApproval.requestId);
-    expect(await t.store.listDecisions('link-stale')).toHaveLength(1);
+    expect(await s.t.store.listDecisions('link-stale')).toHaveLength(1);
 
     // The new request's link is unaffected.
-    const page = await t.api.inject({ method: 'GET', url: second });
+    const page = await s.t.api.inject({ method: 'GET', url: second });
     expectHtmlPage(page, 200);
     expect(page.body).toContain('name="decision"');
   });
 
   it('answers a replayed POST with "Already decided" and records exactly one decision', async () => {
     const { handle, path } = await toApproval('link-replay');
-    const csrf = csrfFrom((await t.api.inject({ method: 'GET', url: path })).body);
+    const csrf = csrfFrom((await s.t.api.inject({ method: 'GET', url: path })).body);
     const form = { decision: 'approve', comment: 'Approved once.', csrf };
     const first = await post(path, form);
     expectHtmlPage(first, 200);
@@ -545,14 +529,14 @@ describe('approval links', () => {
     expect(replayReject.body).toContain('Already decided');
 
     // The chain moved on to its second step, once.
-    await w.until('link-replay', (v) => v.pendingApproval?.step === 2, 'second approval step');
+    await s.w.until('link-replay', (v) => v.pendingApproval?.step === 2, 'second approval step');
     await eventually(
-      () => t.store.listDecisions('link-replay'),
+      () => s.t.store.listDecisions('link-replay'),
       (d) => d.length >= 1,
       'decision recorded',
     );
     await settle();
-    const decisions = await t.store.listDecisions('link-replay');
+    const decisions = await s.t.store.listDecisions('link-replay');
     expect(decisions).toHaveLength(1);
     expect(decisions[0]).toMatchObject({ decision: 'approve', approver: RISK_OWNER });
     const state = await handle.query(stateQuery);
@@ -567,7 +551,7 @@ describe('approval links', () => {
     const token = await sign({ sys: 'link-intruder', req: requestId, sub: 'intruder@example.org', step: 1 }, { jti });
     const path = `/approvals/${token}`;
 
-    const get = await t.api.inject({ method: 'GET', url: path });
+    const get = await s.t.api.inject({ method: 'GET', url: path });
     expect(get.statusCode, get.body).toBeGreaterThanOrEqual(400);
     expect(get.statusCode, get.body).toBeLessThan(500);
     expect(get.body).not.toContain('name="decision"');
@@ -588,12 +572,12 @@ describe('approval links', () => {
     expect((await handle.query(stateQuery)).approval?.approver).toBe(RISK_OWNER);
 
     // The real risk owner can still decide.
-    const page = await t.api.inject({ method: 'GET', url: realPath });
+    const page = await s.t.api.inject({ method: 'GET', url: realPath });
     expectHtmlPage(page, 200);
     const decided = await post(realPath, { decision: 'approve', comment: 'Mine.', csrf: csrfFrom(page.body) });
     expectHtmlPage(decided, 200);
     expect(decided.body).toContain('You approved');
-    const next = await w.until('link-intruder', (v) => v.pendingApproval?.step === 2, 'second approval step');
+    const next = await s.w.until('link-intruder', (v) => v.pendingApproval?.step === 2, 'second approval step');
     expect(next.decisions).toHaveLength(1);
     expect(next.decisions[0]).toMatchObject({ approver: RISK_OWNER, comment: 'Mine.' });
   });

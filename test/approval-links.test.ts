@@ -3,29 +3,14 @@
  * renewing an expired link, delegating to a deputy, "request changes" needing a
  * comment, and what the approval page shows (escaped) to the approver.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { signApprovalLink, type ApprovalClaims } from '../links/approval-links.js';
 import { durationMs } from '../domain/duration.js';
 import { example } from './support/examples.js';
-import {
-  csrfFrom,
-  GOVERNANCE_LEAD,
-  pathOf,
-  startLifecycleEnv,
-  TEST_SECRET,
-  type LifecycleEnv,
-} from './support/lifecycle-env.js';
-import { tokenRequest, walker } from './support/walk.js';
+import { csrfFrom, GOVERNANCE_LEAD, lifecycleSuite, pathOf, TEST_SECRET } from './support/lifecycle-env.js';
+import { tokenRequest } from './support/walk.js';
 
-let t: LifecycleEnv;
-let w: ReturnType<typeof walker>;
-beforeAll(async () => {
-  t = await startLifecycleEnv();
-  w = walker(t);
-});
-afterAll(async () => {
-  await t?.close();
-});
+const s = lifecycleSuite();
 
 const RISK_OWNER: string = example('register.json').riskOwner;
 const DEPUTY = 'deputy-hr@example.org';
@@ -36,9 +21,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const settle = () => sleep(1_000);
 
 function post(path: string, form: Record<string, string>) {
-  return t.api.inject({ method: 'POST', url: path, payload: new URLSearchParams(form).toString(), headers: FORM });
+  return s.t.api.inject({ method: 'POST', url: path, payload: new URLSearchParams(form).toString(), headers: FORM });
 }
-const get = (path: string) => t.api.inject({ method: 'GET', url: path });
+const get = (path: string) => s.t.api.inject({ method: 'GET', url: path });
 
 /** The signed claims inside a link's token (its payload is base64url JSON; the signature is checked by the product). */
 function claimsOf(link: string): ApprovalClaims & { exp: number; jti: string } {
@@ -55,28 +40,32 @@ function expectHtmlPage(res: { statusCode: number; headers: Record<string, unkno
 
 /** Registration to the risk owner's step of the approval chain; the link e-mailed to the risk owner. */
 async function toApproval(id: string, overrides: Record<string, unknown> = {}) {
-  await w.register(id, overrides);
-  await w.assess(id);
-  await w.evidence(id);
-  await w.plan(id);
-  const v = await w.until(id, (x) => x.pendingApproval?.step === 1, 'first approval step');
+  await s.w.register(id, overrides);
+  await s.w.assess(id);
+  await s.w.evidence(id);
+  await s.w.plan(id);
+  const v = await s.w.until(id, (x) => x.pendingApproval?.step === 1, 'first approval step');
   expect(v.pendingApproval.approver).toBe(RISK_OWNER);
   const requestId: string = v.pendingApproval.requestId;
-  const link = await w.approvalLink(id, RISK_OWNER, requestId);
+  const link = await s.w.approvalLink(id, RISK_OWNER, requestId);
   return { requestId, link, path: pathOf(link) };
 }
 
 const approvalMailsFor = (id: string, to: string, requestId: string) =>
-  w.mailsTo(to, id, (m) => m.subject.includes('Approval needed') && m.links.some((l) => tokenRequest(l) === requestId));
+  s.w.mailsTo(
+    to,
+    id,
+    (m) => m.subject.includes('Approval needed') && m.links.some((l) => tokenRequest(l) === requestId),
+  );
 
 /** Nothing was decided on the open request: same request, no decision, its single-use slot still free. */
 async function expectUndecided(id: string, requestId: string, approver = RISK_OWNER) {
   await settle();
-  const v = await w.view(id);
+  const v = await s.w.view(id);
   expect(v.stage).toBe('approval');
   expect(v.pendingApproval).toMatchObject({ requestId, approver });
   expect(v.decisions).toEqual([]);
-  expect(await t.store.listDecisions(id)).toEqual([]);
+  expect(await s.t.store.listDecisions(id)).toEqual([]);
 }
 
 // ---------------------------------------------------------------------------
@@ -113,7 +102,7 @@ describe('an expired link', () => {
     expect(approvalMailsFor(id, RISK_OWNER, requestId)).toHaveLength(1);
 
     // Past the link's lifetime on the workflow's clock (reminders go out meanwhile), renewal sends a fresh one.
-    await t.env.sleep(durationMs(t.policy.approvals.linkTtl) + 3_600_000);
+    await s.t.env.sleep(durationMs(s.t.policy.approvals.linkTtl) + 3_600_000);
     const before = approvalMailsFor(id, RISK_OWNER, requestId).length;
     const renewed = await post(action!, { csrf });
     expectHtmlPage(renewed, 200);
@@ -121,7 +110,7 @@ describe('an expired link', () => {
     expect(renewed.body).toContain(RISK_OWNER);
 
     // The renewal is the newest approval mail for this request (the reminders before it carry the old expiry).
-    await t.mailbox.waitFor(() => approvalMailsFor(id, RISK_OWNER, requestId).length === before + 1, {
+    await s.t.mailbox.waitFor(() => approvalMailsFor(id, RISK_OWNER, requestId).length === before + 1, {
       timeoutMs: 20_000,
     });
     const fresh = approvalMailsFor(id, RISK_OWNER, requestId).at(-1)!;
@@ -148,7 +137,7 @@ describe('an expired link', () => {
     });
     expectHtmlPage(decided, 200);
     expect(decided.body).toContain('You approved');
-    const next = await w.until(id, (v) => v.pendingApproval?.step === 2, 'second approval step');
+    const next = await s.w.until(id, (v) => v.pendingApproval?.step === 2, 'second approval step');
     expect(next.pendingApproval.approver).toBe(GOVERNANCE_LEAD);
     expect(next.decisions).toHaveLength(1);
     expect(next.decisions[0]).toMatchObject({
@@ -173,7 +162,7 @@ describe('an expired link', () => {
       },
     );
     const real = csrfFrom((await get(`/approvals/${expired}`)).body);
-    const before = (await t.store.listLinkAttempts(id)).filter((a) => a.reason === 'renewal_refused');
+    const before = (await s.t.store.listLinkAttempts(id)).filter((a) => a.reason === 'renewal_refused');
     expect(before).toEqual([]);
 
     const forged = real.startsWith('A') ? 'B'.repeat(real.length) : 'A'.repeat(real.length);
@@ -182,13 +171,13 @@ describe('an expired link', () => {
       expectHtmlPage(res, 403);
       expect(res.body).toContain('No fresh link sent');
     }
-    const refused = (await t.store.listLinkAttempts(id)).filter((a) => a.reason === 'renewal_refused');
+    const refused = (await s.t.store.listLinkAttempts(id)).filter((a) => a.reason === 'renewal_refused');
     expect(refused).toHaveLength(2);
     expect(refused[0]!.detail).toMatchObject({ requestId, approver: RISK_OWNER });
 
     await settle();
     expect(approvalMailsFor(id, RISK_OWNER, requestId)).toHaveLength(1);
-    const events = await t.store.listEvents(id);
+    const events = await s.t.store.listEvents(id);
     expect(events.filter((e) => e.type === 'approval_link_renewed')).toEqual([]);
     await expectUndecided(id, requestId);
   });
@@ -208,9 +197,9 @@ describe('delegation', () => {
     const noCsrf = await post(`${path}/delegate`, { deputy: DEPUTY, reason: 'Forged' });
     expectHtmlPage(noCsrf, 403);
     expect(noCsrf.body).toContain('Delegation not recorded');
-    expect((await t.store.listLinkAttempts(id)).map((a) => a.reason)).toEqual(['csrf']);
+    expect((await s.t.store.listLinkAttempts(id)).map((a) => a.reason)).toEqual(['csrf']);
     await expectUndecided(id, requestId);
-    expect(w.mailsTo(DEPUTY, id)).toEqual([]);
+    expect(s.w.mailsTo(DEPUTY, id)).toEqual([]);
 
     const delegated = await post(`${path}/delegate`, {
       deputy: DEPUTY.toUpperCase(),
@@ -220,10 +209,10 @@ describe('delegation', () => {
     expectHtmlPage(delegated, 200);
     expect(delegated.body).toContain(`Delegated to ${DEPUTY}`);
 
-    const v = await w.until(id, (x) => x.pendingApproval?.approver === DEPUTY, 'the deputy to be asked');
+    const v = await s.w.until(id, (x) => x.pendingApproval?.approver === DEPUTY, 'the deputy to be asked');
     expect(v.pendingApproval).toMatchObject({ step: 1, requestId: `${requestId}.d` });
-    const deputyLink = await w.approvalLink(id, DEPUTY, v.pendingApproval.requestId);
-    const mail = w.mailsTo(DEPUTY, id)[0]!;
+    const deputyLink = await s.w.approvalLink(id, DEPUTY, v.pendingApproval.requestId);
+    const mail = s.w.mailsTo(DEPUTY, id)[0]!;
     expect(mail.text).toContain(`${RISK_OWNER} delegated this decision to you`);
 
     // The delegator's link is used up: GET and POST say so and decide nothing.
@@ -247,7 +236,7 @@ describe('delegation', () => {
     });
     expectHtmlPage(decided, 200);
     expect(decided.body).toContain('You approved');
-    const next = await w.until(id, (x) => x.pendingApproval?.step === 2, 'second approval step');
+    const next = await s.w.until(id, (x) => x.pendingApproval?.step === 2, 'second approval step');
     expect(next.pendingApproval.approver).toBe(GOVERNANCE_LEAD);
     expect(next.decisions).toHaveLength(1);
     expect(next.decisions[0]).toMatchObject({ approver: DEPUTY, decision: 'approve', comment: 'Approved as deputy.' });
@@ -279,7 +268,7 @@ describe('request changes', () => {
     });
     expectHtmlPage(ok, 200);
     expect(ok.body).toContain('You requested changes to');
-    const back = await w.until(id, (v) => v.stage === 'bias_testing', 'back to bias testing');
+    const back = await s.w.until(id, (v) => v.stage === 'bias_testing', 'back to bias testing');
     expect(back.decisions).toHaveLength(1);
     expect(back.decisions[0]).toMatchObject({ decision: 'request_changes', comment: 'Test the 50+ band again.' });
   });
@@ -300,8 +289,8 @@ describe('the approval page', () => {
     expect(decided.body).not.toContain('<script>alert');
     expect(decided.body).not.toContain('<img src=x');
 
-    const v = await w.until(id, (x) => x.pendingApproval?.step === 2, 'second approval step');
-    const res = await get(pathOf(await w.approvalLink(id, GOVERNANCE_LEAD, v.pendingApproval.requestId)));
+    const v = await s.w.until(id, (x) => x.pendingApproval?.step === 2, 'second approval step');
+    const res = await get(pathOf(await s.w.approvalLink(id, GOVERNANCE_LEAD, v.pendingApproval.requestId)));
     expectHtmlPage(res, 200);
     const html = res.body;
 

@@ -1,22 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { systemView } from '../api/routes/systems.js';
 import { addCadence, durationMs } from '../domain/duration.js';
 import { likelihoods, severities } from '../domain/policy.js';
 import { workflowIdFor } from '../domain/system.js';
 import { stateQuery } from '../workflows/messages.js';
 import { example, registrationFor } from './support/examples.js';
-import { csrfFrom, GOVERNANCE_LEAD, pathOf, startLifecycleEnv, type LifecycleEnv } from './support/lifecycle-env.js';
-import { approveChain, walker } from './support/walk.js';
+import { csrfFrom, GOVERNANCE_LEAD, lifecycleSuite, pathOf } from './support/lifecycle-env.js';
+import { approveChain } from './support/walk.js';
 
-let t: LifecycleEnv;
-let w: ReturnType<typeof walker>;
-beforeAll(async () => {
-  t = await startLifecycleEnv();
-  w = walker(t);
-});
-afterAll(async () => {
-  await t?.close();
-});
+const s = lifecycleSuite();
 
 const OWNER: string = example('register.json').owner;
 const RISK_OWNER: string = example('register.json').riskOwner;
@@ -25,19 +17,19 @@ const MINUTE = 60_000;
 const DAY = 86_400_000;
 
 /** The time-skipping server's clock: the workflows' "now". */
-const serverNow = async () => await t.env.currentTimeMs();
+const serverNow = async () => await s.t.env.currentTimeMs();
 const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 /** Advances the server clock to `at` (never backwards). */
 async function sleepUntil(at: number): Promise<void> {
   const delta = at - (await serverNow());
-  if (delta > 0) await t.env.sleep(delta);
+  if (delta > 0) await s.t.env.sleep(delta);
 }
 
 /** Lets in-flight workflow tasks and activities finish before checking that something did NOT happen. */
 const settle = () => new Promise((r) => setTimeout(r, 750));
 
-const handleFor = (id: string) => t.env.client.workflow.getHandle(workflowIdFor(id));
+const handleFor = (id: string) => s.t.env.client.workflow.getHandle(workflowIdFor(id));
 
 async function waitForStatus(id: string, status: string) {
   await expect
@@ -45,16 +37,16 @@ async function waitForStatus(id: string, status: string) {
     .toBe(status);
 }
 
-/** Like w.toActive, with the evidence body chosen by the test. */
+/** Like s.w.toActive, with the evidence body chosen by the test. */
 async function activate(id: string, evidence: Record<string, unknown>) {
-  await w.register(id);
-  await w.assess(id);
-  await w.evidence(id, evidence);
-  await w.plan(id);
-  await approveChain(t, w, id);
-  await w.until(id, (x) => x.stage === 'fria_notification', 'FRIA notification step');
-  await w.notifyAuthority(id);
-  return w.until(id, (x) => x.stage === 'active', 'active');
+  await s.w.register(id);
+  await s.w.assess(id);
+  await s.w.evidence(id, evidence);
+  await s.w.plan(id);
+  await approveChain(s.t, s.w, id);
+  await s.w.until(id, (x) => x.stage === 'fria_notification', 'FRIA notification step');
+  await s.w.notifyAuthority(id);
+  return s.w.until(id, (x) => x.stage === 'active', 'active');
 }
 
 const reviewBody = (overrides: Record<string, unknown> = {}) => ({ ...example('review.json'), ...overrides });
@@ -62,36 +54,36 @@ const reviewBody = (overrides: Record<string, unknown> = {}) => ({ ...example('r
 describe('operations on the time-skipping server', () => {
   it('reminds before a periodic review, falls due, escalates while overdue, and rolls the next due date from the sign-off', async () => {
     const id = 'ops-periodic';
-    const { view: active } = await w.toActive(id);
+    const { view: active } = await s.w.toActive(id);
     const due = Date.parse(active.reviewDueAt);
-    const remindAt = due - durationMs(t.policy.reviews.remindBefore);
-    const every = durationMs(t.policy.reviews.overdueEscalationEvery);
-    const upcoming = () => w.mailsTo(OWNER, id, (m) => m.subject.startsWith('Periodic review coming up'));
-    const dueMails = () => w.mailsTo(OWNER, id, (m) => m.subject.startsWith('Periodic review due'));
-    const escalations = () => w.mailsTo(GOVERNANCE_LEAD, id, (m) => m.subject.startsWith('Overdue review'));
+    const remindAt = due - durationMs(s.t.policy.reviews.remindBefore);
+    const every = durationMs(s.t.policy.reviews.overdueEscalationEvery);
+    const upcoming = () => s.w.mailsTo(OWNER, id, (m) => m.subject.startsWith('Periodic review coming up'));
+    const dueMails = () => s.w.mailsTo(OWNER, id, (m) => m.subject.startsWith('Periodic review due'));
+    const escalations = () => s.w.mailsTo(GOVERNANCE_LEAD, id, (m) => m.subject.startsWith('Overdue review'));
 
     // Just before the reminder: nothing yet.
     await sleepUntil(remindAt - MINUTE);
     await settle();
     expect(upcoming()).toHaveLength(0);
-    await t.env.sleep(2 * MINUTE);
-    const reminder = await t.mailbox.waitFor(
+    await s.t.env.sleep(2 * MINUTE);
+    const reminder = await s.t.mailbox.waitFor(
       (m) =>
         m.to.includes(OWNER) && m.headers['x-ai-system'] === id && m.subject.startsWith('Periodic review coming up'),
     );
     expect(reminder.text).toContain(isoDay(due));
-    expect((await w.view(id)).stage).toBe('active');
+    expect((await s.w.view(id)).stage).toBe('active');
     expect(dueMails()).toHaveLength(0);
 
     // Just before the due date: still active.
     await sleepUntil(due - MINUTE);
     await settle();
-    expect((await w.view(id)).stage).toBe('active');
+    expect((await s.w.view(id)).stage).toBe('active');
     expect(dueMails()).toHaveLength(0);
     await sleepUntil(due);
-    const dueView = await w.until(id, (v) => v.stage === 'review_due', 'review due');
+    const dueView = await s.w.until(id, (v) => v.stage === 'review_due', 'review due');
     expect(dueView.reviewDueAt).toBe(active.reviewDueAt);
-    await t.mailbox.waitFor(
+    await s.t.mailbox.waitFor(
       (m) => m.to.includes(OWNER) && m.headers['x-ai-system'] === id && m.subject.startsWith('Periodic review due'),
     );
     expect(upcoming()).toHaveLength(1);
@@ -105,8 +97,8 @@ describe('operations on the time-skipping server', () => {
     await sleepUntil(due + every - MINUTE);
     await settle();
     expect(escalations()).toHaveLength(0);
-    await t.env.sleep(2 * MINUTE);
-    const first = await t.mailbox.waitFor(
+    await s.t.env.sleep(2 * MINUTE);
+    const first = await s.t.mailbox.waitFor(
       (m) =>
         m.to.includes(GOVERNANCE_LEAD) &&
         m.headers['x-ai-system'] === id &&
@@ -117,30 +109,34 @@ describe('operations on the time-skipping server', () => {
     await sleepUntil(due + 2 * every - MINUTE);
     await settle();
     expect(escalations().map((m) => m.subject)).toEqual([expect.stringMatching(/^Overdue review \(escalation 1\)/)]);
-    await t.env.sleep(2 * MINUTE);
-    await t.mailbox.waitFor(
+    await s.t.env.sleep(2 * MINUTE);
+    await s.t.mailbox.waitFor(
       (m) =>
         m.to.includes(GOVERNANCE_LEAD) &&
         m.headers['x-ai-system'] === id &&
         m.subject.startsWith('Overdue review (escalation 2)'),
     );
-    expect((await w.view(id)).stage).toBe('review_due');
+    expect((await s.w.view(id)).stage).toBe('review_due');
 
     // The review goes to sign-off; the whole chain approves; a new run starts the next cycle.
     const before = await handleFor(id).describe();
-    const submitted = await w.call('POST', w.sys(id, '/reviews'), reviewBody(), 202);
+    const submitted = await s.w.call('POST', s.w.sys(id, '/reviews'), reviewBody(), 202);
     expect(submitted.json().stage).toBe('approval');
-    const pending = await w.until(id, (v) => v.pendingApproval !== null, 'review approval request');
-    expect(pending.pendingApproval).toMatchObject({ kind: 'review', step: 1, of: t.policy.approvalChains.high.length });
-    const { approvers } = await approveChain(t, w, id);
-    expect(approvers.map((a) => a.kind)).toEqual(t.policy.approvalChains.high.map(() => 'review'));
-    const next = await w.until(id, (v) => v.cycle === active.cycle + 1, 'the next review cycle');
+    const pending = await s.w.until(id, (v) => v.pendingApproval !== null, 'review approval request');
+    expect(pending.pendingApproval).toMatchObject({
+      kind: 'review',
+      step: 1,
+      of: s.t.policy.approvalChains.high.length,
+    });
+    const { approvers } = await approveChain(s.t, s.w, id);
+    expect(approvers.map((a) => a.kind)).toEqual(s.t.policy.approvalChains.high.map(() => 'review'));
+    const next = await s.w.until(id, (v) => v.cycle === active.cycle + 1, 'the next review cycle');
     expect(next.stage).toBe('active');
     expect(next.approvedDigest).toBe(pending.pendingApproval.digest);
     const after = await handleFor(id).describe();
     expect(after.runId).not.toBe(before.runId);
     expect(after.status.name).toBe('RUNNING');
-    expect((await t.env.client.workflow.getHandle(workflowIdFor(id), before.runId).describe()).status.name).toBe(
+    expect((await s.t.env.client.workflow.getHandle(workflowIdFor(id), before.runId).describe()).status.name).toBe(
       'CONTINUED_AS_NEW',
     );
 
@@ -148,9 +144,9 @@ describe('operations on the time-skipping server', () => {
     expect(next.lastReviewCompletedAt).not.toBeNull();
     const completed = new Date(next.lastReviewCompletedAt);
     expect(completed.getTime()).toBeGreaterThanOrEqual(due + 2 * every);
-    expect(next.reviewDueAt).toBe(addCadence(completed, t.policy.reviewCadence.high).toISOString());
-    expect(next.reviewDueAt).not.toBe(addCadence(new Date(due), t.policy.reviewCadence.high).toISOString());
-    expect((await t.store.verifyChain(id)).ok).toBe(true);
+    expect(next.reviewDueAt).toBe(addCadence(completed, s.t.policy.reviewCadence.high).toISOString());
+    expect(next.reviewDueAt).not.toBe(addCadence(new Date(due), s.t.policy.reviewCadence.high).toISOString());
+    expect((await s.t.store.verifyChain(id)).ok).toBe(true);
   });
 
   it('sends a review with a material change back to impact assessment', async () => {
@@ -158,9 +154,9 @@ describe('operations on the time-skipping server', () => {
     const fresh = { ...example('bias-evidence.json'), effectiveDate: isoDay(await serverNow()) };
     const active = await activate(id, fresh);
     expect(active.approvedDigest).not.toBeNull();
-    const res = await w.call(
+    const res = await s.w.call(
       'POST',
-      w.sys(id, '/reviews'),
+      s.w.sys(id, '/reviews'),
       reviewBody({
         materialChange: true,
         changeDescription: 'Now also ranks internal transfer requests.',
@@ -169,19 +165,19 @@ describe('operations on the time-skipping server', () => {
       202,
     );
     expect(res.json().stage).toBe('impact_assessment');
-    const v = await w.view(id);
+    const v = await s.w.view(id);
     expect(v).toMatchObject({ stage: 'impact_assessment', approvedDigest: null, pendingApproval: null });
   });
 
   it('refuses a review without fresh bias evidence when the evidence on record is too old, and treats failed review metrics', async () => {
     const id = 'ops-review-stale';
-    const old = isoDay((await serverNow()) - durationMs(t.policy.evidence.maxAge) - 2 * DAY);
+    const old = isoDay((await serverNow()) - durationMs(s.t.policy.evidence.maxAge) - 2 * DAY);
     const active = await activate(id, { ...example('bias-evidence.json'), effectiveDate: old });
 
-    const refused = await w.call('POST', w.sys(id, '/reviews'), reviewBody({ biasEvidence: undefined }), 422);
+    const refused = await s.w.call('POST', s.w.sys(id, '/reviews'), reviewBody({ biasEvidence: undefined }), 422);
     expect(refused.json().issues.map((i: { path: string }) => i.path)).toContain('body.biasEvidence');
     expect(refused.json().message).toContain(old);
-    const unchanged = await w.view(id);
+    const unchanged = await s.w.view(id);
     expect(unchanged).toMatchObject({ stage: 'active', approvedDigest: active.approvedDigest });
 
     // Fresh review evidence with a failing metric is a material change: back to risk treatment.
@@ -193,13 +189,13 @@ describe('operations on the time-skipping server', () => {
         {
           name: 'demographic_parity_ratio',
           sensitiveFeature: 'gender',
-          value: t.policy.fairness.demographic_parity_ratio!.min! - 0.1,
+          value: s.t.policy.fairness.demographic_parity_ratio!.min! - 0.1,
         },
       ],
     };
-    const res = await w.call('POST', w.sys(id, '/reviews'), reviewBody({ biasEvidence: failing }), 202);
+    const res = await s.w.call('POST', s.w.sys(id, '/reviews'), reviewBody({ biasEvidence: failing }), 202);
     expect(res.json().stage).toBe('risk_treatment');
-    const v = await w.view(id);
+    const v = await s.w.view(id);
     expect(v).toMatchObject({ stage: 'risk_treatment', approvedDigest: null });
     expect(v.evidence.failed).toEqual(['demographic_parity_ratio:gender']);
     expect(v.treatmentPlan.current).toBe(false);
@@ -207,13 +203,13 @@ describe('operations on the time-skipping server', () => {
 
   it('runs bias testing and approval again for a new model version', async () => {
     const id = 'ops-version';
-    const { view: active } = await w.toActive(id);
+    const { view: active } = await s.w.toActive(id);
     const newVersion = example('new-version.json');
     expect(newVersion.version).not.toBe(active.model.version);
 
-    const res = await w.call('POST', w.sys(id, '/versions'), newVersion, 202);
+    const res = await s.w.call('POST', s.w.sys(id, '/versions'), newVersion, 202);
     expect(res.json()).toMatchObject({ modelVersion: newVersion.version, stage: 'bias_testing' });
-    const testing = await w.view(id);
+    const testing = await s.w.view(id);
     expect(testing).toMatchObject({
       stage: 'bias_testing',
       approvedDigest: null,
@@ -221,17 +217,17 @@ describe('operations on the time-skipping server', () => {
     });
 
     // Evidence for the old version no longer counts.
-    const stale = await w.evidence(id, example('bias-evidence.json'), 422);
+    const stale = await s.w.evidence(id, example('bias-evidence.json'), 422);
     expect(stale.json().issues.map((i: { path: string }) => i.path)).toContain('body.modelVersion');
-    expect((await w.view(id)).stage).toBe('bias_testing');
+    expect((await s.w.view(id)).stage).toBe('bias_testing');
 
     // New evidence; the treatment plan on record still answers its failed metric, so it goes straight to approval.
     const evidence = (
-      await w.evidence(id, { ...example('bias-evidence.json'), modelVersion: newVersion.version })
+      await s.w.evidence(id, { ...example('bias-evidence.json'), modelVersion: newVersion.version })
     ).json();
     expect(evidence.stage).toBe('approval');
-    const { approvers, view: approved } = await approveChain(t, w, id);
-    expect(approvers.map((a) => a.kind)).toEqual(t.policy.approvalChains.high.map(() => 'treatment_plan'));
+    const { approvers, view: approved } = await approveChain(s.t, s.w, id);
+    expect(approvers.map((a) => a.kind)).toEqual(s.t.policy.approvalChains.high.map(() => 'treatment_plan'));
     expect(approved.stage).toBe('active');
     expect(approved.approvedDigest).not.toBeNull();
     expect(approved.approvedDigest).not.toBe(active.approvedDigest);
@@ -239,86 +235,86 @@ describe('operations on the time-skipping server', () => {
     expect(approved.treatmentPlan.version).toBe(active.treatmentPlan.version);
 
     // The same version again is refused.
-    const same = await w.call('POST', w.sys(id, '/versions'), newVersion, 422);
+    const same = await s.w.call('POST', s.w.sys(id, '/versions'), newVersion, 422);
     expect(same.json().issues.map((i: { path: string }) => i.path)).toContain('body.version');
-    expect((await w.view(id)).stage).toBe('active');
+    expect((await s.w.view(id)).stage).toBe('active');
 
     // A version that changes purpose or context needs a full reassessment.
-    const changed = await w.call(
+    const changed = await s.w.call(
       'POST',
-      w.sys(id, '/versions'),
+      s.w.sys(id, '/versions'),
       { ...newVersion, version: `${newVersion.version}-next`, purposeAndContextUnchanged: false },
       202,
     );
     expect(changed.json().stage).toBe('impact_assessment');
-    expect(await w.view(id)).toMatchObject({ stage: 'impact_assessment', approvedDigest: null });
+    expect(await s.w.view(id)).toMatchObject({ stage: 'impact_assessment', approvedDigest: null });
   });
 
   it('reviews at once after a serious incident, records its closure, and leaves the stage alone for a minor one', async () => {
     const id = 'ops-incident';
-    const { view: active } = await w.toActive(id);
+    const { view: active } = await s.w.toActive(id);
     const incident = example('incident.json');
     expect(incident.severity).toBe('serious');
 
     const from = await serverNow();
-    const res = await w.call('POST', w.sys(id, '/incidents'), incident, 201);
+    const res = await s.w.call('POST', s.w.sys(id, '/incidents'), incident, 201);
     const to = await serverNow();
     expect(res.json()).toMatchObject({ incidentId: 'inc-1', stage: 'review_due' });
-    const v = await w.view(id);
+    const v = await s.w.view(id);
     expect(v).toMatchObject({ stage: 'review_due', approvedDigest: null });
     expect(v.reviewDueAt).not.toBe(active.reviewDueAt);
     expect(v.reviewDueAt).toBe(v.incidents[0].reportedAt);
     expect(Date.parse(v.reviewDueAt)).toBeGreaterThanOrEqual(from);
     expect(Date.parse(v.reviewDueAt)).toBeLessThanOrEqual(to);
-    const lead = await t.mailbox.waitFor(
+    const lead = await s.t.mailbox.waitFor(
       (m) =>
         m.to.includes(GOVERNANCE_LEAD) &&
         m.headers['x-ai-system'] === id &&
         m.subject.startsWith('Serious incident inc-1'),
     );
     expect(lead.text).toContain(incident.description);
-    await t.mailbox.waitFor(
+    await s.t.mailbox.waitFor(
       (m) => m.to.includes(OWNER) && m.headers['x-ai-system'] === id && m.subject.startsWith('Periodic review due'),
     );
 
     const closure = example('incident-close.json');
-    const closed = await w.call('POST', w.sys(id, '/incidents/inc-1/close'), closure, 200);
+    const closed = await s.w.call('POST', s.w.sys(id, '/incidents/inc-1/close'), closure, 200);
     expect(closed.json().closedAt).toEqual(expect.any(String));
-    const afterClose = await w.view(id);
+    const afterClose = await s.w.view(id);
     expect(afterClose.incidents[0]).toMatchObject({
       id: 'inc-1',
       closedAt: closed.json().closedAt,
       closedBy: closure.closedBy,
       resolution: closure.resolution,
     });
-    const twice = await w.call('POST', w.sys(id, '/incidents/inc-1/close'), closure, 409);
+    const twice = await s.w.call('POST', s.w.sys(id, '/incidents/inc-1/close'), closure, 409);
     expect(twice.json().error).toBe('wrong_stage');
-    const unknown = await w.call('POST', w.sys(id, '/incidents/inc-99/close'), closure, 422);
+    const unknown = await s.w.call('POST', s.w.sys(id, '/incidents/inc-99/close'), closure, 422);
     expect(unknown.json().issues.map((i: { path: string }) => i.path)).toContain('body.incidentId');
 
     // The immediate review is signed off like a scheduled one.
-    await w.call(
+    await s.w.call(
       'POST',
-      w.sys(id, '/reviews'),
+      s.w.sys(id, '/reviews'),
       reviewBody({
         biasEvidence: { ...example('review.json').biasEvidence, effectiveDate: isoDay(await serverNow()) },
       }),
       202,
     );
-    await approveChain(t, w, id);
-    const reviewed = await w.until(id, (x) => x.cycle === active.cycle + 1, 'the next cycle');
+    await approveChain(s.t, s.w, id);
+    const reviewed = await s.w.until(id, (x) => x.cycle === active.cycle + 1, 'the next cycle');
     expect(reviewed.stage).toBe('active');
     const reviewedDigest = reviewed.approvedDigest;
     expect(reviewedDigest).not.toBeNull();
 
     // A minor incident is recorded and mailed to the owner, but changes nothing else.
-    const minor = await w.call('POST', w.sys(id, '/incidents'), { ...incident, severity: 'minor' }, 201);
+    const minor = await s.w.call('POST', s.w.sys(id, '/incidents'), { ...incident, severity: 'minor' }, 201);
     expect(minor.json().stage).toBe('active');
     const minorId: string = minor.json().incidentId;
-    await t.mailbox.waitFor(
+    await s.t.mailbox.waitFor(
       (m) => m.to.includes(OWNER) && m.headers['x-ai-system'] === id && m.subject.startsWith(`Incident ${minorId}`),
     );
-    const afterMinor = await w.view(id);
+    const afterMinor = await s.w.view(id);
     expect(afterMinor).toMatchObject({
       stage: 'active',
       approvedDigest: reviewedDigest,
@@ -326,36 +322,36 @@ describe('operations on the time-skipping server', () => {
     });
     expect(afterMinor.incidents.map((i: { id: string }) => i.id)).toEqual([minorId]);
     await settle();
-    expect(w.mailsTo(GOVERNANCE_LEAD, id, (m) => m.subject.includes(minorId))).toHaveLength(0);
+    expect(s.w.mailsTo(GOVERNANCE_LEAD, id, (m) => m.subject.includes(minorId))).toHaveLength(0);
   });
 
   it('retires a system: the lifecycle ends and refuses anything afterwards', async () => {
     const id = 'ops-retire';
-    await w.toActive(id);
+    await s.w.toActive(id);
     const retirement = example('retire.json');
-    const res = await w.call('POST', w.sys(id, '/retire'), retirement, 200);
+    const res = await s.w.call('POST', s.w.sys(id, '/retire'), retirement, 200);
     expect(res.json()).toMatchObject({ stage: 'retired', retiredAt: expect.any(String) });
 
     await waitForStatus(id, 'COMPLETED');
     const final = await handleFor(id).result();
     expect(final).toMatchObject({ stage: 'retired', retiredAt: res.json().retiredAt });
     for (const to of [OWNER, GOVERNANCE_LEAD]) {
-      const mail = await t.mailbox.waitFor(
+      const mail = await s.t.mailbox.waitFor(
         (m) => m.to.includes(to) && m.headers['x-ai-system'] === id && m.subject.startsWith('Retired:'),
       );
       expect(mail.text).toContain(retirement.reason);
     }
-    await expect.poll(() => t.store.getSystem(id), { timeout: 10_000 }).toMatchObject({ stage: 'retired' });
+    await expect.poll(() => s.t.store.getSystem(id), { timeout: 10_000 }).toMatchObject({ stage: 'retired' });
 
-    const late = await w.call('POST', w.sys(id, '/incidents'), example('incident.json'), 409);
+    const late = await s.w.call('POST', s.w.sys(id, '/incidents'), example('incident.json'), 409);
     expect(late.json()).toMatchObject({ error: 'lifecycle_ended', stage: 'retired' });
-    const again = await w.call('POST', '/api/v1/systems', registrationFor(id), 409);
+    const again = await s.w.call('POST', '/api/v1/systems', registrationFor(id), 409);
     expect(again.json().error).toBe('already_registered');
   });
 
   it('stops the lifecycle of a prohibited practice', async () => {
     const id = 'ops-prohibited';
-    await w.register(id);
+    await s.w.register(id);
     const assessment = example('impact-assessment.json');
     const prohibited = {
       ...assessment,
@@ -364,61 +360,61 @@ describe('operations on the time-skipping server', () => {
         rationale: 'Art. 5(1)(f): infers emotions of applicants during video interviews.',
       },
     };
-    const res = await w.assess(id, prohibited as never);
+    const res = await s.w.assess(id, prohibited as never);
     expect(res.json().stage).toBe('rejected');
-    const stopped = await t.mailbox.waitFor(
+    const stopped = await s.t.mailbox.waitFor(
       (m) => m.to.includes(GOVERNANCE_LEAD) && m.headers['x-ai-system'] === id && m.subject.startsWith('Stopped:'),
     );
     expect(stopped.text).toContain('prohibited practice');
     await waitForStatus(id, 'COMPLETED');
     expect((await handleFor(id).result()).stage).toBe('rejected');
-    const late = await w.evidence(id, example('bias-evidence.json'), 409);
+    const late = await s.w.evidence(id, example('bias-evidence.json'), 409);
     expect(late.json().error).toBe('lifecycle_ended');
   });
 
   it('asks the governance lead to accept residual risk above appetite as a separate final step', async () => {
     const id = 'ops-risk-acceptance';
-    const { severity, likelihood } = t.policy.riskScoring;
-    const max = t.policy.riskAppetite.maxResidualScore;
+    const { severity, likelihood } = s.t.policy.riskScoring;
+    const max = s.t.policy.riskAppetite.maxResidualScore;
     const pairs = severities.flatMap((s) => likelihoods.map((l) => ({ s, l, score: severity[s] * likelihood[l] })));
     const above = pairs.find((p) => p.score > max);
     expect(above).toBeDefined();
     const plan = example('treatment-plan.json');
     plan.items[0] = { ...plan.items[0], residualSeverity: above!.s, residualLikelihood: above!.l };
 
-    await w.register(id);
-    await w.assess(id);
-    await w.evidence(id);
-    const submitted = (await w.plan(id, plan)).json();
+    await s.w.register(id);
+    await s.w.assess(id);
+    await s.w.evidence(id);
+    const submitted = (await s.w.plan(id, plan)).json();
     expect(submitted).toMatchObject({ stage: 'approval', requiresRiskAcceptance: true });
     expect(submitted.residualScore).toBeGreaterThan(max);
 
-    const roles = t.policy.approvalChains.high;
-    const first = await w.until(id, (v) => v.pendingApproval?.step === 1, 'step 1');
+    const roles = s.t.policy.approvalChains.high;
+    const first = await s.w.until(id, (v) => v.pendingApproval?.step === 1, 'step 1');
     expect(first.pendingApproval.of).toBe(roles.length + 1);
     expect(first.treatmentPlan.requiresRiskAcceptance).toBe(true);
     for (let step = 1; step <= roles.length; step++) {
-      const v = await w.until(id, (x) => x.pendingApproval?.step === step, `step ${step}`);
+      const v = await s.w.until(id, (x) => x.pendingApproval?.step === step, `step ${step}`);
       expect(v.pendingApproval).toMatchObject({ kind: 'treatment_plan', role: roles[step - 1] });
-      await w.approveOpenRequest(id);
+      await s.w.approveOpenRequest(id);
     }
     // Every plan step approved, and still not active: the risk acceptance is outstanding.
-    const last = await w.until(id, (v) => v.pendingApproval?.step === roles.length + 1, 'risk acceptance step');
+    const last = await s.w.until(id, (v) => v.pendingApproval?.step === roles.length + 1, 'risk acceptance step');
     expect(last.stage).toBe('approval');
     expect(last.pendingApproval).toMatchObject({
       kind: 'risk_acceptance',
       role: 'governance_lead',
       approver: GOVERNANCE_LEAD,
     });
-    const mail = await t.mailbox.waitFor(
+    const mail = await s.t.mailbox.waitFor(
       (m) =>
         m.to.includes(GOVERNANCE_LEAD) &&
         m.headers['x-ai-system'] === id &&
         m.subject.includes(`step ${roles.length + 1} of ${roles.length + 1}`),
     );
     expect(mail.text).toContain('acceptance of residual risk');
-    await w.approveOpenRequest(id);
-    const done = await w.until(id, (v) => v.stage !== 'approval', 'approved');
+    await s.w.approveOpenRequest(id);
+    const done = await s.w.until(id, (v) => v.stage !== 'approval', 'approved');
     expect(done.stage).toBe('fria_notification');
     expect(done.decisions.map((d: { kind: string }) => d.kind)).toEqual([
       ...roles.map(() => 'treatment_plan'),
@@ -428,30 +424,30 @@ describe('operations on the time-skipping server', () => {
 
   it('sends the system back to the stage an approver names when requesting changes, only with a comment', async () => {
     const id = 'ops-request-changes';
-    await w.register(id);
-    await w.assess(id);
-    await w.evidence(id);
-    await w.plan(id);
-    const link = await w.approvalLink(id, RISK_OWNER);
-    const open = await w.view(id);
+    await s.w.register(id);
+    await s.w.assess(id);
+    await s.w.evidence(id);
+    await s.w.plan(id);
+    const link = await s.w.approvalLink(id, RISK_OWNER);
+    const open = await s.w.view(id);
 
-    const bare = await w.decide(link, 'request_changes', '', { returnTo: 'bias_testing' });
+    const bare = await s.w.decide(link, 'request_changes', '', { returnTo: 'bias_testing' });
     expect(bare.statusCode).toBe(422);
     expect(bare.body).toContain('needs a comment');
     await settle();
-    const still = await w.view(id);
+    const still = await s.w.view(id);
     expect(still).toMatchObject({ stage: 'approval', decisions: [] });
     expect(still.pendingApproval.requestId).toBe(open.pendingApproval.requestId);
 
     const comment = 'Re-run the bias tests on the 2026 applications.';
-    const res = await w.decide(link, 'request_changes', comment, { returnTo: 'bias_testing' });
+    const res = await s.w.decide(link, 'request_changes', comment, { returnTo: 'bias_testing' });
     expect(res.statusCode, res.body).toBe(200);
-    const back = await w.until(id, (v) => v.stage === 'bias_testing', 'back to bias testing');
+    const back = await s.w.until(id, (v) => v.stage === 'bias_testing', 'back to bias testing');
     expect(back.pendingApproval).toBeNull();
     expect(back.decisions).toMatchObject([
       { decision: 'request_changes', returnTo: 'bias_testing', comment, approver: RISK_OWNER },
     ]);
-    const outcome = await t.mailbox.waitFor(
+    const outcome = await s.t.mailbox.waitFor(
       (m) => m.to.includes(OWNER) && m.headers['x-ai-system'] === id && m.subject.startsWith('Changes requested:'),
     );
     expect(outcome.text).toContain(comment);
@@ -459,14 +455,14 @@ describe('operations on the time-skipping server', () => {
 
   it('lets an approver delegate to a deputy, whose decision advances the chain', async () => {
     const id = 'ops-delegation';
-    await w.register(id);
-    await w.assess(id);
-    await w.evidence(id);
-    await w.plan(id);
-    const link = await w.approvalLink(id, RISK_OWNER);
-    const page = await t.api.inject({ method: 'GET', url: pathOf(link) });
+    await s.w.register(id);
+    await s.w.assess(id);
+    await s.w.evidence(id);
+    await s.w.plan(id);
+    const link = await s.w.approvalLink(id, RISK_OWNER);
+    const page = await s.t.api.inject({ method: 'GET', url: pathOf(link) });
     expect(page.statusCode).toBe(200);
-    const res = await t.api.inject({
+    const res = await s.t.api.inject({
       method: 'POST',
       url: `${pathOf(link)}/delegate`,
       payload: new URLSearchParams({
@@ -478,32 +474,32 @@ describe('operations on the time-skipping server', () => {
     });
     expect(res.statusCode, res.body).toBe(200);
 
-    const delegated = await w.until(id, (v) => v.pendingApproval?.approver === DEPUTY, 'the deputy request');
+    const delegated = await s.w.until(id, (v) => v.pendingApproval?.approver === DEPUTY, 'the deputy request');
     expect(delegated.pendingApproval).toMatchObject({ step: 1, delegatedFrom: RISK_OWNER, role: 'risk_owner' });
-    const mail = await t.mailbox.waitFor(
+    const mail = await s.t.mailbox.waitFor(
       (m) => m.to.includes(DEPUTY) && m.headers['x-ai-system'] === id && m.subject.startsWith('Approval needed'),
     );
     expect(mail.text).toContain(`${RISK_OWNER} delegated this decision to you`);
 
-    const original = await t.api.inject({ method: 'GET', url: pathOf(link) });
+    const original = await s.t.api.inject({ method: 'GET', url: pathOf(link) });
     expect(original.body).toContain('Already decided');
 
-    const deputyLink = await w.approvalLink(id, DEPUTY);
+    const deputyLink = await s.w.approvalLink(id, DEPUTY);
     expect(deputyLink).not.toBe(link);
-    expect((await w.decide(deputyLink, 'approve', 'Approved on behalf of the head of HR.')).statusCode).toBe(200);
-    const next = await w.until(id, (v) => v.pendingApproval?.step === 2, 'step 2');
+    expect((await s.w.decide(deputyLink, 'approve', 'Approved on behalf of the head of HR.')).statusCode).toBe(200);
+    const next = await s.w.until(id, (v) => v.pendingApproval?.step === 2, 'step 2');
     expect(next.pendingApproval.approver).toBe(GOVERNANCE_LEAD);
     expect(next.decisions).toMatchObject([{ approver: DEPUTY, decision: 'approve', step: 1, role: 'risk_owner' }]);
-    const recorded = await t.store.listDecisions(id);
+    const recorded = await s.t.store.listDecisions(id);
     expect(recorded.map((d) => [d.approver, d.decision])).toEqual([[DEPUTY, 'approve']]);
   });
 
   it('skips bias testing for a low-tier system that decides nothing about people', async () => {
     const id = 'ops-low-tier';
-    const { severity, likelihood } = t.policy.riskScoring;
+    const { severity, likelihood } = s.t.policy.riskScoring;
     const low = severities
       .flatMap((s) => likelihoods.map((l) => ({ s, l, score: severity[s] * likelihood[l] })))
-      .filter((p) => p.score < t.policy.riskScoring.tierMinScore.medium)
+      .filter((p) => p.score < s.t.policy.riskScoring.tierMinScore.medium)
       .sort((a, b) => b.score - a.score)[0]!;
     const assessment = example('impact-assessment.json');
     const { fria: _fria, ...rest } = assessment;
@@ -513,40 +509,40 @@ describe('operations on the time-skipping server', () => {
       decisionsAboutPeople: false,
       impacts: assessment.impacts.map((i: Record<string, unknown>) => ({ ...i, severity: low.s, likelihood: low.l })),
     };
-    await w.register(id);
-    const assessed = (await w.assess(id, lowTier as never)).json();
+    await s.w.register(id);
+    const assessed = (await s.w.assess(id, lowTier as never)).json();
     expect(assessed).toMatchObject({ riskTier: 'low', stage: 'risk_treatment', score: low.score });
-    const v = await w.view(id);
+    const v = await s.w.view(id);
     expect(v.transitions.map((tr: { to: string }) => tr.to)).toEqual(['impact_assessment', 'risk_treatment']);
     expect(v.fria.required).toBe(false);
 
-    await w.plan(id);
-    const pending = await w.until(id, (x) => x.pendingApproval !== null, 'approval request');
-    expect(pending.pendingApproval).toMatchObject({ of: t.policy.approvalChains.low.length, kind: 'treatment_plan' });
-    expect(t.policy.approvalChains.low.length).toBe(1);
-    const { view: done } = await approveChain(t, w, id);
+    await s.w.plan(id);
+    const pending = await s.w.until(id, (x) => x.pendingApproval !== null, 'approval request');
+    expect(pending.pendingApproval).toMatchObject({ of: s.t.policy.approvalChains.low.length, kind: 'treatment_plan' });
+    expect(s.t.policy.approvalChains.low.length).toBe(1);
+    const { view: done } = await approveChain(s.t, s.w, id);
     // No FRIA step: the category is not high-risk.
     expect(done.stage).toBe('active');
     expect(done.transitions.map((tr: { to: string }) => tr.to)).not.toContain('fria_notification');
-    expect(done.reviewDueAt).toBe(addCadence(new Date(done.approvedAt), t.policy.reviewCadence.low).toISOString());
+    expect(done.reviewDueAt).toBe(addCadence(new Date(done.approvedAt), s.t.policy.reviewCadence.low).toISOString());
   });
 
   it('refuses messages in the wrong stage and plans that leave a failed metric unanswered', async () => {
     const id = 'ops-wrong-stage';
-    await w.register(id);
-    const early = await w.evidence(id, example('bias-evidence.json'), 409);
+    await s.w.register(id);
+    const early = await s.w.evidence(id, example('bias-evidence.json'), 409);
     expect(early.json()).toMatchObject({ error: 'wrong_stage', stage: 'impact_assessment' });
-    expect((await w.view(id)).evidence).toBeNull();
+    expect((await s.w.view(id)).evidence).toBeNull();
 
-    await w.assess(id);
-    const evidence = (await w.evidence(id)).json();
+    await s.w.assess(id);
+    const evidence = (await s.w.evidence(id)).json();
     expect(evidence.failed.length).toBeGreaterThan(0);
     const plan = example('treatment-plan.json');
     const blind = { ...plan, items: plan.items.map((i: Record<string, unknown>) => ({ ...i, addressesMetrics: [] })) };
-    const refused = await w.plan(id, blind, 422);
+    const refused = await s.w.plan(id, blind, 422);
     expect(refused.json().issues.map((i: { path: string }) => i.path)).toContain('body.items');
     expect(refused.json().message).toContain(evidence.failed[0]);
-    expect(await w.view(id)).toMatchObject({ stage: 'risk_treatment', treatmentPlan: null });
-    expect((await w.plan(id)).json().stage).toBe('approval');
+    expect(await s.w.view(id)).toMatchObject({ stage: 'risk_treatment', treatmentPlan: null });
+    expect((await s.w.plan(id)).json().stage).toBe('approval');
   });
 });

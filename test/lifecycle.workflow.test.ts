@@ -1,17 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { addCadence } from '../domain/duration.js';
-import { GOVERNANCE_LEAD, startLifecycleEnv, type LifecycleEnv } from './support/lifecycle-env.js';
-import { walker } from './support/walk.js';
+import { GOVERNANCE_LEAD, lifecycleSuite } from './support/lifecycle-env.js';
 
-let t: LifecycleEnv;
-let w: ReturnType<typeof walker>;
-beforeAll(async () => {
-  t = await startLifecycleEnv();
-  w = walker(t);
-});
-afterAll(async () => {
-  await t?.close();
-});
+const s = lifecycleSuite();
 
 const RISK_OWNER = 'head-of-hr@example.org';
 const OWNER = 'ml-team-lead@example.org';
@@ -19,77 +10,79 @@ const DAY = 86_400_000;
 
 describe('lifecycle on the time-skipping server', () => {
   it('carries a high-risk system from registration through evidence, plan and a two-step chain to active', async () => {
-    await w.register('approve-path');
-    const assessed = (await w.assess('approve-path')).json();
+    await s.w.register('approve-path');
+    const assessed = (await s.w.assess('approve-path')).json();
     expect(assessed).toMatchObject({ riskTier: 'high', stage: 'bias_testing' });
-    const evidence = (await w.evidence('approve-path')).json();
+    const evidence = (await s.w.evidence('approve-path')).json();
     expect(evidence.failed).toEqual(['demographic_parity_ratio:age_band']);
     expect(evidence.stage).toBe('risk_treatment');
-    const plan = (await w.plan('approve-path')).json();
+    const plan = (await s.w.plan('approve-path')).json();
     expect(plan).toMatchObject({ stage: 'approval', requiresRiskAcceptance: false });
 
-    const first = await w.until('approve-path', (v) => v.pendingApproval?.step === 1, 'step 1');
+    const first = await s.w.until('approve-path', (v) => v.pendingApproval?.step === 1, 'step 1');
     expect(first.pendingApproval).toMatchObject({ approver: RISK_OWNER, role: 'risk_owner', of: 2 });
-    const link = await w.approvalLink('approve-path', RISK_OWNER);
+    const link = await s.w.approvalLink('approve-path', RISK_OWNER);
     // Opening the link (as a mail scanner would) decides nothing.
-    await t.api.inject({ method: 'GET', url: new URL(link).pathname });
-    expect((await w.view('approve-path')).pendingApproval.step).toBe(1);
+    await s.t.api.inject({ method: 'GET', url: new URL(link).pathname });
+    expect((await s.w.view('approve-path')).pendingApproval.step).toBe(1);
 
-    expect((await w.decide(link, 'approve', 'Looks sound.')).statusCode).toBe(200);
-    const second = await w.until('approve-path', (v) => v.pendingApproval?.step === 2, 'step 2');
+    expect((await s.w.decide(link, 'approve', 'Looks sound.')).statusCode).toBe(200);
+    const second = await s.w.until('approve-path', (v) => v.pendingApproval?.step === 2, 'step 2');
     expect(second.pendingApproval).toMatchObject({ approver: GOVERNANCE_LEAD, role: 'governance_lead' });
-    await w.decide(await w.approvalLink('approve-path', GOVERNANCE_LEAD), 'approve', 'Agreed.');
+    await s.w.decide(await s.w.approvalLink('approve-path', GOVERNANCE_LEAD), 'approve', 'Agreed.');
 
     // A deployer of a high-risk system notifies the authority (EU AI Act Art. 27) before going live.
-    const waiting = await w.until('approve-path', (v) => v.stage === 'fria_notification', 'FRIA notification step');
+    const waiting = await s.w.until('approve-path', (v) => v.stage === 'fria_notification', 'FRIA notification step');
     expect(waiting.fria).toMatchObject({ required: true, notifiedAt: null });
-    await w.notifyAuthority('approve-path');
-    const active = await w.until('approve-path', (v) => v.stage === 'active', 'active');
+    await s.w.notifyAuthority('approve-path');
+    const active = await s.w.until('approve-path', (v) => v.stage === 'active', 'active');
     expect(active.decisions.map((d: any) => [d.role, d.decision])).toEqual([
       ['risk_owner', 'approve'],
       ['governance_lead', 'approve'],
     ]);
     // The approval is pinned to what it covered.
     expect(active.approvedDigest).toBe(second.pendingApproval.digest);
-    expect(active.reviewDueAt).toBe(addCadence(new Date(active.approvedAt), t.policy.reviewCadence.high).toISOString());
+    expect(active.reviewDueAt).toBe(
+      addCadence(new Date(active.approvedAt), s.t.policy.reviewCadence.high).toISOString(),
+    );
 
-    await t.mailbox.waitFor(
+    await s.t.mailbox.waitFor(
       (m) => m.to.includes(OWNER) && m.subject.startsWith('Approved: ') && m.text.includes('approve-path'),
     );
-    const decisions = await t.store.listDecisions('approve-path');
+    const decisions = await s.t.store.listDecisions('approve-path');
     expect(decisions.map((d) => d.approver)).toEqual([RISK_OWNER, GOVERNANCE_LEAD]);
     await expect
-      .poll(() => t.store.getSystem('approve-path'), { timeout: 10_000 })
+      .poll(() => s.t.store.getSystem('approve-path'), { timeout: 10_000 })
       .toMatchObject({ stage: 'active', riskTier: 'high' });
-    expect(await t.store.listAssessments('approve-path')).toHaveLength(1);
-    expect((await t.store.verifyChain('approve-path')).ok).toBe(true);
+    expect(await s.t.store.listAssessments('approve-path')).toHaveLength(1);
+    expect((await s.t.store.verifyChain('approve-path')).ok).toBe(true);
   });
 
   it('sends a rejection back to impact assessment with the comment, then approves the revision', async () => {
-    await w.register('reject-path');
-    await w.assess('reject-path');
-    await w.evidence('reject-path');
-    await w.plan('reject-path');
-    const res = await w.decide(
-      await w.approvalLink('reject-path', RISK_OWNER),
+    await s.w.register('reject-path');
+    await s.w.assess('reject-path');
+    await s.w.evidence('reject-path');
+    await s.w.plan('reject-path');
+    const res = await s.w.decide(
+      await s.w.approvalLink('reject-path', RISK_OWNER),
       'reject',
       'Add the data provenance of the training CVs.',
     );
     expect(res.statusCode).toBe(200);
-    await w.until('reject-path', (v) => v.stage === 'impact_assessment', 'back to assessment');
-    const rejection = await t.mailbox.waitFor(
+    await s.w.until('reject-path', (v) => v.stage === 'impact_assessment', 'back to assessment');
+    const rejection = await s.t.mailbox.waitFor(
       (m) => m.to.includes(OWNER) && m.subject.startsWith('Rejected: ') && m.text.includes('reject-path'),
     );
     expect(rejection.text).toContain('Add the data provenance of the training CVs.');
 
-    expect((await w.assess('reject-path')).json().version).toBe(2);
+    expect((await s.w.assess('reject-path')).json().version).toBe(2);
     // The plan treated the old assessment, so it must be submitted again.
-    await w.evidence('reject-path');
-    expect((await w.view('reject-path')).stage).toBe('risk_treatment');
-    await w.plan('reject-path');
-    await w.approveOpenRequest('reject-path');
-    await w.approveOpenRequest('reject-path');
-    const v = await w.until('reject-path', (x) => x.stage === 'fria_notification', 'approved');
+    await s.w.evidence('reject-path');
+    expect((await s.w.view('reject-path')).stage).toBe('risk_treatment');
+    await s.w.plan('reject-path');
+    await s.w.approveOpenRequest('reject-path');
+    await s.w.approveOpenRequest('reject-path');
+    const v = await s.w.until('reject-path', (x) => x.stage === 'fria_notification', 'approved');
     expect(v.decisions.map((d: any) => [d.decision, d.assessmentVersion])).toEqual([
       ['reject', 1],
       ['approve', 2],
@@ -109,29 +102,29 @@ describe('lifecycle on the time-skipping server', () => {
   });
 
   it('reminds the approver after the policy delay and escalates to the governance lead', async () => {
-    await w.register('reminder-path');
-    await w.assess('reminder-path');
-    await w.evidence('reminder-path');
-    await w.plan('reminder-path');
-    await w.approvalLink('reminder-path', RISK_OWNER);
+    await s.w.register('reminder-path');
+    await s.w.assess('reminder-path');
+    await s.w.evidence('reminder-path');
+    await s.w.plan('reminder-path');
+    await s.w.approvalLink('reminder-path', RISK_OWNER);
     const isReminder = (m: { subject: string; headers: Record<string, string> }) =>
       m.subject.startsWith('Reminder 1: Approval needed') && m.headers['x-ai-system'] === 'reminder-path';
 
     // Just short of the delay: still no reminder.
-    await t.env.sleep(2 * DAY - 60_000);
+    await s.t.env.sleep(2 * DAY - 60_000);
     await new Promise((r) => setTimeout(r, 500));
-    expect(t.mailbox.messages().some(isReminder)).toBe(false);
+    expect(s.t.mailbox.messages().some(isReminder)).toBe(false);
 
-    await t.env.sleep(120_000);
-    const reminder = await t.mailbox.waitFor(isReminder);
+    await s.t.env.sleep(120_000);
+    const reminder = await s.t.mailbox.waitFor(isReminder);
     expect(reminder.to).toEqual([RISK_OWNER]);
-    expect((await w.view('reminder-path')).pendingApproval.remindersSent).toBe(1);
+    expect((await s.w.view('reminder-path')).pendingApproval.remindersSent).toBe(1);
 
-    await t.env.sleep(7 * DAY);
-    const escalation = await t.mailbox.waitFor(
+    await s.t.env.sleep(7 * DAY);
+    const escalation = await s.t.mailbox.waitFor(
       (m) => m.to.includes(GOVERNANCE_LEAD) && m.subject.startsWith('Escalation:') && m.text.includes('reminder-path'),
     );
     expect(escalation.text).toContain(RISK_OWNER);
-    expect((await w.view('reminder-path')).pendingApproval.escalatedAt).not.toBeNull();
+    expect((await s.w.view('reminder-path')).pendingApproval.escalatedAt).not.toBeNull();
   });
 });

@@ -7,25 +7,19 @@
  * server is back the approval e-mail arrives exactly once, with the Message-ID
  * the outbox row was created with.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createActivities, messageIdFor } from '../activities/index.js';
 import { createSmtpMailer } from '../activities/mailer.js';
 import type { SendNotificationInput } from '../activities/types.js';
 import type { NotificationRow } from '../store/index.js';
 import { example } from './support/examples.js';
-import { pathOf, PUBLIC_BASE_URL, startLifecycleEnv, TEST_SECRET, type LifecycleEnv } from './support/lifecycle-env.js';
-import { walker } from './support/walk.js';
+import { lifecycleSuite, pathOf, PUBLIC_BASE_URL, TEST_SECRET } from './support/lifecycle-env.js';
 
-let t: LifecycleEnv;
-let w: ReturnType<typeof walker>;
-beforeAll(async () => {
-  t = await startLifecycleEnv();
-  w = walker(t);
-});
-afterAll(async () => {
-  // The mailbox must be running for close() to stop it cleanly, whatever a failed test left behind.
-  await t?.mailbox.start();
-  await t?.close();
+const s = lifecycleSuite({
+  beforeClose: async (t) => {
+    // The mailbox must be running for close() to stop it cleanly, whatever a failed test left behind.
+    await t.mailbox.start();
+  },
 });
 
 const RISK_OWNER: string = example('register.json').riskOwner;
@@ -42,25 +36,25 @@ async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, what
 }
 
 const approvalRows = async (id: string) =>
-  (await t.store.listNotifications(id)).filter((n) => n.kind === 'approval_request');
+  (await s.t.store.listNotifications(id)).filter((n) => n.kind === 'approval_request');
 
 describe('an SMTP outage while an approval e-mail is due', () => {
   it('records the failed attempts, then delivers the approval e-mail exactly once when SMTP is back', async () => {
     const id = 'smtp-outage';
-    await w.register(id);
-    await w.assess(id);
-    await w.evidence(id);
+    await s.w.register(id);
+    await s.w.assess(id);
+    await s.w.evidence(id);
     // Everything before the approval e-mail has been delivered: only that one meets the outage.
     await eventually(
-      () => t.store.listNotifications(id),
+      () => s.t.store.listNotifications(id),
       (rows) => rows.length >= 3 && rows.every((r) => r.status === 'sent'),
       'the e-mails so far to be sent',
     );
 
-    await t.mailbox.stop();
+    await s.t.mailbox.stop();
     const outageStarted = Date.now();
     try {
-      const planned = await w.plan(id);
+      const planned = await s.w.plan(id);
       expect(planned.json()).toMatchObject({ stage: 'approval' });
 
       // Temporal retries the send: the outbox row stays pending and counts the failed attempts.
@@ -74,13 +68,13 @@ describe('an SMTP outage while an approval e-mail is due', () => {
       expect(failing!.lastError).toMatch(/ECONNREFUSED|connect/i);
       expect(failing!.messageId).toBe(messageIdFor(failing!.idempotencyKey));
       // Nothing arrived (the server is down, and nothing for this system is in the mailbox but the earlier mails).
-      expect(t.mailbox.messages().filter((m) => m.subject.includes('Approval needed'))).toEqual([]);
+      expect(s.t.mailbox.messages().filter((m) => m.subject.includes('Approval needed'))).toEqual([]);
       // The lifecycle itself is not held up: the request is open and bound to the risk owner.
-      const v = await w.view(id);
+      const v = await s.w.view(id);
       expect(v.stage).toBe('approval');
       expect(v.pendingApproval).toMatchObject({ approver: RISK_OWNER, step: 1 });
     } finally {
-      await t.mailbox.start();
+      await s.t.mailbox.start();
     }
     const outageMs = Date.now() - outageStarted;
 
@@ -89,7 +83,7 @@ describe('an SMTP outage while an approval e-mail is due', () => {
       (rows) => rows[0]?.status === 'sent',
       'the approval e-mail to be sent after the outage',
     );
-    const mail = await t.mailbox.waitFor((m) => m.messageId === row!.messageId, { timeoutMs: 10_000 });
+    const mail = await s.t.mailbox.waitFor((m) => m.messageId === row!.messageId, { timeoutMs: 10_000 });
     expect(mail.to).toEqual([RISK_OWNER]);
     expect(mail.subject).toContain('Approval needed');
     expect(mail.headers['x-ai-system']).toBe(id);
@@ -99,13 +93,13 @@ describe('an SMTP outage while an approval e-mail is due', () => {
 
     // A few more seconds: a retry that slipped through would show up as a second copy.
     await sleep(5_000);
-    const copies = t.mailbox.messages().filter((m) => m.messageId === row!.messageId);
+    const copies = s.t.mailbox.messages().filter((m) => m.messageId === row!.messageId);
     expect(copies, `approval e-mail copies after a ${outageMs} ms outage`).toHaveLength(1);
-    expect(t.mailbox.messages().filter((m) => m.subject.includes('Approval needed'))).toHaveLength(1);
+    expect(s.t.mailbox.messages().filter((m) => m.subject.includes('Approval needed'))).toHaveLength(1);
     expect(await approvalRows(id)).toHaveLength(1);
 
     // And the delayed link is a working one.
-    const page = await t.api.inject({ method: 'GET', url: pathOf(await w.approvalLink(id, RISK_OWNER)) });
+    const page = await s.t.api.inject({ method: 'GET', url: pathOf(await s.w.approvalLink(id, RISK_OWNER)) });
     expect(page.statusCode, page.body).toBe(200);
     expect(page.body).toContain('name="decision"');
   });
@@ -113,13 +107,13 @@ describe('an SMTP outage while an approval e-mail is due', () => {
 
 describe('sendNotification retried after the e-mail went out', () => {
   it('does not send twice for the same idempotency key: the second call answers already_sent', async () => {
-    const mailer = createSmtpMailer(t.mailbox.url, 'AI Governance <governance@example.org>');
+    const mailer = createSmtpMailer(s.t.mailbox.url, 'AI Governance <governance@example.org>');
     const activities = createActivities({
-      store: t.store,
+      store: s.t.store,
       mailer,
       publicBaseUrl: PUBLIC_BASE_URL,
       approvalLinkSecret: TEST_SECRET,
-      policy: t.policy,
+      policy: s.t.policy,
     });
     const systemId = 'smtp-retried-activity';
     const input: SendNotificationInput = {
@@ -148,10 +142,10 @@ describe('sendNotification retried after the e-mail went out', () => {
       expect(second).toEqual({ messageId: first.messageId, status: 'already_sent' });
 
       await sleep(1_000);
-      const copies = t.mailbox.messages().filter((m) => m.headers['x-ai-system'] === systemId);
+      const copies = s.t.mailbox.messages().filter((m) => m.headers['x-ai-system'] === systemId);
       expect(copies).toHaveLength(1);
       expect(copies[0]!.messageId).toBe(first.messageId);
-      const rows: NotificationRow[] = await t.store.listNotifications(systemId);
+      const rows: NotificationRow[] = await s.t.store.listNotifications(systemId);
       expect(rows).toHaveLength(1);
       expect(rows[0]).toMatchObject({ status: 'sent', attempts: 0, messageId: first.messageId });
     } finally {

@@ -1,6 +1,7 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll } from 'vitest';
 import { createActivities } from '../../activities/index.js';
 import { createSmtpMailer } from '../../activities/mailer.js';
 import { buildApi } from '../../api/server.js';
@@ -11,6 +12,7 @@ import { testServerExecutable } from '../../embedded/temporal-binaries.js';
 import { openStore, type Store } from '../../store/index.js';
 import { registerSearchAttributes } from '../../worker/search-attributes.js';
 import { workflowBundle } from '../../worker/worker.js';
+import { walker } from './walk.js';
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-0123456789';
 export const PUBLIC_BASE_URL = 'http://approvals.test';
@@ -105,4 +107,53 @@ export function csrfFrom(html: string): string {
   const match = /name="csrf" value="([^"]+)"/.exec(html);
   if (!match) throw new Error('no CSRF field on the approval page');
   return match[1]!;
+}
+
+export type Walker = ReturnType<typeof walker>;
+
+/** The file's lifecycle environment and its walker, valid inside hooks and tests (see lifecycleSuite). */
+export interface LifecycleSuite {
+  readonly t: LifecycleEnv;
+  readonly w: Walker;
+}
+
+export interface LifecycleSuiteOptions {
+  policy?: Policy;
+  /** Runs before the environment closes, e.g. to restart what a failed test left stopped. */
+  beforeClose?: (t: LifecycleEnv) => Promise<void>;
+}
+
+/**
+ * One environment for a whole test file: registers the beforeAll that starts
+ * it and the afterAll that closes it, and returns an object whose `t` and `w`
+ * are the environment and its walker once started. Read them inside hooks and
+ * tests (`s.t.api.inject(...)`), never at the top of the file.
+ */
+export function lifecycleSuite(opts: LifecycleSuiteOptions = {}): LifecycleSuite {
+  let env: LifecycleEnv | undefined;
+  let walk: Walker | undefined;
+  beforeAll(async () => {
+    env = await startLifecycleEnv({ policy: opts.policy });
+    walk = walker(env);
+  });
+  afterAll(async () => {
+    if (!env) return;
+    try {
+      await opts.beforeClose?.(env);
+    } finally {
+      await env.close();
+    }
+  });
+  const started = <T>(value: T | undefined, name: string): T => {
+    if (value === undefined) throw new Error(`lifecycleSuite().${name} is only there inside hooks and tests`);
+    return value;
+  };
+  return {
+    get t() {
+      return started(env, 't');
+    },
+    get w() {
+      return started(walk, 'w');
+    },
+  };
 }
