@@ -193,6 +193,9 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
     // An idle client losing its connection must not crash the process; the
     // next query on the pool reports the problem.
     pool.on('error', () => {});
+    // Nor one lent out, between two statements of a transaction, when the server goes away: pg-pool drops
+    // its idle listener while a client is lent, and an 'error' event nobody hears ends the process.
+    pool.on('connect', (client) => client.on('error', () => {}));
     db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
   } else {
     kind = 'pglite';

@@ -25,6 +25,8 @@ export interface Walk {
   id: string;
   /** Requests that failed (network, 5xx) and were retried. */
   retries: number;
+  /** The last of those failures, for the message when the deadline passes. */
+  lastFailure?: string;
   /** Steps taken, for progress-based fault schedules. */
   steps: string[];
   approvers: string[];
@@ -73,9 +75,13 @@ export function driver(t: Topology, opts: { deadline: number }) {
 
   const left = () => opts.deadline - Date.now();
   function checkDeadline(w: Walk, what: string) {
+    // A process that died by itself would only show as a passed deadline: say so at once.
+    const exits = t.unexpectedExits();
+    if (exits.length > 0) throw new Error(`${w.id}: while ${what}, ${exits.join('\n')}`);
     if (left() < 0) {
       throw new Error(
-        `${w.id}: deadline passed while ${what}; steps so far ${w.steps.join(' > ')}; ${w.retries} retries; last view ` +
+        `${w.id}: deadline passed while ${what}; steps so far ${w.steps.join(' > ')}; ${w.retries} retries ` +
+          `(last: ${w.lastFailure ?? 'none'}); last view ` +
           JSON.stringify(w.view ?? null).slice(0, 1500),
       );
     }
@@ -86,8 +92,10 @@ export function driver(t: Topology, opts: { deadline: number }) {
     try {
       const a = await request(method, path, body, form);
       if (a.status < 500) return a;
-    } catch {
+      w.lastFailure = `${method} ${path.slice(0, 60)}: ${a.status} ${a.text.slice(0, 300)}`;
+    } catch (err) {
       // the API was killed mid-request, or the request timed out: the state is read again
+      w.lastFailure = `${method} ${path.slice(0, 60)}: ${(err as Error).message}`;
     }
     w.retries++;
     await sleep(500 + Math.random() * 1_000);
@@ -294,7 +302,7 @@ export async function outboxOf(t: Topology, ids: string[]): Promise<OutboxRecord
  * arrived exactly once, and each system got its approval requests.
  * Waits (bounded) for mail still in flight once the lifecycles are active.
  */
-export async function expectMailExactlyOnce(t: Topology, ids: string[], timeoutMs = 60_000) {
+export async function expectMailExactlyOnce(t: Topology, ids: string[], timeoutMs = 60_000, context?: string) {
   const wanted = new Set(ids);
   const deadline = Date.now() + timeoutMs;
   let rows = await outboxOf(t, ids);
@@ -310,12 +318,19 @@ export async function expectMailExactlyOnce(t: Topology, ids: string[], timeoutM
   const mails = t.smtp.messages().filter((m) => m.system !== null && wanted.has(m.system));
   const byMessageId = groupCount(mails.map((m) => m.messageId ?? '(none)'));
   const byKey = groupCount(mails.map((m) => m.idempotencyKey ?? '(none)'));
+  // Each copy with when it arrived, so a duplicate can be matched against the faults' times.
+  const copies = (pick: (m: SmtpMessage) => string | null, value: string) =>
+    mails
+      .filter((m) => pick(m) === value)
+      .map(
+        (m) => `#${m.n} ${m.system} "${m.subject.slice(0, 50)}" to ${m.to.join(',')} at ${m.receivedAt.toISOString()}`,
+      );
   expect(
-    [...byMessageId].filter(([, n]) => n > 1),
-    'Message-IDs delivered more than once',
+    [...byMessageId].filter(([, n]) => n > 1).map(([id]) => `${id}: ${copies((m) => m.messageId, id).join(' | ')}`),
+    `Message-IDs delivered more than once (${context ?? 'no faults noted'})`,
   ).toEqual([]);
   expect(
-    [...byKey].filter(([, n]) => n > 1),
+    [...byKey].filter(([, n]) => n > 1).map(([k]) => `${k}: ${copies((m) => m.idempotencyKey, k).join(' | ')}`),
     'X-Idempotency-Keys delivered more than once',
   ).toEqual([]);
   expect(byMessageId.has('(none)'), 'a message without Message-ID').toBe(false);

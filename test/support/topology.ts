@@ -13,7 +13,7 @@
  * waited for fails the wait at once with its output.
  */
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, rmSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
 import { chmod, chown, mkdtemp } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -465,6 +465,7 @@ export class AppProcess {
   private expectingExit = false;
   private tailText = '';
   private readonly log: WriteStream;
+  readonly logFile: string;
   readonly exits: Exit[] = [];
   starts = 0;
 
@@ -475,7 +476,13 @@ export class AppProcess {
     private readonly ready: (p: AppProcess) => Promise<unknown>,
     logDir: string,
   ) {
-    this.log = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' });
+    this.logFile = join(logDir, `${name}.log`);
+    this.log = createWriteStream(this.logFile, { flags: 'a' });
+  }
+
+  /** Everything every run of this process printed (the tail keeps only the end). */
+  output(): string {
+    return readFileSync(this.logFile, 'utf8');
   }
 
   get running(): boolean {
@@ -620,6 +627,17 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
     for (const p of started) p.killNow();
   };
   process.once('exit', safetyNet);
+  // A runner stopped by a signal never emits 'exit': kill what this call started, then die of the signal as before.
+  const onSignal = (signal: NodeJS.Signals) => {
+    safetyNet();
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  };
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const signal of signals) process.once(signal, onSignal);
+  const removeSafetyNet = () => {
+    process.removeListener('exit', safetyNet);
+    for (const signal of signals) process.removeListener(signal, onSignal);
+  };
 
   try {
     const [postgres, temporal, smtp] = await Promise.all([
@@ -713,14 +731,14 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
         await smtp.stop();
         await temporal.stop();
         await postgres.stop('immediate').catch(() => postgres.killNow());
-        process.removeListener('exit', safetyNet);
+        removeSafetyNet();
         if (process.env.TOPOLOGY_KEEP) console.log(`topology ${opts.name} kept in ${dir}`);
         else rmSync(dir, { recursive: true, force: true });
       },
     };
   } catch (err) {
     safetyNet();
-    process.removeListener('exit', safetyNet);
+    removeSafetyNet();
     if (!process.env.TOPOLOGY_KEEP) rmSync(dir, { recursive: true, force: true });
     throw err;
   }
