@@ -69,6 +69,13 @@ export interface DevMailboxOptions {
   persistFile?: string;
   /** Maximum accepted message size in bytes. Default 25 MiB. */
   maxMessageBytes?: number;
+  /**
+   * Refuses a recipient at RCPT TO, as a real server would: 550 (no such
+   * mailbox, permanent) or 451 (try later, temporary); undefined accepts.
+   * Asked on every RCPT, so the answer may change while the mailbox runs.
+   * Lets tests reach the product's bounce handling through real SMTP.
+   */
+  rejectRecipients?: (address: string) => 550 | 451 | undefined;
 }
 
 const DEFAULT_HOST = '127.0.0.1';
@@ -99,6 +106,7 @@ class DevMailboxImpl implements DevMailbox {
   private readonly maxMessages: number;
   private readonly maxMessageBytes: number;
   private readonly persistFile: string | undefined;
+  private readonly rejectRecipients: DevMailboxOptions['rejectRecipients'];
   private store: MailboxMessage[] = [];
   private waiters = new Set<Waiter>();
   private server: SMTPServer | null = null;
@@ -114,6 +122,7 @@ class DevMailboxImpl implements DevMailbox {
     this.maxMessages = Math.max(1, Math.floor(opts.maxMessages ?? DEFAULT_MAX_MESSAGES));
     this.maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.persistFile = opts.persistFile;
+    this.rejectRecipients = opts.rejectRecipients;
   }
 
   get port(): number {
@@ -213,6 +222,15 @@ class DevMailboxImpl implements DevMailbox {
       size: this.maxMessageBytes,
       closeTimeout: CLOSE_GRACE_MS,
       onAuth: (_auth, _session, callback) => callback(null, { user: 'dev' }),
+      onRcptTo: (address, _session, callback) => {
+        const code = this.rejectRecipients?.(address.address);
+        if (code === undefined) return callback();
+        const err = new Error(
+          code === 550 ? `<${address.address}>: no such mailbox` : `<${address.address}>: try again later`,
+        );
+        (err as Error & { responseCode?: number }).responseCode = code;
+        callback(err);
+      },
       onData: (stream, session, callback) => {
         this.receive(stream, session).then(
           () => callback(),

@@ -27,6 +27,19 @@ export interface DashboardFilter {
   pageToken?: string;
 }
 
+/** An outbox e-mail that failed, for good or for now. */
+export interface MailProblem {
+  systemId: string;
+  /** From the record store's projection; null for a system it does not know (yet). */
+  systemName: string | null;
+  kind: string;
+  to: string;
+  error: string | null;
+  /** When it failed (ISO): the row's last change. */
+  at: string;
+  attempts: number;
+}
+
 export interface DashboardData {
   now: Date;
   counts: StageTierCounts;
@@ -37,6 +50,8 @@ export interface DashboardData {
   filter: DashboardFilter;
   /** A filter the listing refused (shown next to the form). */
   filterError?: string;
+  /** From the record store, not visibility: newest first, each list possibly cut short of its total. */
+  mail: { failed: MailProblem[]; failedTotal: number; retrying: MailProblem[]; retryingTotal: number };
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -185,6 +200,47 @@ ${body}
 </section>`;
 }
 
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
+function mailRows(items: MailProblem[], withAttempts: boolean): string {
+  return items
+    .map(
+      (m) => `<tr data-system="${e(m.systemId)}">
+<td data-label="System">${systemLink(m.systemId, m.systemName ?? m.systemId)}</td>
+<td data-label="E-mail">${e(label(m.kind))}</td>
+<td data-label="To" class="who">${e(m.to)}</td>
+<td data-label="${withAttempts ? 'Last error' : 'Error'}">${e(m.error ?? '—')}</td>
+${withAttempts ? `<td data-label="Attempts" class="num">${m.attempts}</td>\n` : ''}<td data-label="${withAttempts ? 'Last attempt' : 'Failed'}" class="nowrap">${timeEl(m.at)}</td>
+</tr>`,
+    )
+    .join('');
+}
+
+/** Failed for good and failed for now; the record store's outbox, so it shows even when visibility lags. */
+function mailSection(mail: DashboardData['mail']): string {
+  const shown = (n: number, total: number) => (n < total ? ` (the newest ${n} shown)` : '');
+  const failed =
+    mail.failedTotal === 0
+      ? '<p class="ok" id="failed-mail-none">No e-mail has failed.</p>'
+      : `<table class="stack" id="failed-mail-table"><caption>${plural(mail.failedTotal, 'e-mail', 'e-mails')} could not be delivered, newest first${shown(mail.failed.length, mail.failedTotal)}. Each can be sent again from its system's page.</caption>
+<thead><tr><th scope="col">System</th><th scope="col">E-mail</th><th scope="col">To</th><th scope="col">Error</th><th scope="col">Failed</th></tr></thead>
+<tbody>${mailRows(mail.failed, false)}</tbody></table>`;
+  const retrying =
+    mail.retryingTotal === 0
+      ? '<p class="ok" id="retrying-mail-none">No e-mail is waiting for another attempt.</p>'
+      : `<table class="stack" id="retrying-mail-table"><caption>${plural(mail.retryingTotal, 'e-mail is', 'e-mails are')} being retried after a temporary failure, newest first${shown(mail.retrying.length, mail.retryingTotal)}</caption>
+<thead><tr><th scope="col">System</th><th scope="col">E-mail</th><th scope="col">To</th><th scope="col">Last error</th><th scope="col" class="num">Attempts</th><th scope="col">Last attempt</th></tr></thead>
+<tbody>${mailRows(mail.retrying, true)}</tbody></table>`;
+  return `<section aria-labelledby="failed-mail-h" id="failed-mail">
+<h2 id="failed-mail-h">E-mails that could not be delivered</h2>
+${failed}
+</section>
+<section aria-labelledby="retrying-mail-h" id="retrying-mail">
+<h2 id="retrying-mail-h">E-mails being retried</h2>
+${retrying}
+</section>`;
+}
+
 function upcomingSection(months: MonthBucket[]): string {
   const due = months.filter((m) => m.reviews.length > 0);
   const rows = due
@@ -263,12 +319,14 @@ export function dashboardPage(d: DashboardData): string {
 <li><span class="n" id="n-pending">${d.pending.length}</span> pending approval${d.pending.length === 1 ? '' : 's'}</li>
 <li><span class="n" id="n-soon">${soon}</span> review${soon === 1 ? '' : 's'} due in 30 days</li>
 <li><span class="n" id="n-total">${d.counts.total}</span> AI system${d.counts.total === 1 ? '' : 's'}</li>
+<li${d.mail.failedTotal ? ' class="late"' : ''}><span class="n" id="n-failed-mail">${d.mail.failedTotal}</span> undeliverable e-mail${d.mail.failedTotal === 1 ? '' : 's'}</li>
 </ul>`;
   return governancePage({
     title: 'AI governance dashboard',
     nav: [
       { href: '#overdue', text: 'Overdue' },
       { href: '#pending', text: 'Pending' },
+      { href: '#failed-mail', text: 'E-mail' },
       { href: '#upcoming', text: 'Upcoming' },
       { href: '#systems', text: 'Systems' },
     ],
@@ -277,6 +335,7 @@ export function dashboardPage(d: DashboardData): string {
 ${cards}
 ${overdueSection(d.overdue, d.now)}
 ${pendingSection(d.pending)}
+${mailSection(d.mail)}
 ${upcomingSection(d.months)}
 ${countsSection(d.counts)}
 ${systemsSection(d)}`,

@@ -1,5 +1,5 @@
 import type { LifecycleState } from '../../domain/lifecycle.js';
-import type { EventRow, SystemRow, VerifyChainResult } from '../../store/index.js';
+import type { EventRow, NotificationRow, SystemRow, VerifyChainResult } from '../../store/index.js';
 import { escapeHtml as e } from '../html.js';
 import { governancePage, label, tierBadge, timeEl, when } from './layout.js';
 
@@ -11,6 +11,13 @@ export interface SystemPageData {
   record: SystemRow | null;
   events: EventRow[];
   chain: VerifyChainResult;
+  /** The system's e-mails given up on, newest first. */
+  failedMail: NotificationRow[];
+  /** After a re-send: what was done (plain text). */
+  notice?: string;
+  /** A refused re-send (plain text), and what the form held, so it can be corrected. */
+  resendError?: string;
+  requestedBy?: string;
 }
 
 type Payload = Record<string, any>;
@@ -73,6 +80,10 @@ export function describeEvent(ev: Pick<EventRow, 'type' | 'payload'>): string {
       return `Overdue review escalated to the governance lead (escalation ${p.escalation}; due ${when(p.reviewDueAt)})`;
     case 'system_retired':
       return `System retired: ${p.reason}`;
+    case 'notification_failed':
+      return `E-mail (${label(p.kind)}) to ${p.to} could not be delivered: ${p.error}`;
+    case 'notification_resend_requested':
+      return `Failed e-mail asked to be sent again (${p.key})`;
     default:
       return label(ev.type);
   }
@@ -127,6 +138,57 @@ function timeline(events: EventRow[]): string {
 <tbody>${rows}</tbody></table>`;
 }
 
+export const resendAction = (id: string) => `/systems/${encodeURIComponent(id)}/notifications/resend`;
+
+/**
+ * One form for the whole table: the e-mail field is filled once and each
+ * row's button submits its own key. There is no login yet, so who asked is
+ * what the form says; the audit trail records it as given.
+ */
+function failedMailSection(d: SystemPageData): string {
+  const resent = new Map<string, EventRow[]>();
+  for (const ev of d.events) {
+    const key = (ev.payload as Payload | null)?.key;
+    if (ev.type === 'notification_resend_requested' && typeof key === 'string') {
+      resent.set(key, [...(resent.get(key) ?? []), ev]);
+    }
+  }
+  const notice = d.notice ? `<p class="ok" role="status" id="resend-notice">${e(d.notice)}</p>` : '';
+  const error = d.resendError ? `<p class="error" role="alert" id="resend-error">${e(d.resendError)}</p>` : '';
+  if (d.failedMail.length === 0) {
+    return `<section aria-labelledby="failed-mail-h" id="failed-mail"><h2 id="failed-mail-h">E-mails that could not be delivered</h2>
+${notice}${error}<p class="ok">No e-mail of this system has failed.</p></section>`;
+  }
+  const rows = d.failedMail
+    .map((n) => {
+      const again = (resent.get(n.idempotencyKey) ?? [])
+        .map(
+          (ev) =>
+            `<br><span class="muted">Sent again ${timeEl(ev.at.toISOString())} at the request of ${e(ev.actor ?? 'unknown')}</span>`,
+        )
+        .join('');
+      return `<tr data-key="${e(n.idempotencyKey)}">
+<td data-label="E-mail">${e(label(n.kind))}</td>
+<td data-label="To" class="who">${e(n.toAddress)}</td>
+<td data-label="Error">${e(n.lastError ?? '—')}</td>
+<td data-label="Failed" class="nowrap">${timeEl(n.updatedAt.toISOString())}${again}</td>
+<td data-label="Action"><button type="submit" name="key" value="${e(n.idempotencyKey)}" aria-label="${e(`Send again: ${label(n.kind)} to ${n.toAddress}`)}">Send again</button></td>
+</tr>`;
+    })
+    .join('');
+  return `<section aria-labelledby="failed-mail-h" id="failed-mail"><h2 id="failed-mail-h">E-mails that could not be delivered</h2>
+${notice}${error}
+<form method="post" action="${e(resendAction(d.id))}">
+<p class="muted">Sending again makes a new e-mail from the same content, to the same address; the failed one stays on record. Fix the address at the mail server first if it refused it.</p>
+<label for="resend-by">Your e-mail address (recorded as who asked)</label>
+<input id="resend-by" name="requestedBy" type="email" required autocomplete="email" value="${e(d.requestedBy ?? '')}"${d.resendError ? ' aria-describedby="resend-error"' : ''}>
+<table class="stack" id="failed-mail-table"><caption>${d.failedMail.length} e-mail${d.failedMail.length === 1 ? '' : 's'} could not be delivered, newest first</caption>
+<thead><tr><th scope="col">E-mail</th><th scope="col">To</th><th scope="col">Error</th><th scope="col">Failed</th><th scope="col">Action</th></tr></thead>
+<tbody>${rows}</tbody></table>
+</form>
+</section>`;
+}
+
 /** One system: where it stands, whether its audit trail is intact, and everything that happened to it. */
 export function systemPage(d: SystemPageData): string {
   const name = d.state?.registration.name ?? d.record?.name ?? d.id;
@@ -135,6 +197,7 @@ export function systemPage(d: SystemPageData): string {
     nav: [{ href: `/api/v1/systems/${encodeURIComponent(d.id)}`, text: 'JSON' }],
     main: `<h1>${e(name)} <span class="muted">(${e(d.id)})</span></h1>
 ${facts(d)}
+${failedMailSection(d)}
 ${chainSection(d.chain)}
 <section aria-labelledby="timeline-h"><h2 id="timeline-h">Timeline</h2>
 <p class="muted">From the record store's append-only audit trail: registration, assessments, evidence, decisions, reviews and incidents.</p>

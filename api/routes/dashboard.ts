@@ -3,8 +3,24 @@ import { stageSchema, type LifecycleState } from '../../domain/lifecycle.js';
 import { emailSchema, systemIdSchema } from '../../domain/system.js';
 import { queryState } from '../lifecycle-state.js';
 import type { ApiContext } from '../context.js';
-import { bucketByMonth, dashboardPage, monthStart, type DashboardFilter } from '../pages/dashboard.js';
-import { systemNotFoundPage, systemPage } from '../pages/system.js';
+import { ApiError } from '../errors.js';
+import {
+  countRetryingNotifications,
+  listRetryingNotifications,
+  resendFailedNotification,
+  resendRequestSchema,
+  systemNames,
+} from '../outbox.js';
+import {
+  bucketByMonth,
+  dashboardPage,
+  monthStart,
+  type DashboardData,
+  type DashboardFilter,
+  type MailProblem,
+} from '../pages/dashboard.js';
+import { systemNotFoundPage, systemPage, type SystemPageData } from '../pages/system.js';
+import type { NotificationRow, Store } from '../../store/index.js';
 import {
   countsByStageAndTier,
   InvalidPageTokenError,
@@ -22,10 +38,50 @@ const one = (v: unknown): string | undefined => {
   return typeof s === 'string' && s.trim() !== '' ? s.trim() : undefined;
 };
 
+/** The outbox's failed and retried e-mails, newest first, with their systems' names. */
+async function mailProblems(store: Store): Promise<DashboardData['mail']> {
+  const [failed, retrying, counts, retryingTotal] = await Promise.all([
+    store.listFailedNotifications(),
+    listRetryingNotifications(store),
+    store.notificationCounts(),
+    countRetryingNotifications(store),
+  ]);
+  const names = await systemNames(
+    store,
+    [...failed, ...retrying].map((n) => n.systemId),
+  );
+  const problem = (n: NotificationRow): MailProblem => ({
+    systemId: n.systemId,
+    systemName: names.get(n.systemId) ?? null,
+    kind: n.kind,
+    to: n.toAddress,
+    error: n.lastError,
+    at: n.updatedAt.toISOString(),
+    attempts: n.attempts,
+  });
+  return {
+    failed: failed.map(problem),
+    // The counts and the listings are separate reads: never claim fewer than are listed.
+    failedTotal: Math.max(counts.failed, failed.length),
+    retrying: retrying.map(problem),
+    retryingTotal: Math.max(retryingTotal, retrying.length),
+  };
+}
+
+/** The form's field names as the page labels them, for a refusal that names the field. */
+const formFields = {
+  requestedBy: 'Your e-mail address (requestedBy)',
+  key: 'The e-mail to send again (key)',
+} as const;
+const fieldLabel = (field: string) =>
+  (formFields as Record<string, string | undefined>)[field] ?? (field || 'the form');
+
 /**
  * The governance dashboard (`/`) and a page per system (`/systems/:id`),
- * server-rendered HTML. The dashboard reads only Temporal's visibility store;
- * a system page asks its one workflow and reads its audit trail.
+ * server-rendered HTML. The dashboard reads Temporal's visibility store, and
+ * the record store's outbox for e-mails that failed; a system page asks its
+ * one workflow and reads its audit trail and failed e-mails, which it can
+ * send again.
  */
 export const dashboardRoutes =
   (ctx: ApiContext): FastifyPluginAsync =>
@@ -64,12 +120,13 @@ export const dashboardRoutes =
           return listSystems(ctx.client, { ...filter, ...paging });
         },
       );
-      const [counts, overdue, pending, upcoming, page] = await Promise.all([
+      const [counts, overdue, pending, upcoming, page, mail] = await Promise.all([
         countsByStageAndTier(ctx.client),
         listOverdueReviews(ctx.client, now),
         listPendingApprovals(ctx.client, now),
         listReviewsDueBetween(ctx.client, now, monthStart(now, 12)),
         systems,
+        mailProblems(ctx.store),
       ]);
       return reply.type('text/html; charset=utf-8').send(
         dashboardPage({
@@ -81,22 +138,88 @@ export const dashboardRoutes =
           systems: page,
           filter: raw,
           filterError: problems.length ? `Not applied: ${problems.join('; ')}.` : undefined,
+          mail,
         }),
       );
     });
 
-    app.get<{ Params: { id: string } }>('/systems/:id', { schema: { hide: true } }, async (req, reply) => {
-      const id = req.params.id;
-      const html = (code: number, body: string) => reply.code(code).type('text/html; charset=utf-8').send(body);
-      if (!systemIdSchema.safeParse(id).success) return html(404, systemNotFoundPage(id));
-      const [state, record, events, chain] = await Promise.all([
+    /** What a system page shows; null for a system nobody knows. */
+    async function systemPageData(id: string): Promise<SystemPageData | null> {
+      if (!systemIdSchema.safeParse(id).success) return null;
+      const [state, record, events, chain, failedMail] = await Promise.all([
         // The record store's projection stands in when the workflow cannot answer.
         queryState(ctx, id).catch((): LifecycleState | null => null),
         ctx.store.getSystem(id).then((r) => r ?? null),
         ctx.store.listEvents(id),
         ctx.store.verifyChain(id),
+        ctx.store.listFailedNotifications([id]),
       ]);
-      if (!state && !record && events.length === 0) return html(404, systemNotFoundPage(id));
-      return html(200, systemPage({ id, state, record, events, chain }));
-    });
+      if (!state && !record && events.length === 0) return null;
+      return { id, state, record, events, chain, failedMail };
+    }
+
+    app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
+      '/systems/:id',
+      { schema: { hide: true } },
+      async (req, reply) => {
+        const id = req.params.id;
+        const html = (code: number, body: string) => reply.code(code).type('text/html; charset=utf-8').send(body);
+        const data = await systemPageData(id);
+        if (!data) return html(404, systemNotFoundPage(id));
+        // The notice names the e-mail only when the key is one of this system's, so the link cannot put words on the page.
+        const resent = one(req.query?.resent);
+        const original = resent
+          ? (await ctx.store.listNotifications(id)).find((n) => n.idempotencyKey === resent)
+          : undefined;
+        const notice = original
+          ? `Sent again: the ${original.kind.replaceAll('_', ' ')} e-mail to ${original.toAddress} is queued as a new e-mail. The failed one stays on record.`
+          : undefined;
+        return html(200, systemPage({ ...data, notice }));
+      },
+    );
+
+    /**
+     * The system page's "Send again": the same rules as
+     * `POST /api/v1/systems/:id/notifications/resend`, answered with pages.
+     */
+    app.post<{ Params: { id: string }; Body: unknown }>(
+      '/systems/:id/notifications/resend',
+      { schema: { hide: true } },
+      async (req, reply) => {
+        const id = req.params.id;
+        const html = (code: number, body: string) => reply.code(code).type('text/html; charset=utf-8').send(body);
+        const data = await systemPageData(id);
+        if (!data) return html(404, systemNotFoundPage(id));
+        const form = (req.body ?? {}) as Record<string, unknown>;
+        const requestedBy = typeof form.requestedBy === 'string' ? form.requestedBy : '';
+        const refused = (code: number, message: string) =>
+          html(code, systemPage({ ...data, resendError: message, requestedBy }));
+        const parsed = resendRequestSchema.safeParse(form);
+        if (!parsed.success) {
+          const issues = parsed.error.issues.map((i) => {
+            const field = String(i.path[0] ?? '');
+            return `${fieldLabel(field)}: ${i.message}`;
+          });
+          return refused(422, `Not sent again. ${issues.join('; ')}.`);
+        }
+        try {
+          await resendFailedNotification(ctx, id, parsed.data);
+        } catch (err) {
+          if (!(err instanceof ApiError)) throw err;
+          const message =
+            err.body.issues?.[0]?.path === 'body.key'
+              ? `${formFields.key}: is not a failed e-mail of this system`
+              : err.body.message;
+          return refused(err.statusCode, `Not sent again. ${message}.`);
+        }
+        // 303: the browser follows with a GET, so a reload does not send the e-mail once more.
+        return reply
+          .code(303)
+          .header(
+            'location',
+            `/systems/${encodeURIComponent(id)}?resent=${encodeURIComponent(parsed.data.key)}#failed-mail`,
+          )
+          .send();
+      },
+    );
   };

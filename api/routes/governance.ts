@@ -4,6 +4,8 @@ import { stageSchema } from '../../domain/lifecycle.js';
 import { emailSchema } from '../../domain/system.js';
 import type { ApiContext } from '../context.js';
 import { ApiError, apiErrorBodySchema } from '../errors.js';
+import { countRetryingNotifications } from '../outbox.js';
+import type { NotificationStatus } from '../../store/index.js';
 import {
   countOverdueReviews,
   countsByStageAndTier,
@@ -17,6 +19,8 @@ import {
 } from '../../views/visibility.js';
 
 const errorBody = apiErrorBodySchema;
+/** Every status is exported, at 0 when there is none, so an alert on "failed" has a series from the start. */
+const notificationStatuses = ['pending', 'sending', 'sent', 'failed'] as const satisfies readonly NotificationStatus[];
 
 const overdueItem = z.object({
   id: z.string(),
@@ -79,6 +83,8 @@ export function metricsText(m: {
   overdue: number;
   pending: number;
   oldestPendingSeconds: number;
+  notifications: Record<NotificationStatus, number>;
+  retrying: number;
 }): string {
   const lines = [
     '# HELP ai_systems AI systems by lifecycle stage and risk tier (current run of each lifecycle).',
@@ -93,6 +99,12 @@ export function metricsText(m: {
     '# HELP ai_approval_oldest_pending_seconds Age of the oldest open approval request in seconds (0 when none).',
     '# TYPE ai_approval_oldest_pending_seconds gauge',
     `ai_approval_oldest_pending_seconds ${Math.round(m.oldestPendingSeconds * 1000) / 1000}`,
+    '# HELP ai_notifications E-mails in the outbox by delivery status (failed: given up on, shown on the dashboard).',
+    '# TYPE ai_notifications gauge',
+    ...notificationStatuses.map((s) => `ai_notifications{status="${s}"} ${m.notifications[s]}`),
+    '# HELP ai_notifications_retrying Pending e-mails whose last delivery attempt failed temporarily.',
+    '# TYPE ai_notifications_retrying gauge',
+    `ai_notifications_retrying ${m.retrying}`,
   ];
   return lines.join('\n') + '\n';
 }
@@ -206,15 +218,19 @@ export const governanceRoutes =
       },
       async (_req, reply) => {
         const now = new Date();
-        const [counts, overdue, pending] = await Promise.all([
+        const [counts, overdue, pending, notifications, retrying] = await Promise.all([
           countsByStageAndTier(ctx.client),
           countOverdueReviews(ctx.client, now),
           listPendingApprovals(ctx.client, now),
+          ctx.store.notificationCounts(),
+          countRetryingNotifications(ctx.store),
         ]);
         const oldestPendingSeconds = pending.reduce((max, p) => Math.max(max, p.ageSeconds), 0);
         return reply
           .type('text/plain; version=0.0.4; charset=utf-8')
-          .send(metricsText({ counts, overdue, pending: pending.length, oldestPendingSeconds }));
+          .send(
+            metricsText({ counts, overdue, pending: pending.length, oldestPendingSeconds, notifications, retrying }),
+          );
       },
     );
   };

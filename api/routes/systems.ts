@@ -9,7 +9,6 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { impactAssessmentSchema } from '../../domain/assessment.js';
 import { biasEvidenceSchema } from '../../domain/evidence.js';
-import { storable } from '../../domain/storable.js';
 import {
   assessmentSubmission,
   evidenceSubmission,
@@ -35,7 +34,6 @@ import {
   newModelVersionUpdate,
   recordAuthorityNotificationUpdate,
   reportIncidentUpdate,
-  resendNotificationUpdate,
   retireUpdate,
   submitBiasEvidenceUpdate,
   submitImpactAssessmentUpdate,
@@ -45,6 +43,7 @@ import {
 import type { ApiContext } from '../context.js';
 import { ApiError, apiErrorBodySchema, fromWorkflowError, notFound } from '../errors.js';
 import { queryState, sendToLifecycle } from '../lifecycle-state.js';
+import { resendFailedNotification, resendRequestSchema } from '../outbox.js';
 
 const errorBody = apiErrorBodySchema;
 const errorResponses = { 404: errorBody, 409: errorBody, 422: errorBody };
@@ -126,13 +125,6 @@ export function systemView(state: LifecycleState, now = new Date()) {
 
 /** Documents up to the schemas' limits (a full assessment runs to megabytes) must reach their 422 or their store. */
 const DOCUMENT_BODY_LIMIT = 16 * 1024 * 1024;
-
-const resendSchema = storable(
-  z.object({
-    key: z.string().min(1).max(500),
-    requestedBy: z.email('must be an e-mail address').transform((e) => e.toLowerCase()),
-  }),
-);
 
 export const systemRoutes =
   (ctx: ApiContext): FastifyPluginAsyncZod =>
@@ -330,21 +322,13 @@ export const systemRoutes =
           summary: 'Send a failed e-mail again (a new outbox entry; the failed one stays on record)',
           tags: ['lifecycle'],
           params: idParams,
-          body: resendSchema,
+          body: resendRequestSchema,
           response: { 202: resultBody, ...errorResponses },
         },
       },
       async (req, reply) => {
         const { id } = req.params;
-        const failed = (await ctx.store.listFailedNotifications([id])).find((n) => n.idempotencyKey === req.body.key);
-        if (!failed) {
-          throw new ApiError(422, {
-            error: 'validation_failed',
-            message: `body.key: ${id} has no failed e-mail with this key`,
-            issues: [{ path: 'body.key', message: 'is not a failed e-mail of this system' }],
-          });
-        }
-        const result = await send(id, resendNotificationUpdate, [req.body]);
+        const result = await resendFailedNotification(ctx, id, req.body);
         return reply.code(202).send({ id, ...result });
       },
     );
