@@ -1,4 +1,4 @@
-import type { WorkflowHandle } from '@temporalio/client';
+import { QueryNotRegisteredError, type WorkflowHandle } from '@temporalio/client';
 import { WorkflowNotFoundError, type UpdateDefinition } from '@temporalio/common';
 import type { LifecycleState } from '../domain/lifecycle.js';
 import { workflowIdFor } from '../domain/system.js';
@@ -16,12 +16,30 @@ const UPGRADE_DEADLINE_MS = 10_000;
  * Its answer to one is "no handler": the caller then asks it to upgrade
  * (it continues as new into version 2 at once) and tries again.
  */
-const isOlderRun = (err: unknown) => /no registered handler|not registered|unknown (update|query)/i.test(describe(err));
+const isOlderRun = (err: unknown) =>
+  err instanceof QueryNotRegisteredError ||
+  /no registered handler for update|did not register a handler for/i.test(describe(err));
 
 function describe(err: unknown): string {
   let text = '';
   for (let e: unknown = err; e instanceof Error; e = (e as { cause?: unknown }).cause) text += ` ${e.message}`;
   return text;
+}
+
+/**
+ * After the upgrade, the new run registers its handlers once it has moved
+ * the old run's documents; a message arriving before that is tried again.
+ */
+async function afterUpgrade<T>(attempt: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + UPGRADE_DEADLINE_MS;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!isOlderRun(err) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
 }
 
 async function upgrade(handle: WorkflowHandle): Promise<void> {
@@ -52,7 +70,7 @@ export async function queryState(ctx: Pick<ApiContext, 'client'>, systemId: stri
     } catch (err) {
       if (!isOlderRun(err)) throw err;
       await upgrade(handle);
-      return await query();
+      return await afterUpgrade(query);
     }
   } catch (err) {
     if (err instanceof ApiError) throw err;
@@ -83,7 +101,7 @@ export async function sendToLifecycle<R, Args extends [unknown, ...unknown[]]>(
     } catch (err) {
       if (!isOlderRun(err)) throw err;
       await upgrade(handle);
-      return await execute();
+      return await afterUpgrade(execute);
     }
   } catch (err) {
     if (err instanceof ApiError) throw err;

@@ -384,7 +384,8 @@ class KyselyStore implements Store {
           .onConflict((oc) => oc.column('idempotencyKey').doNothing())
           .execute();
       }
-      for (const f of b.failedMails) await markFailed(trx, f.key, f.error);
+      // The delivery activity usually marked these already; the workflow's mark covers a timeout, and counts nothing twice.
+      for (const f of b.failedMails) await markFailed(trx, f.key, f.error, { unlessFailed: true });
       const resent: RecordBatchResult['resent'] = [];
       for (const [i, r] of b.resends.entries()) {
         const key = `${b.batchKey}/r${i}`;
@@ -780,7 +781,12 @@ async function upsertProjection(
 }
 
 /** Given up on for good; a late report never downgrades a delivered message. */
-async function markFailed(db: Kysely<Database>, key: string, error: string): Promise<void> {
+async function markFailed(
+  db: Kysely<Database>,
+  key: string,
+  error: string,
+  opts: { unlessFailed?: boolean } = {},
+): Promise<void> {
   await db
     .updateTable('notifications')
     .set((eb) => ({
@@ -791,7 +797,7 @@ async function markFailed(db: Kysely<Database>, key: string, error: string): Pro
       updatedAt: sql<Date>`now()`,
     }))
     .where('idempotencyKey', '=', key)
-    .where('status', '<>', 'sent')
+    .where('status', 'not in', opts.unlessFailed ? ['sent', 'failed'] : ['sent'])
     .execute();
 }
 

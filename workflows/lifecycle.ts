@@ -58,15 +58,20 @@ async function fromVersion1(input: LegacyInput): Promise<LifecycleInput> {
     startToCloseTimeout: '1 minute',
     retry: { initialInterval: '2 seconds', maximumInterval: '10 minutes' },
   });
+  const resume = input.resume && upgradeState(input.resume, new Date());
+  // Until version 2 registers its own handlers, its converted state already answers the state query.
+  if (resume) setHandler(stateQuery, () => resume);
   const policy = await latestPolicy();
-  if (!input.resume) return { v: 2, registration: input.registration, policy, governanceLead: input.governanceLead };
+  if (!input.resume || !resume) {
+    return { v: 2, registration: input.registration, policy, governanceLead: input.governanceLead };
+  }
   await storeDocuments({ systemId: input.registration.id, documents: legacyDocuments(input.resume) });
   return {
     v: 2,
     registration: input.registration,
     policy,
     governanceLead: input.governanceLead,
-    resume: upgradeState(input.resume, new Date()),
+    resume,
     ...(policy.version !== input.policy.version ? { adoptedPolicyFrom: input.policy.version } : {}),
   };
 }
