@@ -272,38 +272,12 @@ class KyselyStore implements Store {
   async upsertSystem(s: Parameters<Store['upsertSystem']>[0]): Promise<void> {
     assertDate('updatedAt', s.updatedAt);
     if (s.reviewDueAt !== null) assertDate('reviewDueAt', s.reviewDueAt);
-    await this.db
-      .insertInto('systems')
-      .values({
-        systemId: s.systemId,
-        name: s.name,
-        owner: s.owner,
-        riskOwner: s.riskOwner,
-        stage: s.stage,
-        riskTier: s.riskTier,
-        reviewDueAt: s.reviewDueAt,
-        policyVersion: s.policyVersion,
-        registration: toJsonb(s.registration),
-        updatedAt: s.updatedAt,
-      })
-      .onConflict((oc) =>
-        oc
-          .column('systemId')
-          .doUpdateSet((eb) => ({
-            name: eb.ref('excluded.name'),
-            owner: eb.ref('excluded.owner'),
-            riskOwner: eb.ref('excluded.riskOwner'),
-            stage: eb.ref('excluded.stage'),
-            riskTier: eb.ref('excluded.riskTier'),
-            reviewDueAt: eb.ref('excluded.reviewDueAt'),
-            policyVersion: eb.ref('excluded.policyVersion'),
-            registration: eb.ref('excluded.registration'),
-            updatedAt: eb.ref('excluded.updatedAt'),
-          }))
-          // Out-of-order retries: an older snapshot never overwrites a newer one.
-          .whereRef('systems.updatedAt', '<=', 'excluded.updatedAt'),
-      )
-      .execute();
+    await upsertProjection(
+      this.db,
+      s.systemId,
+      { ...s, reviewDueAt: s.reviewDueAt?.toISOString() ?? null },
+      s.updatedAt,
+    );
   }
 
   async getSystem(systemId: string): Promise<SystemRow | undefined> {
