@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { signApprovalLink, type ApprovalClaims } from '../links/approval-links.js';
 import { workflowIdFor } from '../domain/system.js';
 import { stateQuery } from '../workflows/messages.js';
-import { csrfFrom, GOVERNANCE_LEAD, lifecycleSuite, pathOf, TEST_SECRET } from './support/lifecycle-env.js';
+import { barrier, csrfFrom, GOVERNANCE_LEAD, lifecycleSuite, pathOf, TEST_SECRET } from './support/lifecycle-env.js';
 import { example, registrationFor } from './support/examples.js';
 
 const s = lifecycleSuite();
@@ -69,19 +69,6 @@ async function view(id: string) {
 async function stageOf(id: string): Promise<string> {
   return (await view(id)).stage;
 }
-
-async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string): Promise<T> {
-  const until = Date.now() + 20_000;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}; last value ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** Lets a signal that should have been ignored reach the worker before asserting nothing happened. */
-const settle = () => new Promise((r) => setTimeout(r, 1_000));
 
 async function sign(claims: ApprovalClaims, opts: { secret?: string; jti?: string; expiresAt?: Date } = {}) {
   const now = Date.now();
@@ -162,10 +149,9 @@ describe('POST /api/v1/systems', () => {
     // Only the original lifecycle ran: one "assessment requested" e-mail, one registration transition.
     const isRequest = (m: { subject: string; text: string; headers: Record<string, string> }) =>
       m.headers['x-ai-system'] === 'reg-dup' && !m.subject.includes('Approval needed');
-    await s.t.mailbox.waitFor(isRequest);
-    await settle();
+    // Once everything the workflow did so far is recorded and its e-mails delivered:
+    const events = await barrier(s.t, 'reg-dup');
     expect(s.t.mailbox.messages().filter(isRequest)).toHaveLength(1);
-    const events = await s.t.store.listEvents('reg-dup');
     expect(events.filter((e) => e.type === 'stage_changed')).toHaveLength(1);
   });
 
@@ -347,7 +333,9 @@ describe('GET /healthz', () => {
 
 /** Nothing was decided on the open request: same step, no decision, the single-use slot still free. */
 async function expectUndecided(id: string, requestId: string) {
-  await settle();
+  // Whatever reached the workflow before this point is applied and recorded.
+  const events = await barrier(s.t, id);
+  expect(events.filter((e) => e.type === 'decision_recorded')).toEqual([]);
   const v = await view(id);
   expect(v.stage).toBe('approval');
   expect(v.pendingApproval?.requestId).toBe(requestId);
@@ -501,7 +489,8 @@ describe('approval links', () => {
     const postRes = await post(first, { decision: 'approve', comment: 'Old link.', csrf: firstCsrf });
     expect(postRes.statusCode).toBeLessThan(500);
     expect(postRes.body).toContain('Already decided');
-    await settle();
+    const events = await barrier(s.t, 'link-stale');
+    expect(events.filter((e) => e.type === 'decision_recorded')).toHaveLength(1);
     const after = await view('link-stale');
     expect(after.stage).toBe('approval');
     expect(after.pendingApproval.requestId).toBe(v.pendingApproval.requestId);
@@ -530,12 +519,8 @@ describe('approval links', () => {
 
     // The chain moved on to its second step, once.
     await s.w.until('link-replay', (v) => v.pendingApproval?.step === 2, 'second approval step');
-    await eventually(
-      () => s.t.store.listDecisions('link-replay'),
-      (d) => d.length >= 1,
-      'decision recorded',
-    );
-    await settle();
+    const events = await barrier(s.t, 'link-replay');
+    expect(events.filter((e) => e.type === 'decision_recorded')).toHaveLength(1);
     const decisions = await s.t.store.listDecisions('link-replay');
     expect(decisions).toHaveLength(1);
     expect(decisions[0]).toMatchObject({ decision: 'approve', approver: RISK_OWNER });

@@ -41,13 +41,19 @@ interface Run {
   ms: number;
 }
 
-/** The real binary, from `cwd` (a temp dir outside the project), with AI_LIFECYCLE_URL unset unless given. */
-function runCli(args: string[], opts: { cwd: string; env?: Record<string, string> }): Promise<Run> {
+/**
+ * The real binary, from `cwd` (a temp dir outside the project), with AI_LIFECYCLE_URL unset unless given.
+ * `onStderr` hears stderr as it comes (wait's progress lines), before the run ends.
+ */
+function runCli(
+  args: string[],
+  opts: { cwd: string; env?: Record<string, string>; onStderr?: (text: string) => void },
+): Promise<Run> {
   const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
   if (!opts.env?.['AI_LIFECYCLE_URL']) delete env['AI_LIFECYCLE_URL'];
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    execFile(
+    const child = execFile(
       process.execPath,
       [BIN, ...args],
       { cwd: opts.cwd, env, timeout: 120_000, maxBuffer: 8 * 1024 * 1024 },
@@ -60,6 +66,13 @@ function runCli(args: string[], opts: { cwd: string; env?: Record<string, string
         resolve({ code, stdout, stderr, ms: Date.now() - started });
       },
     );
+    if (opts.onStderr) {
+      let seen = '';
+      child.stderr?.on('data', (chunk: Buffer | string) => {
+        seen += String(chunk);
+        opts.onStderr!(seen);
+      });
+    }
   });
 }
 
@@ -75,9 +88,14 @@ describe('ai-lifecycle CLI against the running product', () => {
   let product: ProductProcess | undefined;
 
   /** `ai-lifecycle --server <the product> …`, from the work dir; expects `code`, showing everything if not. */
-  async function cli(args: string[], code: number, env?: Record<string, string>): Promise<Run> {
+  async function cli(
+    args: string[],
+    code: number,
+    env?: Record<string, string>,
+    onStderr?: (text: string) => void,
+  ): Promise<Run> {
     const full = ['--server', baseUrl, ...args];
-    const r = await runCli(full, { cwd: workDir, env });
+    const r = await runCli(full, { cwd: workDir, env, onStderr });
     expect(r.code, `${show(full, r)}\n${r.code === 1 ? (product?.tail() ?? '') : ''}`).toBe(code);
     return r;
   }
@@ -320,15 +338,22 @@ describe('ai-lifecycle CLI against the running product', () => {
 
   it('wait exits 0 once both e-mailed approvals and the FRIA notification are in', async () => {
     let settled = false;
-    const waiting = cli(['wait', SYSTEM_ID, '--timeout', '100s', '--interval', '300ms'], 0).finally(() => {
+    // wait prints a progress line on stderr whenever the stage or the pending approver it sees changes.
+    let sawFriaStep!: () => void;
+    const friaStepSeen = new Promise<void>((resolve) => (sawFriaStep = resolve));
+    const waiting = cli(['wait', SYSTEM_ID, '--timeout', '100s', '--interval', '300ms'], 0, undefined, (stderr) => {
+      if (stderr.includes(`${SYSTEM_ID}: fria_notification`)) sawFriaStep();
+    }).finally(() => {
       settled = true;
+      sawFriaStep(); // wait ended without that line: the check below fails
     });
 
     await decideByLink(SYSTEM_ID, 'approve', 'Approved: recruiters keep reading every application.', RISK_OWNER);
     const afterChain = await decideByLink(SYSTEM_ID, 'approve', 'Approved for the governance board.', GOVERNANCE_LEAD);
     // A high-risk deployer notifies the authority before going live: approved, but not active yet.
     expect(afterChain.stage).toBe('fria_notification');
-    await new Promise((r) => setTimeout(r, 1_500));
+    // Once wait has seen this stage (its progress line says so), it must keep waiting through it.
+    await friaStepSeen;
     expect(settled, 'wait must not finish before the system is active').toBe(false);
 
     const fria = await cli(['fria', SYSTEM_ID, 'fria-notification.json'], 0);

@@ -83,8 +83,17 @@ describe('weekly governance digest', () => {
     expect(digest.text).toContain(`${example('register.json').name} (${OVERDUE})`);
     expect(digest.text).toContain(`waiting on ${example('register.json').riskOwner}`);
     expect(digest.links).toContain(`${env.baseUrl}/systems/${PENDING}`);
-    // One run, one e-mail, recorded in the outbox.
-    await new Promise((r) => setTimeout(r, 1_000));
+    // One run, one e-mail, recorded in the outbox. The trigger started one run; once it has completed, its e-mail
+    // activity has returned, and the mailbox stores a message before it answers 250: any second copy is there now.
+    const schedule = await env.client.schedule.getHandle(DIGEST_SCHEDULE_ID).describe();
+    expect(schedule.info.numActionsTaken).toBe(1);
+    const [run] = schedule.info.recentActions.map((a) => a.action.workflow);
+    expect(await env.client.workflow.getHandle(run!.workflowId, run!.firstExecutionRunId).result()).toEqual({
+      overdue: 1,
+      pending: 1,
+    });
     expect(env.mailbox.messages().filter((m) => m.subject.startsWith('Weekly AI governance digest'))).toHaveLength(1);
+    const outbox = (await env.store.listNotifications('governance')).filter((n) => n.kind === 'governance_digest');
+    expect(outbox).toMatchObject([{ status: 'sent', messageId: digest.messageId }]);
   });
 });

@@ -5,7 +5,7 @@ import { likelihoods, severities } from '../domain/policy.js';
 import { workflowIdFor } from '../domain/system.js';
 import { stateQuery } from '../workflows/messages.js';
 import { example, registrationFor } from './support/examples.js';
-import { csrfFrom, GOVERNANCE_LEAD, lifecycleSuite, pathOf } from './support/lifecycle-env.js';
+import { barrier, csrfFrom, GOVERNANCE_LEAD, lifecycleSuite, pathOf } from './support/lifecycle-env.js';
 import { approveChain } from './support/walk.js';
 
 const s = lifecycleSuite();
@@ -25,9 +25,6 @@ async function sleepUntil(at: number): Promise<void> {
   const delta = at - (await serverNow());
   if (delta > 0) await s.t.env.sleep(delta);
 }
-
-/** Lets in-flight workflow tasks and activities finish before checking that something did NOT happen. */
-const settle = () => new Promise((r) => setTimeout(r, 750));
 
 const handleFor = (id: string) => s.t.env.client.workflow.getHandle(workflowIdFor(id));
 
@@ -64,7 +61,7 @@ describe('operations on the time-skipping server', () => {
 
     // Just before the reminder: nothing yet.
     await sleepUntil(remindAt - MINUTE);
-    await settle();
+    await barrier(s.t, id);
     expect(upcoming()).toHaveLength(0);
     await s.t.env.sleep(2 * MINUTE);
     const reminder = await s.t.mailbox.waitFor(
@@ -77,7 +74,7 @@ describe('operations on the time-skipping server', () => {
 
     // Just before the due date: still active.
     await sleepUntil(due - MINUTE);
-    await settle();
+    await barrier(s.t, id);
     expect((await s.w.view(id)).stage).toBe('active');
     expect(dueMails()).toHaveLength(0);
     await sleepUntil(due);
@@ -95,7 +92,7 @@ describe('operations on the time-skipping server', () => {
 
     // Escalations to the governance lead every `overdueEscalationEvery`, counting up.
     await sleepUntil(due + every - MINUTE);
-    await settle();
+    await barrier(s.t, id);
     expect(escalations()).toHaveLength(0);
     await s.t.env.sleep(2 * MINUTE);
     const first = await s.t.mailbox.waitFor(
@@ -107,7 +104,7 @@ describe('operations on the time-skipping server', () => {
     expect(first.text).toContain(OWNER);
     expect(systemView(await handleFor(id).query(stateQuery), new Date(await serverNow())).overdue).toBe(true);
     await sleepUntil(due + 2 * every - MINUTE);
-    await settle();
+    await barrier(s.t, id);
     expect(escalations().map((m) => m.subject)).toEqual([expect.stringMatching(/^Overdue review \(escalation 1\)/)]);
     await s.t.env.sleep(2 * MINUTE);
     await s.t.mailbox.waitFor(
@@ -321,7 +318,7 @@ describe('operations on the time-skipping server', () => {
       reviewDueAt: reviewed.reviewDueAt,
     });
     expect(afterMinor.incidents.map((i: { id: string }) => i.id)).toEqual([minorId]);
-    await settle();
+    await barrier(s.t, id);
     expect(s.w.mailsTo(GOVERNANCE_LEAD, id, (m) => m.subject.includes(minorId))).toHaveLength(0);
   });
 
@@ -434,7 +431,8 @@ describe('operations on the time-skipping server', () => {
     const bare = await s.w.decide(link, 'request_changes', '', { returnTo: 'bias_testing' });
     expect(bare.statusCode).toBe(422);
     expect(bare.body).toContain('needs a comment');
-    await settle();
+    const events = await barrier(s.t, id);
+    expect(events.filter((e) => e.type === 'decision_recorded')).toEqual([]);
     const still = await s.w.view(id);
     expect(still).toMatchObject({ stage: 'approval', decisions: [] });
     expect(still.pendingApproval.requestId).toBe(open.pendingApproval.requestId);

@@ -13,7 +13,7 @@ import { createSmtpMailer } from '../activities/mailer.js';
 import type { SendNotificationInput } from '../activities/types.js';
 import type { NotificationRow } from '../store/index.js';
 import { example } from './support/examples.js';
-import { lifecycleSuite, pathOf, PUBLIC_BASE_URL, TEST_SECRET } from './support/lifecycle-env.js';
+import { barrier, lifecycleSuite, pathOf, PUBLIC_BASE_URL, TEST_SECRET } from './support/lifecycle-env.js';
 
 const s = lifecycleSuite({
   beforeClose: async (t) => {
@@ -91,8 +91,9 @@ describe('an SMTP outage while an approval e-mail is due', () => {
     expect(row!.attempts, 'the failed attempts stay on record').toBeGreaterThanOrEqual(2);
     expect(row!.sentAt).toBeInstanceOf(Date);
 
-    // A few more seconds: a retry that slipped through would show up as a second copy.
-    await sleep(5_000);
+    // A retry that slipped through would show up as a second copy: once nothing is in flight any more (the delivery
+    // activity completed for good, so Temporal runs it no more) and everything before is recorded, count them.
+    await barrier(s.t, id);
     const copies = s.t.mailbox.messages().filter((m) => m.messageId === row!.messageId);
     expect(copies, `approval e-mail copies after a ${outageMs} ms outage`).toHaveLength(1);
     expect(s.t.mailbox.messages().filter((m) => m.subject.includes('Approval needed'))).toHaveLength(1);
@@ -141,7 +142,7 @@ describe('sendNotification retried after the e-mail went out', () => {
       const second = await activities.sendNotification(input);
       expect(second).toEqual({ messageId: first.messageId, status: 'already_sent' });
 
-      await sleep(1_000);
+      // Both calls have returned, and the mailbox stores a message before it answers 250: any copy is there now.
       const copies = s.t.mailbox.messages().filter((m) => m.headers['x-ai-system'] === systemId);
       expect(copies).toHaveLength(1);
       expect(copies[0]!.messageId).toBe(first.messageId);

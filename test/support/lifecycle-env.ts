@@ -7,11 +7,13 @@ import { createSmtpMailer } from '../../activities/mailer.js';
 import { buildApi } from '../../api/server.js';
 import { loadPolicy } from '../../config/policy-file.js';
 import type { Policy } from '../../domain/policy.js';
+import { workflowIdFor } from '../../domain/system.js';
 import { startDevMailbox, type DevMailbox } from '../../embedded/dev-mailbox.js';
 import { testServerExecutable } from '../../embedded/temporal-binaries.js';
-import { openStore, type Store } from '../../store/index.js';
+import { openStore, type EventRow, type Store } from '../../store/index.js';
 import { registerSearchAttributes } from '../../worker/search-attributes.js';
 import { workflowBundle } from '../../worker/worker.js';
+import { resendNotificationUpdate } from '../../workflows/messages.js';
 import { walker } from './walk.js';
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-0123456789';
@@ -156,4 +158,73 @@ export function lifecycleSuite(opts: LifecycleSuiteOptions = {}): LifecycleSuite
       return started(walk, 'w');
     },
   };
+}
+
+/** The payload key of a barrier's own events (see barrier). */
+const BARRIER_KEY = '/test-barrier-';
+let barriers = 0;
+
+/** Whether an event is one of barrier()'s own. */
+export const isBarrierEvent = (e: Pick<EventRow, 'type' | 'payload'>) =>
+  e.type === 'notification_resend_requested' &&
+  String((e.payload as { key?: unknown }).key ?? '').includes(BARRIER_KEY);
+
+/**
+ * A barrier before asserting that nothing (else) happened to a system, in
+ * place of a sleep. It sends the workflow a harmless accepted update (a resend
+ * of an e-mail the system never had: the workflow records the request, the
+ * store finds nothing to copy, nobody is mailed), twice: the first answers
+ * once the workflow has applied every message and timer that came before it,
+ * including a timer or activity result handled in the same workflow task
+ * after it; the second's step then queues behind every step those produced.
+ * The workflow records its steps one at a time, in order, so once the second
+ * barrier's event is in the store, so is everything before it, each e-mail in
+ * the outbox. Last, it waits until the workflow has no activity in flight:
+ * every one of those e-mails was delivered (or given up on) and no retry is
+ * left to send a copy.
+ *
+ * A workflow that has completed has nothing in flight (it drains its records
+ * and e-mails before it completes): then only the events are read.
+ *
+ * Returns the system's events, without the barriers' own.
+ */
+export async function barrier(t: LifecycleEnv, systemId: string, timeoutMs = 20_000): Promise<EventRow[]> {
+  const workflowId = workflowIdFor(systemId);
+  const handle = t.env.client.workflow.getHandle(workflowId);
+  const deadline = Date.now() + timeoutMs;
+  const waitFor = async <T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string): Promise<void> => {
+    while (!ok(await read())) {
+      if (Date.now() > deadline) throw new Error(`barrier on ${systemId}: timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  const running = async () => (await handle.describe()).status.name === 'RUNNING';
+  /** False when the workflow has completed (say, a retirement draining its last records): nothing is in flight then. */
+  const update = async (key: string) => {
+    try {
+      await handle.executeUpdate(resendNotificationUpdate, {
+        args: [{ key, requestedBy: 'test-barrier@example.org' }],
+      });
+      return true;
+    } catch (err) {
+      if (await running()) throw err;
+      return false;
+    }
+  };
+  const n = ++barriers;
+  const last = `${workflowId}${BARRIER_KEY}${n}b`;
+  if ((await running()) && (await update(`${workflowId}${BARRIER_KEY}${n}a`)) && (await update(last))) {
+    await waitFor(
+      () => t.store.listEvents(systemId),
+      (events) => events.some((e) => isBarrierEvent(e) && (e.payload as { key: string }).key === last),
+      'its own event to be recorded',
+    );
+    await waitFor(
+      () => handle.describe(),
+      (d) =>
+        d.status.name !== 'RUNNING' || ((d.raw.pendingActivities?.length ?? 0) === 0 && !d.raw.pendingWorkflowTask),
+      'the activities in flight (e-mail deliveries) to finish',
+    );
+  }
+  return (await t.store.listEvents(systemId)).filter((e) => !isBarrierEvent(e));
 }
