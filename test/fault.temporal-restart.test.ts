@@ -43,10 +43,12 @@ describe('Temporal restarted mid-flight', () => {
       const pid = t.temporal.pid;
       await t.temporal.stop();
       const down = Date.now();
+      const stoppedAt = new Date(down).toISOString();
       // The outage itself lasts a while: polls fail, updates and signals wait, the clients back off.
       await new Promise((r) => setTimeout(r, DOWN_MS));
       await t.temporal.start();
       const upAgainAfterMs = Date.now() - down;
+      const restart = `Temporal stopped at ${stoppedAt}, answering again at ${new Date().toISOString()}`;
       expect(t.temporal.pid).not.toBe(pid);
 
       const walks = await walking;
@@ -57,7 +59,7 @@ describe('Temporal restarted mid-flight', () => {
       expect(SYSTEMS - at.done, 'lifecycles still under way at the restart').toBeGreaterThanOrEqual(SYSTEMS / 2);
       expect(walks.map((w) => w.view?.stage)).toEqual(ids.map(() => 'active'));
       await expectAuditTrails(t, ids);
-      await expectMailExactlyOnce(t, ids);
+      await expectMailExactlyOnce(t, ids, 60_000, restart);
       expect(t.unexpectedExits(), 'workers and APIs ride out the restart').toEqual([]);
     },
     WALK_BUDGET_MS + 90_000,
