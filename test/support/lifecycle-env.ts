@@ -119,8 +119,8 @@ export interface LifecycleSuite {
   readonly w: Walker;
 }
 
-export interface LifecycleSuiteOptions {
-  policy?: Policy;
+/** startLifecycleEnv's options, and what to do before closing. */
+export interface LifecycleSuiteOptions extends NonNullable<Parameters<typeof startLifecycleEnv>[0]> {
   /** Runs before the environment closes, e.g. to restart what a failed test left stopped. */
   beforeClose?: (t: LifecycleEnv) => Promise<void>;
 }
@@ -135,7 +135,8 @@ export function lifecycleSuite(opts: LifecycleSuiteOptions = {}): LifecycleSuite
   let env: LifecycleEnv | undefined;
   let walk: Walker | undefined;
   beforeAll(async () => {
-    env = await startLifecycleEnv({ policy: opts.policy });
+    const { beforeClose: _, ...envOptions } = opts;
+    env = await startLifecycleEnv(envOptions);
     walk = walker(env);
   });
   afterAll(async () => {
