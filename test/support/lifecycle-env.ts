@@ -40,13 +40,15 @@ export async function startLifecycleEnv(
     policy?: Policy;
     /** The policy the worker was deployed with, when it differs from the API's. */
     workerPolicy?: Policy;
+    /** How the dev mailbox answers each recipient (see embedded/dev-mailbox.ts). */
+    rejectRecipients?: (address: string) => 550 | 451 | undefined;
   } = {},
 ): Promise<LifecycleEnv> {
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: await testServerExecutable() },
   });
   await registerSearchAttributes(env.connection, 'default');
-  const mailbox = await startDevMailbox({ port: 0 });
+  const mailbox = await startDevMailbox({ port: 0, rejectRecipients: opts.rejectRecipients });
   const store = await openStore({});
   const policy = opts.policy ?? (await loadPolicy());
   const taskQueue = `lifecycle-${Math.random().toString(36).slice(2)}`;

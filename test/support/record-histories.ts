@@ -407,6 +407,38 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    name: 'v2-undeliverable-email',
+    systemId: 'replay2-undeliverable',
+    description:
+      "the owner's mail server refuses them for good (550): the e-mail is recorded as failed, the governance lead told, the lifecycle goes on",
+    async run(t, w, id) {
+      const owner = 'gone-owner@example.org';
+      refused.add(owner);
+      await w.register(id, { owner });
+      await eventRecorded(t, id, 'notification_failed');
+      await t.mailbox.waitFor((m) => m.subject.startsWith('Undeliverable e-mail') && m.headers['x-ai-system'] === id, {
+        timeoutMs: 20_000,
+      });
+      await w.assess(id, { ...example('impact-assessment.json'), submittedBy: owner });
+      await w.until(id, (v) => v.stage === 'bias_testing', 'bias testing');
+      return { 'v2-undeliverable-email': undefined };
+    },
+  },
+  {
+    name: 'v2-run-interval',
+    systemId: 'replay2-interval',
+    description:
+      "an active system with nothing happening: its run continues as new at the policy's interval (both runs)",
+    async run(t, w, id) {
+      await w.toActive(id);
+      const first = (await handleFor(t, id).describe()).runId;
+      await sleepUntil(t, (await t.env.currentTimeMs()) + durationMs(t.policy.runs.continueAsNewAfter) + HOUR);
+      await waitForStatus(t, id, first, 'CONTINUED_AS_NEW');
+      await w.until(id, (v) => v.stage === 'active', 'still active in the next run');
+      return { 'v2-run-interval': first, 'v2-run-interval-next-run': undefined };
+    },
+  },
+  {
     name: 'v2-incident-then-retired',
     systemId: 'replay2-retired',
     description:
@@ -435,7 +467,9 @@ const manifest: Record<string, string> = existsSync(manifestFile)
 const sortedKeys = (o: Record<string, string>) =>
   Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
 
-const t = await startLifecycleEnv();
+/** Recipients whose mail server refuses them for good, for the scenario of an undeliverable e-mail. */
+const refused = new Set<string>();
+const t = await startLifecycleEnv({ rejectRecipients: (a) => (refused.has(a.toLowerCase()) ? 550 : undefined) });
 const w = walker(t);
 await mkdir(outDir, { recursive: true });
 try {
