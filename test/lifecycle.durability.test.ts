@@ -12,6 +12,7 @@ import { createActivities, messageIdFor } from '../activities/index.js';
 import type { DeliveryResult } from '../activities/types.js';
 import { createSmtpMailer } from '../activities/mailer.js';
 import { sendToLifecycle } from '../api/lifecycle-state.js';
+import { durationMs } from '../domain/duration.js';
 import { workflowIdFor } from '../domain/system.js';
 import { loadPolicy } from '../config/policy-file.js';
 import { decideUpdate } from '../workflows/messages.js';
@@ -25,6 +26,10 @@ import {
 } from './support/lifecycle-env.js';
 import { approveChain, walker } from './support/walk.js';
 
+/** An owner whose mail server keeps answering 451 (try again later). */
+const HELD = 'held-owner@example.org';
+const heldAddresses = new Set([HELD]);
+
 /** Temporal refuses payloads over 2 MB; "far below" here is under a tenth of that. */
 const PAYLOAD_BUDGET = 200 * 1024;
 
@@ -35,7 +40,11 @@ const newer = { ...base, version: `${base.version}-next` };
 
 beforeAll(async () => {
   // The worker was deployed with a newer policy than the one systems were registered under.
-  t = await startLifecycleEnv({ policy: base, workerPolicy: newer });
+  t = await startLifecycleEnv({
+    policy: base,
+    workerPolicy: newer,
+    rejectRecipients: (a) => (heldAddresses.has(a) ? 451 : undefined),
+  });
   w = walker(t);
 });
 afterAll(async () => {
@@ -93,6 +102,48 @@ describe('no effect can kill a lifecycle', () => {
     } finally {
       mailer.close();
     }
+  });
+});
+
+describe('records and e-mails are independent', () => {
+  it('while one e-mail is held by 451, every record goes in at its transition’s time and other e-mails go out', async () => {
+    const id = 'held-mail';
+    await w.register(id, { owner: HELD });
+    await w.assess(id, { ...example('impact-assessment.json'), submittedBy: HELD });
+    await w.evidence(id, { ...example('bias-evidence.json'), submittedBy: HELD });
+    await w.plan(id, { ...example('treatment-plan.json'), submittedBy: HELD });
+    // The risk owner's approval request arrives although every e-mail to the owner is still being retried.
+    const v = await w.until(id, (x) => x.pendingApproval?.step === 1, 'the approval request');
+    await w.approvalLink(id, v.pendingApproval.approver, v.pendingApproval.requestId);
+    const held = (await t.store.listNotifications(id)).filter((n) => n.toAddress === HELD);
+    expect(held.length).toBeGreaterThanOrEqual(3);
+    expect(held.every((n) => n.status !== 'sent')).toBe(true);
+    expect(held.some((n) => n.attempts > 0 && /451/.test(n.lastError ?? ''))).toBe(true);
+    // Every transition is on record, stamped with the time it happened in the workflow, not when an effect ran.
+    const recorded = (await t.store.listEvents(id)).filter((e) => e.type === 'stage_changed');
+    expect(recorded.map((e) => (e.payload as { to: string }).to)).toEqual(
+      v.transitions.map((x: { to: string }) => x.to),
+    );
+    expect(recorded.map((e) => e.at.toISOString())).toEqual(v.transitions.map((x: { at: string }) => x.at));
+    expect((await t.store.getSystem(id))?.stage).toBe('approval');
+
+    // Once the server takes the owner's mail again, the retries deliver each held e-mail, once.
+    heldAddresses.clear();
+    await t.env.sleep(durationMs(base.notifications.retryMaxInterval) * 2);
+    await expect
+      .poll(
+        async () =>
+          (await t.store.listNotifications(id)).filter((n) => n.toAddress === HELD && n.status !== 'sent').length,
+        {
+          timeout: 20_000,
+        },
+      )
+      .toBe(0);
+    const ids = t.mailbox
+      .messages()
+      .filter((m) => m.to.includes(HELD))
+      .map((m) => m.messageId);
+    expect(new Set(ids).size).toBe(ids.length);
   });
 });
 
