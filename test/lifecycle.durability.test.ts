@@ -231,7 +231,10 @@ describe('bounded payloads', () => {
     // The whole document is in the record store, once, under its digest.
     const stored = await t.store.getDocument(view.assessment.digest);
     expect((stored?.content as { impacts: unknown[] }).impacts).toHaveLength(200);
-    expect((await t.store.listAssessments(id))[0]?.content).toEqual(stored?.content);
+    // Its row in the assessments table follows with the step's records.
+    await expect
+      .poll(async () => (await t.store.listAssessments(id))[0]?.content, { timeout: 20_000 })
+      .toEqual(stored?.content);
 
     const history = await handleFor(id).fetchHistory();
     const sizes = history.events!.flatMap((e) => {
