@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { log } from '@temporalio/activity';
+import { Context, log } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { Notification } from '../domain/notifications.js';
 import type { Policy } from '../domain/policy.js';
@@ -75,6 +75,12 @@ export function createActivities(deps: ActivityDeps) {
    * alone.
    */
   async function deliver(key: string, fallback?: { notification: Notification }): Promise<DeliveryResult> {
+    // An earlier attempt that got the server's 250 but could not record it told Temporal so: record, don't resend.
+    const earlier = Context.current().info.heartbeatDetails as { sent?: string; subject?: string } | undefined;
+    if (earlier?.sent === key) {
+      await untilRecorded(() => store.markDelivered(key, earlier.subject ?? '', new Date()));
+      return { status: 'sent', key };
+    }
     const claim = await store.claimDelivery(key, DELIVERY_LEASE_MS);
     if (!claim.claimed) {
       if (claim.status === 'sent') return { status: 'sent', key, alreadySent: true };
@@ -110,8 +116,24 @@ export function createActivities(deps: ActivityDeps) {
       await store.markDeliveryRetry(key, error);
       throw err;
     }
-    await store.markDelivered(key, mail.subject, new Date());
+    // The e-mail is out: from here on, sending it again would be a duplicate. Temporal keeps this note across
+    // retries even while the record store is down, and the mark itself is retried within this attempt.
+    Context.current().heartbeat({ sent: key, subject: mail.subject });
+    await untilRecorded(() => store.markDelivered(key, mail.subject, new Date()));
     return { status: 'sent', key };
+  }
+
+  /** Retries a store write for most of the attempt's minute, so a short database outage never costs a resend. */
+  async function untilRecorded(write: () => Promise<void>): Promise<void> {
+    const deadline = Date.now() + 45_000;
+    for (let wait = 500; ; wait = Math.min(wait * 2, 8_000)) {
+      try {
+        return await write();
+      } catch (err) {
+        if (Date.now() + wait > deadline) throw err;
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
   }
 
   async function recordEvent(input: RecordEventInput): Promise<void> {
