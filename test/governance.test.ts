@@ -60,7 +60,6 @@ async function get(url: string, expected = 200) {
   expect(res.statusCode, `GET ${url}: ${res.body}`).toBe(expected);
   return res;
 }
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked field by field
 const json = async (url: string): Promise<any> => (await get(url)).json();
 const ids = (items: { id: string }[]) => items.map((i) => i.id).sort();
 
