@@ -20,9 +20,12 @@ import { startDevMailbox } from './dev-mailbox.js';
 import { DevServerInUseError, DevServerPortInUseError, startDevServer } from './dev-server.js';
 import { ensureTemporalBinaries } from './temporal-binaries.js';
 
-/** The secret signing approval links, made once per data folder so links survive restarts. */
-async function embeddedSecret(dataDir: string): Promise<string> {
-  const file = join(dataDir, 'approval-link-secret');
+/**
+ * A secret made once per data folder (mode 0600) so that what it signs or
+ * encrypts survives restarts: approval links, sessions, payloads.
+ */
+async function embeddedSecret(dataDir: string, name = 'approval-link-secret'): Promise<string> {
+  const file = join(dataDir, name);
   try {
     const existing = (await readFile(file, 'utf8')).trim();
     if (existing.length >= 32) return existing;

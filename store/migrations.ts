@@ -205,10 +205,61 @@ const documentsAndOutbox: Migration = {
   },
 };
 
+/**
+ * Identity and access: API keys (only a SHA-256 of the secret is kept: the
+ * keys are 256-bit random, so a slow hash buys nothing), which team each
+ * system belongs to (written by the API at registration, before the workflow
+ * starts, so access checks never wait for the projection), and single-use
+ * login links. Systems registered before teams existed belong to `default`.
+ */
+const identityAndAccess: Migration = {
+  async up(db) {
+    await run(db, [
+      `create table api_keys (
+        id           text primary key,
+        prefix       text not null,
+        hash         text not null unique check (hash ~ '^[0-9a-f]{64}$'),
+        name         text not null,
+        email        text not null,
+        role         text not null check (role in ('ai-team', 'risk-owner', 'governance-lead', 'auditor', 'admin')),
+        team         text,
+        created_by   text not null,
+        created_at   timestamptz not null default now(),
+        expires_at   timestamptz,
+        revoked_at   timestamptz,
+        last_used_at timestamptz,
+        check ((role = 'ai-team') = (team is not null))
+      )`,
+      `create table system_access (
+        system_id     text primary key,
+        team          text not null,
+        owner         text not null,
+        risk_owner    text not null,
+        registered_by text not null,
+        created_at    timestamptz not null default now()
+      )`,
+      `create index system_access_team_idx on system_access (team)`,
+      `create index system_access_risk_owner_idx on system_access (risk_owner)`,
+      `insert into system_access (system_id, team, owner, risk_owner, registered_by)
+        select system_id, 'default', owner, risk_owner, 'unknown (registered before access control)' from systems`,
+      `create table login_links (
+        hash       text primary key check (hash ~ '^[0-9a-f]{64}$'),
+        key_id     text not null references api_keys (id),
+        expires_at timestamptz not null,
+        used_at    timestamptz
+      )`,
+    ]);
+  },
+  async down(db) {
+    await run(db, ['drop table login_links', 'drop table system_access', 'drop table api_keys']);
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0003_worker_heartbeats': workerHeartbeats,
   '0004_documents_and_outbox': documentsAndOutbox,
+  '0005_identity_and_access': identityAndAccess,
 };
 
 export const migrationProvider: MigrationProvider = {

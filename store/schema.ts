@@ -147,6 +147,40 @@ export interface WorkerHeartbeatsTable {
   lastSeenAt: Timestamp;
 }
 
+/** An API key: only the SHA-256 of its secret is stored; the prefix is what lists and logs may show. */
+export interface ApiKeysTable {
+  id: string;
+  prefix: string;
+  hash: string;
+  name: string;
+  email: string;
+  role: string;
+  team: string | null;
+  createdBy: string;
+  createdAt: GeneratedTimestamp;
+  expiresAt: Timestamp | null;
+  revokedAt: Timestamp | null;
+  lastUsedAt: Timestamp | null;
+}
+
+/** Which team a system belongs to, and who is accountable for it: what every access check reads. */
+export interface SystemAccessTable {
+  systemId: string;
+  team: string;
+  owner: string;
+  riskOwner: string;
+  registeredBy: string;
+  createdAt: GeneratedTimestamp;
+}
+
+/** A single-use link that logs its holder in as a key (the embedded start-up banner prints one). */
+export interface LoginLinksTable {
+  hash: string;
+  keyId: string;
+  expiresAt: Timestamp;
+  usedAt: Timestamp | null;
+}
+
 export interface Database {
   documents: DocumentsTable;
   systems: SystemsTable;
@@ -157,4 +191,7 @@ export interface Database {
   approvalLinkUses: ApprovalLinkUsesTable;
   linkAttempts: LinkAttemptsTable;
   workerHeartbeats: WorkerHeartbeatsTable;
+  apiKeys: ApiKeysTable;
+  systemAccess: SystemAccessTable;
+  loginLinks: LoginLinksTable;
 }
