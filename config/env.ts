@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { payloadKeysSchema } from '../payloads/keys.js';
 
 /**
  * Every setting the processes read from the environment, in one schema.
@@ -28,6 +29,15 @@ function isUrlWithProtocol(value: string, protocols: string[]): boolean {
   }
 }
 
+function isOrigin(value: string): boolean {
+  try {
+    const u = new URL(value);
+    return ['http:', 'https:'].includes(u.protocol) && value.replace(/\/$/, '') === u.origin;
+  } catch {
+    return false;
+  }
+}
+
 export const envSchema = z.object({
   PORT: port.default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -52,6 +62,23 @@ export const envSchema = z.object({
     .transform((e) => e.toLowerCase()),
   APPROVAL_LINK_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   POLICY_PATH: z.string().min(1).optional(),
+  /**
+   * AES-256 keys for Temporal payloads, `id:<base64 of 32 bytes>` separated by commas: the first encrypts, all
+   * decrypt (a rotation puts the new key first). Embedded mode makes one in $DATA_DIR/payload-keys.
+   */
+  PAYLOAD_ENCRYPTION_KEYS: payloadKeysSchema.optional(),
+  /** Keys the person pseudonyms in search attributes (an HMAC); embedded mode makes one in $DATA_DIR. */
+  PERSON_KEY_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** The Temporal UI's origin (scheme://host:port), allowed to call /codec/* from the browser. */
+  TEMPORAL_UI_ORIGIN: z
+    .string()
+    .trim()
+    .min(1)
+    .optional()
+    .refine((v) => v === undefined || isOrigin(v), {
+      message: 'must be an origin: http(s)://host[:port], without a path',
+    })
+    .transform((v) => (v === undefined ? v : new URL(v).origin)),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /**
    * Operational, not governance policy: how often each worker writes its heartbeat row, and how old the freshest
