@@ -4,6 +4,9 @@ import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { z } from 'zod';
 import { INVALID_INPUT, WRONG_STAGE } from '../workflows/messages.js';
+import { jsonErrorOffset } from '../cli/files.js';
+import { redactText } from '../config/redact.js';
+import { escapeHtml, page } from './html.js';
 
 /** The one error body every API route answers with (and documents in OpenAPI). */
 export const apiErrorBodySchema = z.object({
@@ -26,12 +29,122 @@ export class ApiError extends Error {
 const pointerToPath = (pointer: string) => pointer.replace(/^\//, '').replaceAll('/', '.');
 
 /**
+ * The envelope's name for what Fastify refuses before a handler runs, so a
+ * caller never sees a raw `FST_ERR_*` code: by Fastify's code first, then by status.
+ */
+const FRAMEWORK_ERRORS: Record<string, string> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_INVALID_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_EMPTY_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'body_too_large',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_json',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_content_length',
+};
+const STATUS_ERRORS: Record<number, string> = {
+  400: 'bad_request',
+  401: 'unauthenticated',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  406: 'not_acceptable',
+  408: 'request_timeout',
+  409: 'conflict',
+  413: 'body_too_large',
+  414: 'uri_too_long',
+  415: 'unsupported_media_type',
+  429: 'rate_limited',
+  431: 'headers_too_large',
+};
+/** Refusals of the request itself (not of what a handler decided): a page asked for by a browser gets them as HTML. */
+const REQUEST_LEVEL = new Set([
+  'invalid_json',
+  'forbidden_key',
+  'unsupported_media_type',
+  'body_too_large',
+  'invalid_content_length',
+  'rate_limited',
+  'method_not_allowed',
+]);
+
+/** A browser asking for a page, not an API client: pages keep HTML error pages, with the same status codes. */
+export function wantsHtml(req: FastifyRequest): boolean {
+  if (req.url.startsWith('/api/')) return false;
+  const accept = req.headers.accept ?? '';
+  return accept.includes('text/html');
+}
+
+function sendError(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  status: number,
+  body: ApiErrorBody,
+  requestLevel = REQUEST_LEVEL.has(body.error),
+): void {
+  if (requestLevel && wantsHtml(req)) {
+    const title = status === 429 ? 'Too many requests' : status === 404 ? 'Page not found' : 'Request refused';
+    void reply
+      .code(status)
+      .type('text/html; charset=utf-8')
+      .send(page({ title, body: `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(body.message)}</p>` }));
+    return;
+  }
+  void reply.code(status).send(body);
+}
+
+/**
+ * The 400 for a body that is not JSON, naming where it stops being JSON (the
+ * body's length when it ends too early). Never echoes the body itself.
+ */
+export function invalidJson(text: string): ApiError {
+  if (text.trim().length === 0) {
+    return new ApiError(400, { error: 'invalid_json', message: 'body is empty: expected JSON at position 0' });
+  }
+  let at: number;
+  try {
+    at = jsonErrorOffset(text);
+  } catch {
+    // A body nested deeper than the scanner's stack: say where V8 stopped, if it said.
+    try {
+      JSON.parse(text);
+      at = 0;
+    } catch (err) {
+      at = Number(/position (\d+)/.exec((err as Error).message)?.[1] ?? 0);
+    }
+  }
+  const what = at >= text.length ? 'unexpected end of input' : `unexpected ${JSON.stringify(text[at])}`;
+  return new ApiError(400, { error: 'invalid_json', message: `body is not valid JSON: ${what} at position ${at}` });
+}
+
+const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+/**
+ * No route answers this request: 405 with an Allow header when the path
+ * exists under other methods, else 404, both in the envelope (HTML for a page).
+ * Paths are named redacted: a mistyped approval link still holds its token.
+ */
+export function notFoundHandler(req: FastifyRequest, reply: FastifyReply): void {
+  const path = req.url.split('?')[0] ?? '/';
+  const allowed = ROUTE_METHODS.filter((method) => req.server.findRoute({ method, url: path }) !== null);
+  const shown = redactText(path);
+  if (allowed.length > 0) {
+    void reply.header('allow', allowed.join(', '));
+    sendError(req, reply, 405, {
+      error: 'method_not_allowed',
+      message: `${req.method} is not allowed on ${shown}; allowed: ${allowed.join(', ')}`,
+    });
+    return;
+  }
+  sendError(req, reply, 404, { error: 'not_found', message: `nothing answers ${req.method} ${shown}` }, true);
+}
+
+/**
  * Validation failures name the field: 400 for a body that is not JSON,
  * 422 for JSON that breaks the schema.
  */
 export function apiErrorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
   if (err instanceof ApiError) {
-    void reply.code(err.statusCode).send(err.body);
+    sendError(req, reply, err.statusCode, err.body);
     return;
   }
   if (hasZodFastifySchemaValidationErrors(err)) {
@@ -48,9 +161,10 @@ export function apiErrorHandler(err: FastifyError, req: FastifyRequest, reply: F
     return;
   }
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
-    void reply
-      .code(err.statusCode)
-      .send({ error: err.code ?? 'bad_request', message: err.message } satisfies ApiErrorBody);
+    const error =
+      (err.code ? FRAMEWORK_ERRORS[err.code] : undefined) ??
+      (err.code && !err.code.startsWith('FST_') ? err.code : (STATUS_ERRORS[err.statusCode] ?? 'bad_request'));
+    sendError(req, reply, err.statusCode, { error, message: err.message });
     return;
   }
   req.log.error({ err }, 'request failed');

@@ -21,6 +21,11 @@ export const likelihoods = ['rare', 'unlikely', 'possible', 'likely'] as const;
 const scoreTable = <T extends readonly [string, ...string[]]>(keys: T) =>
   z.object(Object.fromEntries(keys.map((k) => [k, z.number().int().min(1).max(10)])) as Record<T[number], z.ZodNumber>);
 
+const rateLimitSchema = z.object({
+  max: z.number().int().min(1).max(1_000_000),
+  window: durationSchema,
+});
+
 export const policySchema = z
   .object({
     version: z.string().min(1),
@@ -99,6 +104,17 @@ export const policySchema = z
       maxReminders: z.number().int().min(0).max(20),
       /** After this long without a decision the governance lead is told. */
       escalateAfter: durationSchema,
+    }),
+    /** Per client address, within a fixed window: how often the doors open to anyone may be knocked on. */
+    security: z.object({
+      rateLimits: z.object({
+        /** Every request to an approval link (show, decide, delegate, renew). */
+        approvalLinks: rateLimitSchema,
+        /** Refused link attempts (bad signature, expired, damaged); past this, they are answered 429 and not recorded. */
+        failedLinkAttempts: rateLimitSchema,
+        /** Login attempts (/login, /auth/*): API keys and one-time links are guessed here if anywhere. */
+        login: rateLimitSchema,
+      }),
     }),
   })
   .superRefine((p, ctx) => {

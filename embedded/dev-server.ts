@@ -139,6 +139,9 @@ function connectHost(host: string): string {
 
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
   const host = opts.host ?? '127.0.0.1';
+  // The UI shows every payload and can signal or terminate any workflow, and has no login: loopback only,
+  // even when the frontend itself is bound wider.
+  const uiHost = host === '::1' || host === '[::1]' || host.startsWith('127.') ? host : '127.0.0.1';
   const namespace = opts.namespace ?? 'default';
   const bindHost = host === '0.0.0.0' ? undefined : host;
   const headless = opts.headless ?? false;
@@ -171,7 +174,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     args.push('--db-filename', dbFile, '--sqlite-pragma', 'journal_mode=WAL');
   }
   if (headless) args.push('--headless');
-  else args.push('--ui-port', String(uiPort));
+  else args.push('--ui-ip', uiHost, '--ui-port', String(uiPort));
   for (const sa of searchAttributeCliArgs()) args.push('--search-attribute', sa);
 
   const child = spawn(opts.cliPath, args, {
@@ -270,7 +273,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   return {
     address,
     namespace,
-    uiUrl: uiPort ? `http://${connectHost(host)}:${uiPort}` : undefined,
+    uiUrl: uiPort ? `http://${connectHost(uiHost)}:${uiPort}` : undefined,
     pid: child.pid,
     stop,
   };
