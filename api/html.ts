@@ -8,8 +8,11 @@ import { escapeHtml } from '../views/escape.js';
 
 export { escapeHtml };
 
-/** Shared minimal stylesheet: readable, mobile-friendly, WCAG AA contrast. */
-const BASE_CSS = `
+/**
+ * Shared minimal stylesheet: readable, mobile-friendly, WCAG AA contrast.
+ * Served as /assets/base.css (api/assets.ts): the CSP allows no inline style.
+ */
+export const BASE_CSS = `
 :root { color-scheme: light; --fg: #1a1a1a; --muted: #4a4a4a; --bg: #ffffff; --subtle: #f4f5f7;
   --border: #d0d4da; --link: #0b57d0; --accent: #0b57d0; --danger: #b3261e; }
 *, *::before, *::after { box-sizing: border-box; }
@@ -67,7 +70,7 @@ export function page(opts: { title: string; body: string }): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(opts.title)}</title>
-<style>${BASE_CSS}</style>
+<link rel="stylesheet" href="/assets/base.css">
 </head>
 <body>
 <div class="page">

@@ -12,6 +12,7 @@ import type { DevMailbox } from '../embedded/dev-mailbox.js';
 import { registerDevMailboxRoutes } from '../embedded/dev-mailbox-routes.js';
 import type { ApiContext } from './context.js';
 import { apiErrorHandler } from './errors.js';
+import { FORM_BODY_LIMIT, hardening, JSON_BODY_LIMIT, loggerOptions } from './hardening.js';
 import { healthAnswer } from './readiness.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { dashboardRoutes } from './routes/dashboard.js';
@@ -25,22 +26,25 @@ z.config({
 
 export interface ApiOptions {
   logLevel?: string;
+  /** Where the request log goes (default stdout): tests read every line from here. */
+  logStream?: { write(line: string): void };
   /** Embedded mode only: the in-process SMTP server whose messages /dev/mailbox shows. */
   mailbox?: DevMailbox;
 }
 
 export async function buildApi(ctx: ApiContext, opts: ApiOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: { level: opts.logLevel ?? 'info' },
-    bodyLimit: 1024 * 1024,
+    logger: loggerOptions({ level: opts.logLevel ?? 'info', stream: opts.logStream }),
+    bodyLimit: JSON_BODY_LIMIT,
     // Approval tokens travel in the path and are longer than the default limit of 100.
     routerOptions: { maxParamLength: 4096 },
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(apiErrorHandler);
+  await app.register(hardening, { policy: ctx.policy, publicBaseUrl: ctx.publicBaseUrl });
 
-  await app.register(formbody);
+  await app.register(formbody, { bodyLimit: FORM_BODY_LIMIT });
   await app.register(swagger, {
     openapi: {
       info: {

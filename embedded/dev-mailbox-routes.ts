@@ -7,34 +7,56 @@
  *   GET    /dev/mailbox/:id             HTML message view
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { cspDirectives } from '../api/hardening.js';
 import { escapeHtml, page } from '../api/html.js';
 import type { DevMailbox, MailboxMessage } from './dev-mailbox.js';
 
 const IFRAME_SANDBOX = 'allow-popups allow-popups-to-escape-sandbox allow-top-navigation-by-user-activation';
 
+/**
+ * The caught mail holds every live approval link: the embedded admin (signed
+ * in through the dashboard, as the README walkthrough does) and the
+ * governance lead see it, no anonymous caller does.
+ */
+const MAILBOX = { config: { access: { roles: ['admin', 'governance-lead'] } } } as const;
+/**
+ * The message view shows the e-mail's HTML in a srcdoc frame, which inherits
+ * this page's CSP: the mail templates style with attributes, so inline style
+ * (never script: the frame's sandbox has no allow-scripts) is allowed here.
+ */
+const MESSAGE_VIEW = {
+  ...MAILBOX,
+  helmet: {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: { ...cspDirectives, 'style-src': ["'self'", "'unsafe-inline'"] },
+    },
+  },
+};
+
 export function registerDevMailboxRoutes(app: FastifyInstance, mailbox: DevMailbox): void {
-  app.get<{ Querystring: { to?: string | string[] } }>('/dev/mailbox/messages', async (request, reply) => {
+  app.get<{ Querystring: { to?: string | string[] } }>('/dev/mailbox/messages', MAILBOX, async (request, reply) => {
     const to = firstString(request.query.to);
     const list = newestFirst(mailbox.messages()).filter((m) => (to ? isRecipient(m, to) : true));
     return reply.header('cache-control', 'no-store').send(list);
   });
 
-  app.get<{ Params: { id: string } }>('/dev/mailbox/messages/:id', async (request, reply) => {
+  app.get<{ Params: { id: string } }>('/dev/mailbox/messages/:id', MAILBOX, async (request, reply) => {
     const message = mailbox.get(request.params.id);
     if (!message) return reply.code(404).send({ error: 'not_found', message: 'No such message in the dev mailbox' });
     return reply.header('cache-control', 'no-store').send(message);
   });
 
-  app.delete('/dev/mailbox/messages', async (_request, reply) => {
+  app.delete('/dev/mailbox/messages', MAILBOX, async (_request, reply) => {
     mailbox.clear();
     return reply.code(204).send();
   });
 
-  app.get('/dev/mailbox', async (_request, reply) => {
+  app.get('/dev/mailbox', MAILBOX, async (_request, reply) => {
     return sendHtml(reply, 200, renderList(mailbox, newestFirst(mailbox.messages())));
   });
 
-  app.get<{ Params: { id: string } }>('/dev/mailbox/:id', async (request, reply) => {
+  app.get<{ Params: { id: string } }>('/dev/mailbox/:id', MESSAGE_VIEW, async (request, reply) => {
     const message = mailbox.get(request.params.id);
     if (!message) {
       return sendHtml(

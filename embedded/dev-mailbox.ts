@@ -10,13 +10,14 @@
  * visible in `messages()` (and written to `persistFile`, if there is one).
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import { simpleParser } from 'mailparser';
 import type { AddressObject, HeaderValue, ParsedMail } from 'mailparser';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from './private-files.js';
 
 export interface MailboxMessage {
   id: string;
@@ -335,8 +336,10 @@ class DevMailboxImpl implements DevMailbox {
         const json = JSON.stringify({ version: 1, messages: this.store });
         const tmp = `${file}.${process.pid}.tmp`;
         try {
-          await mkdir(dirname(file), { recursive: true });
-          await writeFile(tmp, json, 'utf8');
+          // The caught mail holds live approval links: readable by this user only.
+          await mkdir(dirname(file), { recursive: true, mode: PRIVATE_DIR_MODE });
+          await writeFile(tmp, json, { encoding: 'utf8', mode: PRIVATE_FILE_MODE });
+          await chmod(tmp, PRIVATE_FILE_MODE);
           await rename(tmp, file);
         } catch (err) {
           console.warn(`[dev-mailbox] could not persist messages to ${file}:`, err);

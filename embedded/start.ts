@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
@@ -19,6 +19,7 @@ import { createWorker } from '../worker/worker.js';
 import { startDevMailbox } from './dev-mailbox.js';
 import { DevServerInUseError, DevServerPortInUseError, startDevServer } from './dev-server.js';
 import { ensureTemporalBinaries } from './temporal-binaries.js';
+import { ensurePrivateDir, writePrivateFile } from './private-files.js';
 
 /**
  * A secret made once per data folder (mode 0600) so that what it signs or
@@ -33,7 +34,7 @@ async function embeddedSecret(dataDir: string, name = 'approval-link-secret'): P
     // first start
   }
   const secret = randomBytes(32).toString('base64url');
-  await writeFile(file, secret + '\n', { mode: 0o600 });
+  await writePrivateFile(file, secret + '\n');
   return secret;
 }
 
@@ -67,7 +68,8 @@ runMain(async () => {
   const env = parseEnv();
   installTemporalLogging(env.LOG_LEVEL);
   const dataDir = resolve(env.DATA_DIR);
-  await mkdir(dataDir, { recursive: true });
+  // Secrets, the admin key, caught mail and the databases: this user's only (0700, files 0600).
+  await ensurePrivateDir(dataDir);
   const policy = await loadPolicy(env.POLICY_PATH);
   const secret = env.APPROVAL_LINK_SECRET ?? (await embeddedSecret(dataDir));
   const stops: (() => Promise<void>)[] = [];

@@ -5,7 +5,8 @@
  */
 import { escapeHtml as e, page } from '../html.js';
 
-const GOVERNANCE_CSS = `
+/** Served as /assets/governance.css (api/assets.ts): the CSP allows no inline style. */
+export const GOVERNANCE_CSS = `
 .page { max-width: 72rem; }
 .skip { position: absolute; left: -999px; top: 0; background: var(--bg); padding: 0.5rem 1rem; z-index: 10; }
 .skip:focus { left: 0.5rem; top: 0.5rem; }
@@ -86,9 +87,13 @@ export function governancePage(opts: { title: string; main: string; nav?: { href
 <header class="top">
 <p class="brand">AI governance</p>
 <nav aria-label="Main"><ul>${nav.map((n) => `<li><a href="${e(n.href)}">${e(n.text)}</a></li>`).join('')}</ul></nav>
+<form class="signout" method="post" action="/logout"><button type="submit" class="secondary">Sign out</button></form>
 </header>
 <main id="main" tabindex="-1">
 ${opts.main}
 </main>`;
-  return page({ title: opts.title, body }).replace('</head>', `<style>${GOVERNANCE_CSS}</style>\n</head>`);
+  return page({ title: opts.title, body }).replace(
+    '</head>',
+    '<link rel="stylesheet" href="/assets/governance.css">\n</head>',
+  );
 }

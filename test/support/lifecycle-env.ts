@@ -42,6 +42,8 @@ export async function startLifecycleEnv(
     workerPolicy?: Policy;
     /** How the dev mailbox answers each recipient (see embedded/dev-mailbox.ts). */
     rejectRecipients?: (address: string) => 550 | 451 | undefined;
+    /** The API's request log: its level (default warn) and where its lines go (default stdout). */
+    apiLog?: { level: string; stream: { write(line: string): void } };
   } = {},
 ): Promise<LifecycleEnv> {
   const env = await TestWorkflowEnvironment.createTimeSkipping({
@@ -71,7 +73,7 @@ export async function startLifecycleEnv(
       governanceLead: GOVERNANCE_LEAD,
       isReady: async () => true,
     },
-    { logLevel: 'warn' },
+    { logLevel: opts.apiLog?.level ?? 'warn', logStream: opts.apiLog?.stream },
   );
   // One worker for the whole file: a worker stopped between tests can strand a
   // workflow task on its sticky queue, which freezes the time-skipping clock.
