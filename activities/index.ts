@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
 import { Context, log } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
+import { decisionProofSchema, type ProofSubject, type ProofVerdict } from '../domain/decision-proof.js';
 import type { Notification } from '../domain/notifications.js';
 import type { Policy } from '../domain/policy.js';
 import { signApprovalLink } from '../links/approval-links.js';
+import { verifyDecisionProof } from '../links/decision-proofs.js';
 import type { RecordBatchResult, Store } from '../store/index.js';
 import { listOverdueReviews, listPendingApprovals } from '../views/visibility.js';
 import { renderDigest, renderNotification, type RenderedMail } from './mail-templates.js';
@@ -24,6 +26,8 @@ export interface ActivityDeps {
   mailer: Mailer;
   publicBaseUrl: string;
   approvalLinkSecret: string;
+  /** Checks the API's proof on every decision (DECISION_SIGNING_KEY); it stays here, never in workflow history. */
+  decisionSigningKey: string;
   /** The policy this worker was deployed with: running systems adopt it at their next cycle boundary. */
   policy: Policy;
   /** For activities that read Temporal's visibility store (the weekly digest). */
@@ -186,6 +190,18 @@ export function createActivities(deps: ActivityDeps) {
 
     async latestPolicy(): Promise<Policy> {
       return deps.policy;
+    },
+
+    /**
+     * Run as a local activity by the decision handlers: only the verdict goes
+     * into history. The clock is this worker's wall clock, like the API's that
+     * signed, so a time-skipping test server cannot age a proof.
+     */
+    async verifyDecisionProof(input: ProofSubject & { proof: unknown }): Promise<ProofVerdict> {
+      const proof = decisionProofSchema.safeParse(input.proof);
+      if (!proof.success) return { ok: false, reason: 'bad_signature' };
+      const { proof: _, ...subject } = input;
+      return verifyDecisionProof(deps.decisionSigningKey, subject, proof.data);
     },
 
     // ---- the activities version 1 runs call (workflows/v1); kept while such runs can be open ----

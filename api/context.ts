@@ -11,6 +11,8 @@ export interface ApiContext {
   taskQueue: string;
   publicBaseUrl: string;
   approvalLinkSecret: string;
+  /** Signs every decision sent to Temporal (links/decision-proofs.ts); the worker checks with the same key. */
+  decisionSigningKey: string;
   governanceLead: string;
   /** Whether a request can complete now (api/readiness.ts: a report of each check); /healthz answers it. */
   isReady: () => Promise<boolean | ReadinessReport>;

@@ -3,7 +3,7 @@ import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { z } from 'zod';
-import { INVALID_INPUT, WRONG_STAGE } from '../workflows/messages.js';
+import { FORGED_DECISION, INVALID_INPUT, SEGREGATION_OF_DUTIES, WRONG_STAGE } from '../workflows/messages.js';
 import { jsonErrorOffset } from '../cli/files.js';
 import { redactText } from '../config/redact.js';
 import { escapeHtml, page } from './html.js';
@@ -14,6 +14,8 @@ export const apiErrorBodySchema = z.object({
   message: z.string(),
   issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
   stage: z.string().optional(),
+  /** The segregation-of-duties rule (domain/duties.ts) a refusal applied. */
+  rule: z.string().optional(),
 });
 export type ApiErrorBody = z.infer<typeof apiErrorBodySchema>;
 
@@ -185,6 +187,13 @@ export function fromWorkflowError(err: unknown, systemId: string): ApiError | un
     const details = (failure.details?.[0] ?? {}) as { stage?: string; issues?: { path: string; message: string }[] };
     if (failure.type === WRONG_STAGE) {
       return new ApiError(409, { error: 'wrong_stage', message: failure.message, stage: details.stage });
+    }
+    if (failure.type === SEGREGATION_OF_DUTIES) {
+      const { rule } = (failure.details?.[0] ?? {}) as { rule?: string };
+      return new ApiError(403, { error: 'segregation_of_duties', rule, message: failure.message });
+    }
+    if (failure.type === FORGED_DECISION) {
+      return new ApiError(403, { error: 'forged_decision', message: failure.message, stage: details.stage });
     }
     if (failure.type === INVALID_INPUT) {
       return new ApiError(422, {

@@ -9,7 +9,7 @@ import { buildApi } from './server.js';
 /** The HTTP API as its own process; workers run elsewhere on the same task queue. */
 runMain(async () => {
   const env = parseEnv();
-  requireProduction(env, ['TEMPORAL_ADDRESS', 'DATABASE_URL', 'APPROVAL_LINK_SECRET']);
+  requireProduction(env, ['TEMPORAL_ADDRESS', 'DATABASE_URL', 'APPROVAL_LINK_SECRET', 'DECISION_SIGNING_KEY']);
   const policy = await loadPolicy(env.POLICY_PATH);
   const store = await openStore({ databaseUrl: env.DATABASE_URL });
   const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
@@ -22,6 +22,7 @@ runMain(async () => {
       taskQueue: env.TEMPORAL_TASK_QUEUE,
       publicBaseUrl: publicBaseUrl(env),
       approvalLinkSecret: env.APPROVAL_LINK_SECRET!,
+      decisionSigningKey: env.DECISION_SIGNING_KEY!,
       governanceLead: env.GOVERNANCE_LEAD_EMAIL,
       isReady: createReadiness({
         client,

@@ -61,6 +61,11 @@ export const envSchema = z.object({
     .default('governance-lead@example.com')
     .transform((e) => e.toLowerCase()),
   APPROVAL_LINK_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /**
+   * Signs every approval decision the API sends to Temporal (HMAC-SHA256); the worker holds it too and refuses a
+   * decision without a valid proof. Never the link secret: each key has one job, so a leak of one is not both.
+   */
+  DECISION_SIGNING_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
   POLICY_PATH: z.string().min(1).optional(),
   /**
    * AES-256 keys for Temporal payloads, `id:<base64 of 32 bytes>` separated by commas: the first encrypts, all
@@ -106,6 +111,9 @@ export function parseEnv(source: NodeJS.ProcessEnv = process.env): Env {
     throw new ConfigError(result.error.issues.map((i) => `${i.path.join('.') || '(environment)'}: ${i.message}`));
   }
   const env = result.data;
+  if (env.DECISION_SIGNING_KEY !== undefined && env.DECISION_SIGNING_KEY === env.APPROVAL_LINK_SECRET) {
+    throw new ConfigError(['DECISION_SIGNING_KEY: must differ from APPROVAL_LINK_SECRET (one key, one job)']);
+  }
   // A max age within one interval would report a healthy worker as lost between two of its beats.
   if (env.READINESS_HEARTBEAT_MAX_AGE_MS <= env.WORKER_HEARTBEAT_INTERVAL_MS) {
     throw new ConfigError([

@@ -72,6 +72,8 @@ runMain(async () => {
   await ensurePrivateDir(dataDir);
   const policy = await loadPolicy(env.POLICY_PATH);
   const secret = env.APPROVAL_LINK_SECRET ?? (await embeddedSecret(dataDir));
+  // Its own file, never the link secret: the worker trusts a decision only with this key's proof.
+  const decisionSigningKey = env.DECISION_SIGNING_KEY ?? (await embeddedSecret(dataDir, 'decision-signing-key'));
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop().catch((err) => console.error(err));
@@ -136,6 +138,7 @@ runMain(async () => {
         mailer,
         publicBaseUrl: baseUrl,
         approvalLinkSecret: secret,
+        decisionSigningKey,
         policy,
         client,
       }),
@@ -162,6 +165,7 @@ runMain(async () => {
         taskQueue: env.TEMPORAL_TASK_QUEUE,
         publicBaseUrl: baseUrl,
         approvalLinkSecret: secret,
+        decisionSigningKey,
         governanceLead: env.GOVERNANCE_LEAD_EMAIL,
         isReady: createReadiness({
           client,

@@ -15,12 +15,14 @@ import { sendToLifecycle } from '../api/lifecycle-state.js';
 import { durationMs } from '../domain/duration.js';
 import { workflowIdFor } from '../domain/system.js';
 import { loadPolicy } from '../config/policy-file.js';
+import { signDecisionProof } from '../links/decision-proofs.js';
 import { decideUpdate } from '../workflows/messages.js';
 import { example } from './support/examples.js';
 import {
   GOVERNANCE_LEAD,
   PUBLIC_BASE_URL,
   startLifecycleEnv,
+  TEST_DECISION_KEY,
   TEST_SECRET,
   type LifecycleEnv,
 } from './support/lifecycle-env.js';
@@ -63,6 +65,7 @@ describe('no effect can kill a lifecycle', () => {
       mailer,
       publicBaseUrl: PUBLIC_BASE_URL,
       approvalLinkSecret: TEST_SECRET,
+      decisionSigningKey: TEST_DECISION_KEY,
       policy: base,
     });
     try {
@@ -162,16 +165,24 @@ describe('approval decisions', () => {
       decidedBy: v.pendingApproval.approver,
       via: 'link' as const,
     };
-    const send = () => sendToLifecycle(api(), id, decideUpdate, [decision], { updateId: 'decide-link-jti-1' });
+    // Signed as the API signs a claimed link's decision: the workflow takes no decision without the proof.
+    const proofFor = (jti: string) =>
+      signDecisionProof(
+        TEST_DECISION_KEY,
+        { message: 'decideApproval', systemId: id, payload: decision },
+        { via: 'link', credential: jti },
+      );
+    const send = () =>
+      sendToLifecycle(api(), id, decideUpdate, [decision, proofFor('link-jti-1')], { updateId: 'decide-link-jti-1' });
     const [first, second] = await Promise.all([send(), send()]);
     expect(second).toEqual(first);
     expect(first).toMatchObject({ decision: 'approve', stage: 'approval', nextApprover: GOVERNANCE_LEAD });
     const after = await w.until(id, (x) => x.pendingApproval?.step === 2, 'the second step');
     expect(after.decisions).toHaveLength(1);
     // Another link for the same, now decided, request is refused with the reason.
-    const refused = await sendToLifecycle(api(), id, decideUpdate, [decision], { updateId: 'decide-link-jti-2' }).catch(
-      (err: unknown) => err,
-    );
+    const refused = await sendToLifecycle(api(), id, decideUpdate, [decision, proofFor('link-jti-2')], {
+      updateId: 'decide-link-jti-2',
+    }).catch((err: unknown) => err);
     expect(refused).toMatchObject({ statusCode: 409 });
     expect((refused as { body: { message: string } }).body.message).toMatch(/already decided: approve by/);
     await approveChain(t, w, id);

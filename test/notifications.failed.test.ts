@@ -31,6 +31,7 @@ import type { LifecycleEnv } from './support/lifecycle-env.js';
 import { walker } from './support/walk.js';
 
 const SECRET = 'failed-mail-test-secret-that-is-long-enough-0123';
+const DECISION_KEY = 'failed-mail-test-decision-key-long-enough-0123';
 const GOVERNANCE_LEAD = 'governance-lead@example.org';
 
 const BOUNCING = 'mail-bounce';
@@ -88,6 +89,7 @@ beforeAll(async () => {
       mailer,
       publicBaseUrl: baseUrl,
       approvalLinkSecret: SECRET,
+      decisionSigningKey: DECISION_KEY,
       policy,
       client,
     }),
@@ -101,6 +103,7 @@ beforeAll(async () => {
       taskQueue,
       publicBaseUrl: baseUrl,
       approvalLinkSecret: SECRET,
+      decisionSigningKey: DECISION_KEY,
       governanceLead: GOVERNANCE_LEAD,
       isReady: async () => true,
     },

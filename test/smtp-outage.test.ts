@@ -14,7 +14,7 @@ import { createSmtpMailer } from '../activities/mailer.js';
 import type { SendNotificationInput } from '../activities/types.js';
 import type { NotificationRow } from '../store/index.js';
 import { example } from './support/examples.js';
-import { barrier, lifecycleSuite, pathOf, PUBLIC_BASE_URL, TEST_SECRET } from './support/lifecycle-env.js';
+import { barrier, lifecycleSuite, pathOf, PUBLIC_BASE_URL, TEST_DECISION_KEY, TEST_SECRET } from './support/lifecycle-env.js';
 
 const s = lifecycleSuite({
   beforeClose: async (t) => {
@@ -115,6 +115,7 @@ describe('sendNotification retried after the e-mail went out', () => {
       mailer,
       publicBaseUrl: PUBLIC_BASE_URL,
       approvalLinkSecret: TEST_SECRET,
+      decisionSigningKey: TEST_DECISION_KEY,
       policy: s.t.policy,
     });
     const systemId = 'smtp-retried-activity';

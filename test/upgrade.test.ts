@@ -26,7 +26,7 @@ import { ensureTemporalBinaries } from '../embedded/temporal-binaries.js';
 import { openStore, type Store } from '../store/index.js';
 import { workflowBundle } from '../worker/worker.js';
 import { example, registrationFor } from './support/examples.js';
-import { GOVERNANCE_LEAD, PUBLIC_BASE_URL, TEST_SECRET, type LifecycleEnv } from './support/lifecycle-env.js';
+import { GOVERNANCE_LEAD, PUBLIC_BASE_URL, TEST_DECISION_KEY, TEST_SECRET, type LifecycleEnv } from './support/lifecycle-env.js';
 import { walker } from './support/walk.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/v1-release/${name}`, import.meta.url));
@@ -63,6 +63,7 @@ beforeAll(async () => {
       taskQueue,
       publicBaseUrl: PUBLIC_BASE_URL,
       approvalLinkSecret: TEST_SECRET,
+      decisionSigningKey: TEST_DECISION_KEY,
       governanceLead: GOVERNANCE_LEAD,
       isReady: async () => true,
     },
@@ -110,6 +111,7 @@ async function runWorker(bundle: Awaited<ReturnType<typeof workflowBundle>>, opt
       mailer,
       publicBaseUrl: PUBLIC_BASE_URL,
       approvalLinkSecret: TEST_SECRET,
+      decisionSigningKey: TEST_DECISION_KEY,
       policy,
     }),
     // The old release keeps no sticky cache: the run's next task goes to whichever worker polls next.

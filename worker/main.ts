@@ -18,7 +18,7 @@ const STALE_HEARTBEAT_ROW_MS = 24 * 60 * 60_000;
 /** The worker as its own process, against an external Temporal, PostgreSQL and SMTP server. */
 runMain(async () => {
   const env = parseEnv();
-  requireProduction(env, ['TEMPORAL_ADDRESS', 'DATABASE_URL', 'SMTP_URL', 'APPROVAL_LINK_SECRET']);
+  requireProduction(env, ['TEMPORAL_ADDRESS', 'DATABASE_URL', 'SMTP_URL', 'APPROVAL_LINK_SECRET', 'DECISION_SIGNING_KEY']);
   installTemporalLogging(env.LOG_LEVEL);
   const policy = await loadPolicy(env.POLICY_PATH);
   const store = await openStore({ databaseUrl: env.DATABASE_URL });
@@ -42,6 +42,7 @@ runMain(async () => {
       mailer,
       publicBaseUrl: publicBaseUrl(env),
       approvalLinkSecret: env.APPROVAL_LINK_SECRET!,
+      decisionSigningKey: env.DECISION_SIGNING_KEY!,
       policy,
       client,
     }),

@@ -6,6 +6,7 @@ import {
   continueAsNew,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertMemo,
   upsertSearchAttributes,
@@ -14,8 +15,22 @@ import {
 import type { SearchAttributeUpdatePair, UpdateDefinition } from '@temporalio/common';
 import type { Activities } from '../activities/index.js';
 import type { RecordBatchInput } from '../activities/types.js';
+import {
+  decisionProofSchema,
+  proofRefusalText,
+  type DecisionProof,
+  type ProvenMessage,
+} from '../domain/decision-proof.js';
+import { decisionBreach, delegationBreach, type DutyBreach } from '../domain/duties.js';
 import { durationMs } from '../domain/duration.js';
-import { isFinal, type LifecycleInput, type LifecycleState, type MailRef } from '../domain/lifecycle.js';
+import {
+  isFinal,
+  type ApprovalDecision,
+  type Delegation,
+  type LifecycleInput,
+  type LifecycleState,
+  type MailRef,
+} from '../domain/lifecycle.js';
 import * as machine from '../domain/machine.js';
 import { SA } from '../domain/search-attributes.js';
 import { memoOf, searchValues, type VisibilityValues } from '../domain/visibility.js';
@@ -23,6 +38,7 @@ import {
   closeIncidentUpdate,
   decideUpdate,
   delegateUpdate,
+  FORGED_DECISION,
   legacyDecisionSignal,
   legacyDelegationSignal,
   newModelVersionUpdate,
@@ -31,12 +47,14 @@ import {
   reportIncidentUpdate,
   resendNotificationUpdate,
   retireUpdate,
+  SEGREGATION_OF_DUTIES,
   stateQuery,
   submitBiasEvidenceUpdate,
   submitImpactAssessmentUpdate,
   submitReviewUpdate,
   submitTreatmentPlanUpdate,
   upgradeSignal,
+  WRONG_STAGE,
 } from './messages.js';
 import { lifecycleV1 } from './v1/lifecycle.js';
 import { legacyDocuments, upgradeState, type LegacyInput } from './v1/upgrade.js';
@@ -214,15 +232,123 @@ async function lifecycle(input: LifecycleInput): Promise<LifecycleState> {
     (r) => machine.validateRetirement(state, r),
     (r) => machine.retire(state, ctx(), r),
   );
-  onUpdate(
+
+  // ---- decisions: who decides is proven, and duties stay apart ---------------------------------
+
+  const { verifyDecisionProof } = proxyLocalActivities<Activities>({
+    startToCloseTimeout: '10 seconds',
+    retry: { maximumAttempts: 3 },
+  });
+
+  /**
+   * Anyone who reaches Temporal's frontend can send an update; only the API
+   * holds the key that proves a decision came through a claimed link or an
+   * authenticated approver. Without a valid proof nothing is decided: the
+   * attempt is recorded as forged_decision and the caller told why.
+   */
+  async function proven(
+    message: ProvenMessage,
+    payload: { requestId: string },
+    claimedBy: string,
+    via: 'link' | 'api' | null,
+    raw: unknown,
+  ): Promise<DecisionProof> {
+    const parsed = decisionProofSchema.safeParse(raw);
+    let reason: keyof typeof proofRefusalText | null;
+    if (raw === undefined || raw === null) reason = 'missing';
+    else if (!parsed.success) reason = 'malformed';
+    else if (via !== null && parsed.data.via !== via) reason = 'bad_signature';
+    else {
+      const verdict = await verifyDecisionProof({ message, systemId: state.systemId, payload, proof: parsed.data });
+      reason = verdict.ok ? null : verdict.reason;
+    }
+    if (reason === null && parsed.success) return parsed.data;
+    const why = reason ?? 'malformed';
+    push([
+      {
+        kind: 'event',
+        type: 'forged_decision',
+        actor: null,
+        payload: {
+          message,
+          requestId: payload.requestId,
+          claimedBy,
+          via,
+          reason: why,
+          credential: parsed.success ? parsed.data.credential : null,
+          openRequest: state.approval?.requestId ?? null,
+        },
+      },
+    ]);
+    throw ApplicationFailure.create({
+      type: FORGED_DECISION,
+      nonRetryable: true,
+      message: `not recorded: ${proofRefusalText[why]}`,
+      details: [{ stage: state.stage, reason: why }],
+    });
+  }
+
+  /** Between the validator and the proof's verdict another decision may have closed the request. */
+  function stillOpen(requestId: string, who: string, breach: () => DutyBreach | null): void {
+    if (!machine.matchesOpenRequest(state, requestId, who)) {
+      throw ApplicationFailure.create({
+        type: WRONG_STAGE,
+        message: `approval request ${requestId} is no longer open to ${who}`,
+        details: [{ stage: state.stage }],
+      });
+    }
+    refuseBreach(breach());
+  }
+
+  const authenticated = (requestId: string, who: string, proof: DecisionProof): machine.Effect => ({
+    kind: 'event',
+    type: 'decision_authenticated',
+    actor: who,
+    payload: { requestId, via: proof.via, credential: proof.credential, signedAt: proof.signedAt },
+  });
+
+  // Validators never run on replay, so the duty rules there need no patch; the proof check in the handler does.
+  setHandler(
     decideUpdate,
-    (d) => machine.validateDecision(state, d),
-    (d) => machine.decide(state, ctx(), d),
+    async (d, proof) => {
+      if (patched('signed-decisions')) {
+        const p = await proven('decideApproval', d, d.decidedBy, d.via, proof);
+        stillOpen(d.requestId, d.decidedBy, () => decisionBreach(state, d.decidedBy));
+        const { result, effects } = machine.decide(state, ctx(), d);
+        push([authenticated(d.requestId, d.decidedBy, p), ...effects]);
+        return result;
+      }
+      const { result, effects } = machine.decide(state, ctx(), d);
+      push(effects);
+      return result;
+    },
+    {
+      validator: (raw, _proof?: unknown) => {
+        const d = asFailure(() => machine.validateDecision(state, raw)) as ApprovalDecision;
+        refuseBreach(decisionBreach(state, d.decidedBy));
+      },
+    },
   );
-  onUpdate(
+  setHandler(
     delegateUpdate,
-    (d) => machine.validateDelegation(state, d),
-    (d) => machine.delegate(state, ctx(), d),
+    async (d, proof) => {
+      if (patched('signed-decisions')) {
+        const p = await proven('delegateApproval', d, d.delegatedBy, null, proof);
+        stillOpen(d.requestId, d.delegatedBy, () => delegationBreach(state, governanceLead, d.deputy));
+        const { result, effects } = machine.delegate(state, ctx(), d);
+        push([authenticated(d.requestId, d.delegatedBy, p), ...effects]);
+        return result;
+      }
+      const { result, effects } = machine.delegate(state, ctx(), d);
+      push(effects);
+      return result;
+    },
+    {
+      validator: (raw, _proof?: unknown) => {
+        const d = asFailure(() => machine.validateDelegation(state, raw)) as Delegation;
+        refuseBreach(delegationBreach(state, governanceLead, d.deputy));
+      },
+    },
   );
   setHandler(
     resendNotificationUpdate,
@@ -456,6 +582,17 @@ async function expectNoFailure<T>(p: Promise<T>, what: string): Promise<T> {
 function describe(err: unknown): string {
   const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
   return String((cause as Error)?.message ?? cause).slice(0, 500);
+}
+
+/** A segregation-of-duties refusal names its rule, for the API to pass on. */
+function refuseBreach(breach: DutyBreach | null): void {
+  if (!breach) return;
+  throw ApplicationFailure.create({
+    type: SEGREGATION_OF_DUTIES,
+    nonRetryable: true,
+    message: breach.message,
+    details: [{ rule: breach.rule }],
+  });
 }
 
 /** A refusal from the machine becomes an ApplicationFailure the client can read the type and details of. */

@@ -1,4 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { DecisionProof } from '../domain/decision-proof.js';
 import type { MetricVerdict } from '../domain/evidence.js';
 import type { ApprovalDecision, Delegation, LifecycleState, LinkRenewal, Stage } from '../domain/lifecycle.js';
 import type { AuthorityNotification, Incident, IncidentClosure, NewVersion, Retirement } from '../domain/operations.js';
@@ -53,13 +54,18 @@ export const retireUpdate = defineUpdate<{ stage: Stage; retiredAt: string }, [R
 /**
  * Approvers' decisions are updates too, sent with the link's id as the
  * update id: a retried POST is the same update, so a crash anywhere leaves
- * no decision or exactly one, and the approver is told which.
+ * no decision or exactly one, and the approver is told which. The second
+ * argument is the API's signed proof (domain/decision-proof.ts): without a
+ * valid one the decision or delegation is refused and recorded as forged.
+ * It is optional in the type only because histories from before it replay.
  */
 export const decideUpdate = defineUpdate<
   { requestId: string; decision: string; decidedAt: string; stage: Stage; nextApprover: string | null },
-  [ApprovalDecision]
+  [ApprovalDecision, DecisionProof?]
 >('decideApproval.v2');
-export const delegateUpdate = defineUpdate<{ requestId: string; deputy: string }, [Delegation]>('delegateApproval.v2');
+export const delegateUpdate = defineUpdate<{ requestId: string; deputy: string }, [Delegation, DecisionProof?]>(
+  'delegateApproval.v2',
+);
 /** The caller must learn whether a fresh link was really sent. */
 export const renewLinkUpdate = defineUpdate<{ requestId: string; expiresAt: string }, [LinkRenewal]>(
   'renewApprovalLink.v2',
@@ -83,3 +89,7 @@ export const upgradeSignal = defineSignal('upgradeLifecycle');
 /** Failure types the API maps to HTTP statuses. */
 export const WRONG_STAGE = 'WrongStage';
 export const INVALID_INPUT = 'InvalidInput';
+/** A decision or delegation without the API's valid proof: refused, and recorded as forged_decision. */
+export const FORGED_DECISION = 'ForgedDecision';
+/** Refused by a segregation-of-duties rule (domain/duties.ts); the details name the rule. */
+export const SEGREGATION_OF_DUTIES = 'SegregationOfDuties';

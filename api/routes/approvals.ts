@@ -1,9 +1,11 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { z } from 'zod';
+import { decisionBreach, delegationBreach, type DutyBreach } from '../../domain/duties.js';
 import { decisionKindSchema, returnStages, type LifecycleState } from '../../domain/lifecycle.js';
 import { storable } from '../../domain/storable.js';
 import { verifyApprovalLink, type ApprovalClaims, type LinkRefusal } from '../../links/approval-links.js';
+import { signDecisionProof } from '../../links/decision-proofs.js';
 import { decideUpdate, delegateUpdate, renewLinkUpdate } from '../../workflows/messages.js';
 import type { ApiContext } from '../context.js';
 import { ApiError } from '../errors.js';
@@ -140,6 +142,25 @@ export const approvalRoutes =
         .type('text/html')
         .send(messagePage(refusal.title, message, undefined, renewal));
       return undefined;
+    }
+
+    /** A segregation-of-duties refusal as a page naming the rule; true when one was sent. */
+    async function dutyRefused(
+      reply: FastifyReply,
+      claims: ApprovalClaims,
+      what: 'Decision' | 'Delegation',
+      breach: DutyBreach | null,
+    ): Promise<boolean> {
+      if (!breach) return false;
+      await refuse(
+        reply,
+        claims,
+        'segregation_of_duties',
+        what === 'Decision' ? 403 : 422,
+        `${what} not recorded: segregation of duties`,
+        `${breach.message} (rule ${breach.rule}, ISO/IEC 42001 A.3.2).`,
+      );
+      return true;
     }
 
     /** What the approver decides on, read whole from the record store by the digests the workflow holds. */
@@ -293,23 +314,26 @@ export const approvalRoutes =
             }),
           );
       }
+      // The workflow checks these rules too; here the approver reads which one, before anything is sent.
+      if (open.state && (await dutyRefused(reply, claims, 'Decision', decisionBreach(open.state, claims.sub)))) {
+        return reply;
+      }
+      const decided = {
+        requestId: claims.req,
+        decision,
+        comment,
+        ...(returnTo ? { returnTo } : {}),
+        decidedBy: claims.sub,
+        via: 'link' as const,
+      };
+      // The claimed link is the proof: signed for this decision, under this link's id.
+      const proof = signDecisionProof(
+        ctx.decisionSigningKey,
+        { message: 'decideApproval', systemId: claims.sys, payload: decided },
+        { via: 'link', credential: link.jti },
+      );
       const result = await deliver(claims, reply, 'Decision', () =>
-        sendToLifecycle(
-          ctx,
-          claims.sys,
-          decideUpdate,
-          [
-            {
-              requestId: claims.req,
-              decision,
-              comment,
-              ...(returnTo ? { returnTo } : {}),
-              decidedBy: claims.sub,
-              via: 'link',
-            },
-          ],
-          { updateId: `decide-${link.jti}` },
-        ),
+        sendToLifecycle(ctx, claims.sys, decideUpdate, [decided, proof], { updateId: `decide-${link.jti}` }),
       );
       if (!result) return reply;
       const verb = { approve: 'approved', reject: 'rejected', request_changes: 'requested changes to' }[decision];
@@ -337,15 +361,22 @@ export const approvalRoutes =
           .type('text/html')
           .send(messagePage('Delegation not recorded', 'Name a deputy other than yourself.'));
       }
-      if (!(await openRequest(claims, reply))) return reply;
+      const open = await openRequest(claims, reply);
+      if (!open) return reply;
+      if (
+        open.state &&
+        (await dutyRefused(reply, claims, 'Delegation', delegationBreach(open.state, ctx.governanceLead, deputy)))
+      ) {
+        return reply;
+      }
+      const delegation = { requestId: claims.req, delegatedBy: claims.sub, deputy, reason };
+      const proof = signDecisionProof(
+        ctx.decisionSigningKey,
+        { message: 'delegateApproval', systemId: claims.sys, payload: delegation },
+        { via: 'link', credential: link.jti },
+      );
       const delivered = await deliver(claims, reply, 'Delegation', () =>
-        sendToLifecycle(
-          ctx,
-          claims.sys,
-          delegateUpdate,
-          [{ requestId: claims.req, delegatedBy: claims.sub, deputy, reason }],
-          { updateId: `delegate-${link.jti}` },
-        ),
+        sendToLifecycle(ctx, claims.sys, delegateUpdate, [delegation, proof], { updateId: `delegate-${link.jti}` }),
       );
       if (!delivered) return reply;
       return reply

@@ -18,6 +18,7 @@ import type { LifecycleEnv } from './lifecycle-env.js';
 import { walker } from './walk.js';
 
 export const DEV_ENV_SECRET = 'dev-env-test-secret-that-is-long-enough-0123';
+export const DEV_ENV_DECISION_KEY = 'dev-env-test-decision-key-long-enough-0123';
 export const DEV_ENV_GOVERNANCE_LEAD = 'governance-lead@example.org';
 
 export interface DevEnv {
@@ -67,6 +68,7 @@ export async function startDevEnv(
       mailer,
       publicBaseUrl: baseUrl,
       approvalLinkSecret: DEV_ENV_SECRET,
+      decisionSigningKey: DEV_ENV_DECISION_KEY,
       policy,
       client,
     }),
@@ -80,6 +82,7 @@ export async function startDevEnv(
       taskQueue,
       publicBaseUrl: baseUrl,
       approvalLinkSecret: DEV_ENV_SECRET,
+      decisionSigningKey: DEV_ENV_DECISION_KEY,
       governanceLead: DEV_ENV_GOVERNANCE_LEAD,
       isReady: async () => true,
     },

@@ -17,6 +17,8 @@ import { resendNotificationUpdate } from '../../workflows/messages.js';
 import { walker } from './walk.js';
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-0123456789';
+/** What the API signs decisions with and the worker checks them with (DECISION_SIGNING_KEY). */
+export const TEST_DECISION_KEY = 'test-decision-signing-key-0123456789abcdef';
 export const PUBLIC_BASE_URL = 'http://approvals.test';
 export const GOVERNANCE_LEAD = 'governance-lead@example.org';
 
@@ -60,6 +62,7 @@ export async function startLifecycleEnv(
     mailer,
     publicBaseUrl: PUBLIC_BASE_URL,
     approvalLinkSecret: TEST_SECRET,
+    decisionSigningKey: TEST_DECISION_KEY,
     policy: opts.workerPolicy ?? policy,
   });
   const api = await buildApi(
@@ -70,6 +73,7 @@ export async function startLifecycleEnv(
       taskQueue,
       publicBaseUrl: PUBLIC_BASE_URL,
       approvalLinkSecret: TEST_SECRET,
+      decisionSigningKey: TEST_DECISION_KEY,
       governanceLead: GOVERNANCE_LEAD,
       isReady: async () => true,
     },
