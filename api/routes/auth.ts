@@ -1,9 +1,10 @@
+import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { emailSchema } from '../../domain/system.js';
 import { storable } from '../../domain/storable.js';
 import { getApiKey, insertApiKey, insertLoginLink, listApiKeys, revokeApiKey, spendLoginLink, useApiKey, type ApiKeyRow } from '../../store/access.js';
-import { keyPrincipal, principalOf } from '../auth/plugin.js';
+import { keyPrincipal, principalOf, type AuthContext } from '../auth/plugin.js';
 import { looksLikeApiKey, newApiKey, newToken, sha256Hex } from '../auth/keys.js';
 import { roleSchema, teamSchema, type Principal } from '../auth/principal.js';
 import { sealSession, SESSION_COOKIE } from '../auth/session.js';
@@ -92,8 +93,19 @@ export async function createLoginLink(ctx: Pick<ApiContext, 'store' | 'publicBas
 }
 
 /** Only same-site paths: `next` must never send a fresh session to another origin. */
-function safeNext(next: unknown): string {
+export function safeNext(next: unknown): string {
   return typeof next === 'string' && /^\/(?![/\\])[^\s]*$/.test(next) ? next : '/';
+}
+
+/** The page session cookie, the same for every way of signing in (API key, one-time link, OIDC). */
+export function setSessionCookie(reply: FastifyReply, auth: AuthContext, principal: Principal): FastifyReply {
+  return reply.setCookie(SESSION_COOKIE, sealSession(principal, auth.sessionSecret, auth.sessionTtlMs), {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'strict',
+    secure: auth.secureCookies,
+    maxAge: Math.floor(auth.sessionTtlMs / 1000),
+  });
 }
 
 function loginPage(opts: { next: string; error?: string; oidc: boolean }): string {
@@ -113,14 +125,7 @@ ${opts.oidc ? `<p><a class="button secondary" href="/auth/oidc/start?next=${enco
 export const authRoutes =
   (ctx: ApiContext): FastifyPluginAsyncZod =>
   async (app) => {
-    const setSession = (reply: import('fastify').FastifyReply, principal: Principal) =>
-      reply.setCookie(SESSION_COOKIE, sealSession(principal, ctx.auth.sessionSecret, ctx.auth.sessionTtlMs), {
-        path: '/',
-        httpOnly: true,
-        sameSite: 'strict',
-        secure: ctx.auth.secureCookies,
-        maxAge: Math.floor(ctx.auth.sessionTtlMs / 1000),
-      });
+    const setSession = (reply: FastifyReply, principal: Principal) => setSessionCookie(reply, ctx.auth, principal);
 
     app.get(
       '/login',
