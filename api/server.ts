@@ -17,6 +17,7 @@ import { healthAnswer } from './readiness.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { governanceRoutes } from './routes/governance.js';
+import { oidcLoginRoutes } from './routes/oidc-login.js';
 import { systemRoutes } from './routes/systems.js';
 
 // A missing field reads "is required" rather than zod's "expected string, received undefined".
@@ -66,6 +67,8 @@ export async function buildApi(ctx: ApiContext, opts: ApiOptions = {}): Promise<
   await app.register(approvalRoutes(ctx));
   await app.register(governanceRoutes(ctx));
   await app.register(dashboardRoutes(ctx));
+  // The organisation's sign-in redirect exists only where one is configured; bearer tokens need only the JWKS.
+  if (ctx.auth.oidc?.login) await app.register(oidcLoginRoutes(ctx));
   if (opts.mailbox) registerDevMailboxRoutes(app, opts.mailbox);
   return app;
 }
