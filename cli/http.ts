@@ -2,12 +2,30 @@ import { CliError, EXIT, usageError, type ErrorBody, type Issue } from './errors
 
 const REQUEST_TIMEOUT_MS = 30_000;
 
+/** Where the key comes from; what a missing or refused key's message tells the user to set. */
+export const API_KEY_ENV = 'AI_LIFECYCLE_API_KEY';
+
+/**
+ * Said when there is no key: every route but the open ones needs one, and a newcomer's first key is the one
+ * `npm start` made.
+ */
+export const MISSING_KEY_MESSAGE =
+  `no API key: set ${API_KEY_ENV} to your API key (or pass --api-key). With \`npm start\` the admin key is in ` +
+  `$DATA_DIR/admin-api-key (by default .data/admin-api-key): export ${API_KEY_ENV}=$(cat .data/admin-api-key)`;
+
 /** The API under `--server`: each answer mapped to the CLI's exit codes (see errors.ts). */
 export class Api {
   /** The server as given, without a trailing slash: what messages name. */
   readonly server: string;
 
-  constructor(server: string) {
+  /**
+   * `apiKey` is sent as `Authorization: Bearer …` with every request. Without one, the first request fails with
+   * MISSING_KEY_MESSAGE: only then, so that files are still checked (and named) without a key.
+   */
+  constructor(
+    server: string,
+    private readonly apiKey?: string,
+  ) {
     let url: URL;
     try {
       url = new URL(server);
@@ -24,12 +42,20 @@ export class Api {
     return `/api/v1/systems${id === undefined ? '' : `/${encodeURIComponent(id)}`}${suffix}`;
   }
 
-  async request<T = Record<string, unknown>>(method: 'GET' | 'POST' | 'PUT', path: string, body?: unknown): Promise<T> {
+  async request<T = Record<string, unknown>>(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    path: string,
+    body?: unknown,
+  ): Promise<T> {
+    if (!this.apiKey) throw new CliError(EXIT.USAGE, { error: 'no_api_key', message: MISSING_KEY_MESSAGE });
+    const headers: Record<string, string> = { authorization: `Bearer ${this.apiKey}` };
+    if (body === undefined) headers['accept'] = 'application/json';
+    else headers['content-type'] = 'application/json';
     let res: Response;
     try {
       res = await fetch(`${this.server}${path}`, {
         method,
-        headers: body === undefined ? { accept: 'application/json' } : { 'content-type': 'application/json' },
+        headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
@@ -70,6 +96,8 @@ function refusal(status: number, json: unknown, what: string): CliError {
   };
   if (Array.isArray(body.issues)) error.issues = body.issues.filter(isIssue);
   if (typeof body.stage === 'string') error.stage = body.stage;
+  // The server says what is wrong with the credential; the CLI adds where the credential came from.
+  if (status === 401) error.message += ` (the key in ${API_KEY_ENV} or --api-key)`;
   // 4xx: the request is wrong for this system (bad content, unknown system, wrong stage): the caller's input.
   // Anything else is the server's trouble.
   return new CliError(status >= 400 && status < 500 ? EXIT.USAGE : EXIT.SERVER, error);

@@ -15,16 +15,17 @@ import {
   retirementSchema,
   reviewSchema,
 } from '../domain/operations.js';
-import { registrationSchema, systemIdSchema } from '../domain/system.js';
+import { roleSchema, roles, teamSchema } from '../api/auth/principal.js';
+import { emailSchema, registrationSchema, systemIdSchema } from '../domain/system.js';
 import { treatmentPlanSchema } from '../domain/treatment.js';
 import { CliError, EXIT, describeError, usageError } from './errors.js';
 import { readJsonFile, validate, zodIssues } from './files.js';
-import { Api } from './http.js';
+import { API_KEY_ENV, Api } from './http.js';
 import { age, decisionLine, outcomeOf, pendingLine, renderStatus, type SystemView } from './view.js';
 
 const DEFAULT_SERVER = 'http://localhost:3000';
 
-const USAGE = `Usage: ai-lifecycle [--server URL] [--json] <command> [arguments]
+const USAGE = `Usage: ai-lifecycle [--server URL] [--api-key KEY] [--json] <command> [arguments]
 
 Drives an AI system through its ISO/IEC 42001 impact assessment lifecycle from a terminal or a CI job.
 
@@ -47,9 +48,21 @@ Commands:
   review <id> <file.json>       submit a periodic review
   incident <id> <file.json>     report an incident
   retire <id> <file.json>       retire the system
+  whoami                        the credential's principal: e-mail, role, team
+  keys create --name N --email E --role ROLE [--team T] [--expires DATE-TIME]
+                                (admin) create an API key; it is printed this once, the server keeps only
+                                its hash. ROLE: ${roles.join(', ')};
+                                an ai-team key needs --team, the others take none; --expires is an
+                                ISO 8601 date-time
+  keys list                     (admin) every key: id, prefix, holder, role, team, created, expiry,
+                                revocation and last use (never the secret)
+  keys revoke <key id>          (admin) revoke a key for good; its sessions end with it
 
 Options:
   --server URL   the API (default: $AI_LIFECYCLE_URL, else ${DEFAULT_SERVER})
+  --api-key KEY  the API key every request sends (default: $${API_KEY_ENV}, the documented way: a flag
+                 shows in the process list). \`npm start\` writes its admin key to $DATA_DIR/admin-api-key:
+                   export ${API_KEY_ENV}=$(cat .data/admin-api-key)
   --json         print exactly one JSON object on stdout, errors included
                  ({"error", "message", "issues"?, "stage"?}); progress and diagnostics go to stderr
   -h, --help     show this help
@@ -60,9 +73,10 @@ Durations: 90s, 5m, 2h, 1d (a bare number is seconds).
 Exit codes:
   0  done; wait: approved, the system is active
   1  server or network error: server unreachable, no answer within 30 s, HTTP 5xx
-  2  usage or bad input: unknown command or option, missing or invalid file, or a request the server
-     refused: HTTP 400/422 (each field named), 404 (unknown system), 409 (wrong stage or already
-     registered; the current stage is printed)
+  2  usage or bad input: unknown command or option, missing or invalid file, no API key, or a request
+     the server refused: HTTP 400/422 (each field named), 401 (unknown, revoked or expired key),
+     403 (the key's role may not do this), 404 (unknown system, or another team's), 409 (wrong stage
+     or already registered; the current stage is printed)
   3  wait: sent back to the AI team (rejected or changes requested); the approver's comment is printed
   4  wait: the system is rejected (prohibited practice) or retired
   5  wait: no outcome within --timeout
@@ -80,10 +94,16 @@ const options = {
   evidence: { type: 'string', multiple: true },
   timeout: { type: 'string' },
   interval: { type: 'string' },
+  'api-key': { type: 'string' },
+  name: { type: 'string' },
+  email: { type: 'string' },
+  role: { type: 'string' },
+  team: { type: 'string' },
+  expires: { type: 'string' },
 } as const;
 type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
 type OptionName = keyof typeof options;
-const GLOBAL_OPTIONS: OptionName[] = ['server', 'json', 'help'];
+const GLOBAL_OPTIONS: OptionName[] = ['server', 'json', 'help', 'api-key'];
 
 /** What a command printed: `json` with --json, else `text`; `exitCode` 0 unless the command says otherwise. */
 interface Output {
@@ -178,6 +198,10 @@ const COMMAND_OPTIONS: Record<string, OptionName[]> = {
   status: [],
   'new-version': ['version', 'by', 'summary', 'unchanged', 'changed', 'evidence'],
   wait: ['timeout', 'interval'],
+  whoami: [],
+  'keys create': ['name', 'email', 'role', 'team', 'expires'],
+  'keys list': [],
+  'keys revoke': [],
   ...Object.fromEntries(Object.keys(FILE_COMMANDS).map((c) => [c, []])),
 };
 
@@ -194,12 +218,20 @@ async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
     }
     const { values, positionals } = parsed;
     json = values.json === true;
-    const [command, ...args] = positionals;
+    let [command, ...args] = positionals;
     if (values.help || command === 'help') {
       await write(process.stdout, USAGE);
       return EXIT.OK;
     }
     if (!command) throw usageError('no command given; see ai-lifecycle --help');
+    if (command === 'keys') {
+      const [sub, ...rest] = args;
+      if (!sub || !COMMAND_OPTIONS[`keys ${sub}`]) {
+        throw usageError(`keys needs create, list or revoke${sub ? `, not "${sub}"` : ''}; see ai-lifecycle --help`);
+      }
+      command = `keys ${sub}`;
+      args = rest;
+    }
     const allowed = COMMAND_OPTIONS[command];
     if (!allowed) throw usageError(`unknown command "${command}"; see ai-lifecycle --help`);
     for (const name of Object.keys(values) as OptionName[]) {
@@ -207,7 +239,10 @@ async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
         throw usageError(`${command} takes no --${name}; see ai-lifecycle --help`);
       }
     }
-    const api = new Api(values.server ?? (env['AI_LIFECYCLE_URL'] || DEFAULT_SERVER));
+    const api = new Api(
+      values.server ?? (env['AI_LIFECYCLE_URL'] || DEFAULT_SERVER),
+      values['api-key'] ?? (env[API_KEY_ENV]?.trim() || undefined),
+    );
     const progress = (line: string) => (json ? note(line) : process.stdout.write(`${line}\n`));
     const output = await run(command, args, { api, values, note, progress });
     if (json) await write(process.stdout, `${JSON.stringify(output.json, null, 2)}\n`);
@@ -245,6 +280,29 @@ async function run(command: string, args: string[], ctx: Ctx): Promise<Output> {
       return newVersion(args, ctx);
     case 'wait':
       return waitForOutcome(args, ctx);
+    case 'whoami': {
+      expectArgs(command, args, []);
+      const me = await ctx.api.request<Me>('GET', '/api/v1/me');
+      return {
+        json: me,
+        text: `${me.email}: role ${me.role}${me.team ? `, team ${me.team}` : ''} (${me.id}, via ${me.via.replace('_', ' ')})`,
+      };
+    }
+    case 'keys create':
+      return createKey(args, ctx);
+    case 'keys list': {
+      expectArgs(command, args, []);
+      const r = await ctx.api.request<{ keys: KeyView[] }>('GET', '/api/v1/keys');
+      return { json: r, text: renderKeys(r.keys) };
+    }
+    case 'keys revoke': {
+      const [id] = expectArgs(command, args, ['<key id>']);
+      const k = await ctx.api.request<KeyView>('DELETE', `/api/v1/keys/${encodeURIComponent(id)}`);
+      return {
+        json: k,
+        text: `revoked ${k.id} (${k.prefix}…, ${k.name}, ${k.email}) at ${k.revokedAt}; it and its sessions no longer sign in`,
+      };
+    }
     default: {
       const spec = FILE_COMMANDS[command]!;
       const [id, file] = expectArgs(command, args, ['<id>', '<file.json>']);
@@ -424,6 +482,130 @@ async function waitForOutcome(args: string[], ctx: Ctx): Promise<Output> {
     }
     await new Promise((r) => setTimeout(r, Math.min(intervalMs, left)));
   }
+}
+
+/** GET /api/v1/me and the key views of /api/v1/keys, as api/routes/auth.ts answers them. */
+interface Me {
+  id: string;
+  email: string;
+  role: string;
+  team: string | null;
+  via: string;
+}
+interface KeyView {
+  id: string;
+  prefix: string;
+  name: string;
+  email: string;
+  role: string;
+  team: string | null;
+  createdBy: string;
+  createdAt: string;
+  expiresAt: string | null;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+}
+
+/** The key create body's fields, as flags (the server's 422 names body fields). */
+const KEY_FLAGS: Record<string, string> = {
+  name: '--name',
+  email: '--email',
+  role: '--role',
+  team: '--team',
+  expiresAt: '--expires',
+};
+
+/**
+ * `keys create`: the flags are checked here for what they are on their own (role, e-mail, team slug, a date-time);
+ * the server checks how they go together (a team for ai-team only, an expiry in the future) and its 422 is told
+ * in flags too.
+ */
+async function createKey(args: string[], ctx: Ctx): Promise<Output> {
+  expectArgs('keys create', args, []);
+  const { values } = ctx;
+  for (const [name, what] of [
+    ['name', 'N'],
+    ['email', 'E'],
+    ['role', 'ROLE'],
+  ] as const) {
+    if (values[name] === undefined) throw usageError(`keys create needs --${name} ${what}`);
+  }
+  const issues: { path: string; message: string }[] = [];
+  const check = (flag: string, schema: z.ZodType, value: string | undefined) => {
+    if (value === undefined) return;
+    const r = schema.safeParse(value);
+    if (!r.success) issues.push(...zodIssues(r.error).map((i) => ({ path: flag, message: i.message })));
+  };
+  check('--email', emailSchema, values.email);
+  check('--role', roleSchema, values.role);
+  check('--team', teamSchema, values.team);
+  if (values.expires !== undefined && Number.isNaN(Date.parse(values.expires))) {
+    issues.push({ path: '--expires', message: 'must be an ISO 8601 date-time, e.g. 2027-01-31T00:00:00Z' });
+  }
+  if (issues.length) {
+    throw new CliError(EXIT.USAGE, { error: 'invalid_options', message: 'invalid keys create options', issues });
+  }
+  const body = {
+    name: values.name,
+    email: values.email,
+    role: values.role,
+    ...(values.team !== undefined ? { team: values.team } : {}),
+    ...(values.expires !== undefined ? { expiresAt: values.expires } : {}),
+  };
+  let k: KeyView & { key: string };
+  try {
+    k = await ctx.api.request('POST', '/api/v1/keys', body);
+  } catch (err) {
+    if (err instanceof CliError && err.body.issues) {
+      err.body.issues = err.body.issues.map((i) => ({
+        ...i,
+        path: KEY_FLAGS[i.path.replace(/^body\./, '')] ?? i.path,
+      }));
+      err.body.message = err.body.issues.map((i) => `${i.path}: ${i.message}`).join('; ');
+    }
+    throw err;
+  }
+  const holder = `${k.email}, role ${k.role}${k.team ? `, team ${k.team}` : ''}`;
+  return {
+    json: k,
+    text: [
+      `API key ${k.id} created for ${holder}:`,
+      '',
+      `  ${k.key}`,
+      '',
+      'This is the only time the key is shown: the server keeps only its hash. Hand it to its holder now.',
+      `  id       ${k.id}`,
+      `  prefix   ${k.prefix}`,
+      `  name     ${k.name}`,
+      `  expires  ${k.expiresAt ?? 'never'}`,
+    ].join('\n'),
+  };
+}
+
+/** `keys list`: one row per key, the columns of KeyView without the creator. */
+function renderKeys(keys: KeyView[]): string {
+  if (!keys.length) return 'no API keys';
+  const when = (iso: string | null) => (iso ? iso.replace(/:\d\d\.\d+Z$/, 'Z').replace('T', ' ') : '—');
+  const header = ['id', 'prefix', 'name', 'e-mail', 'role', 'team', 'created', 'expires', 'revoked', 'last used'];
+  const rows = keys.map((k) => [
+    k.id,
+    k.prefix,
+    k.name,
+    k.email,
+    k.role,
+    k.team ?? '—',
+    when(k.createdAt),
+    when(k.expiresAt),
+    when(k.revokedAt),
+    when(k.lastUsedAt),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
 }
 
 function getSystem(api: Api, id: string): Promise<SystemView> {

@@ -2,7 +2,8 @@
  * The `ai-lifecycle` CLI as a CI job runs it: the real binary (`node cli/bin.mjs`, package.json "bin"), from a
  * working directory outside the project, against the real product (embedded/start.ts with its own Temporal dev
  * server, PGlite and API, mailing a real SMTP server this test owns). Approvers decide by following the e-mailed
- * links over HTTP, as in test/e2e.test.ts.
+ * links over HTTP, as in test/e2e.test.ts. Every command authenticates as the README has it: the admin key that
+ * `npm start` printed makes the AI team's key, and AI_LIFECYCLE_API_KEY carries a key to the CLI.
  */
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
@@ -18,6 +19,7 @@ import { csrfFrom } from './support/lifecycle-env.js';
 import { outcomeOf, type SystemView } from '../cli/view.js';
 import {
   PROJECT_ROOT,
+  adminKeyOf,
   forceStop,
   productEnv,
   spawnProduct,
@@ -33,6 +35,10 @@ const REJECTED_ID = 'cv-screening-rejected';
 const RISK_OWNER: string = example('register.json').riskOwner;
 const OWNER: string = example('register.json').owner;
 const GOVERNANCE_LEAD = 'governance-lead@cli.example.org';
+/** The AI team's team: its key registers the systems, so they belong to it. */
+const TEAM = 'recruiting';
+/** A key of the right shape that no server knows: for the servers in this file that are not the product. */
+const UNKNOWN_KEY = `ail_00000000_${'x'.repeat(43)}`;
 
 interface Run {
   code: number;
@@ -42,7 +48,8 @@ interface Run {
 }
 
 /**
- * The real binary, from `cwd` (a temp dir outside the project), with AI_LIFECYCLE_URL unset unless given.
+ * The real binary, from `cwd` (a temp dir outside the project), with AI_LIFECYCLE_URL and AI_LIFECYCLE_API_KEY
+ * unset unless given.
  * `onStderr` hears stderr as it comes (wait's progress lines), before the run ends.
  */
 function runCli(
@@ -50,7 +57,7 @@ function runCli(
   opts: { cwd: string; env?: Record<string, string>; onStderr?: (text: string) => void },
 ): Promise<Run> {
   const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
-  if (!opts.env?.['AI_LIFECYCLE_URL']) delete env['AI_LIFECYCLE_URL'];
+  for (const name of ['AI_LIFECYCLE_URL', 'AI_LIFECYCLE_API_KEY']) if (!opts.env?.[name]) delete env[name];
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = execFile(
@@ -86,8 +93,15 @@ describe('ai-lifecycle CLI against the running product', () => {
   let port: number;
   let baseUrl: string;
   let product: ProductProcess | undefined;
+  /** The admin key `npm start` printed in its banner. */
+  let adminKey: string;
+  /** The AI team's key (the system owner's, role ai-team, team TEAM), made with the admin key: what `cli` sends. */
+  let teamKey: string;
 
-  /** `ai-lifecycle --server <the product> …`, from the work dir; expects `code`, showing everything if not. */
+  /**
+   * `ai-lifecycle --server <the product> …`, from the work dir, as the AI team (AI_LIFECYCLE_API_KEY = its key,
+   * unless `env` names another); expects `code`, showing everything if not.
+   */
   async function cli(
     args: string[],
     code: number,
@@ -95,7 +109,7 @@ describe('ai-lifecycle CLI against the running product', () => {
     onStderr?: (text: string) => void,
   ): Promise<Run> {
     const full = ['--server', baseUrl, ...args];
-    const r = await runCli(full, { cwd: workDir, env, onStderr });
+    const r = await runCli(full, { cwd: workDir, env: { AI_LIFECYCLE_API_KEY: teamKey, ...env }, onStderr });
     expect(r.code, `${show(full, r)}\n${r.code === 1 ? (product?.tail() ?? '') : ''}`).toBe(code);
     return r;
   }
@@ -155,15 +169,23 @@ describe('ai-lifecycle CLI against the running product', () => {
       }),
     );
     await waitUntilHealthy(product, baseUrl, START_TIMEOUT_MS);
-    for (const name of [
-      'register.json',
-      'impact-assessment.json',
-      'bias-evidence.json',
-      'treatment-plan.json',
-      'fria-notification.json',
-    ]) {
+    adminKey = await adminKeyOf(product);
+    const made = await fetch(`${baseUrl}/api/v1/keys`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'ML team', email: OWNER, role: 'ai-team', team: TEAM }),
+    });
+    const madeText = await made.text();
+    expect(made.status, madeText).toBe(201);
+    teamKey = JSON.parse(madeText).key;
+    for (const name of ['register.json', 'impact-assessment.json', 'bias-evidence.json', 'treatment-plan.json']) {
       await file(name, example(name));
     }
+    // Actors come from the credential: the AI team's key sends the notification, so the file names its holder.
+    await file('fria-notification.json', {
+      ...example<Record<string, unknown>>('fria-notification.json'),
+      notifiedBy: OWNER,
+    });
   }, START_TIMEOUT_MS + 30_000);
 
   afterAll(async () => {
@@ -174,9 +196,23 @@ describe('ai-lifecycle CLI against the running product', () => {
 
   it('documents its commands and exit codes in --help', async () => {
     const r = await cli(['--help'], 0);
-    for (const command of ['register', 'assess', 'evidence', 'plan', 'new-version', 'status', 'wait', 'fria']) {
+    for (const command of [
+      'register',
+      'assess',
+      'evidence',
+      'plan',
+      'new-version',
+      'status',
+      'wait',
+      'fria',
+      'whoami',
+      'keys create',
+      'keys list',
+      'keys revoke',
+    ]) {
       expect(r.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
     }
+    expect(r.stdout).toContain('AI_LIFECYCLE_API_KEY');
     for (const code of [0, 1, 2, 3, 4, 5]) expect(r.stdout).toMatch(new RegExp(`^  ${code}  \\S`, 'm'));
     expect(r.stdout).toMatch(/^ {2}3 {2}wait: sent back/m);
     expect(r.stdout).toMatch(/^ {2}5 {2}wait: no outcome within --timeout/m);
@@ -202,7 +238,8 @@ describe('ai-lifecycle CLI against the running product', () => {
       counterUrl = `http://127.0.0.1:${(counter.address() as AddressInfo).port}`;
     });
     afterAll(() => new Promise<void>((r) => counter.close(() => r())));
-    const offline = (args: string[]) => runCli(['--server', counterUrl, ...args], { cwd: workDir });
+    const offline = (args: string[], env: Record<string, string> = { AI_LIFECYCLE_API_KEY: UNKNOWN_KEY }) =>
+      runCli(['--server', counterUrl, ...args], { cwd: workDir, env });
 
     it('exits 2 naming the missing file, the JSON position and the fields, and sends nothing', async () => {
       const missing = await offline(['register', 'no-such-file.json']);
@@ -258,18 +295,44 @@ describe('ai-lifecycle CLI against the running product', () => {
       expect(seen.code, show(['status'], seen)).toBe(1);
       expect(requests).toEqual([`GET /api/v1/systems/${SYSTEM_ID}`]);
     });
+
+    it('without an API key exits 2 saying to set AI_LIFECYCLE_API_KEY and where the admin key is, sending nothing', async () => {
+      const before = requests.length;
+      for (const args of [['status', SYSTEM_ID], ['keys', 'list'], ['whoami'], ['register', 'register.json']]) {
+        const r = await offline(args, {});
+        expect(r.code, show(args, r)).toBe(2);
+        expect(r.stderr).toContain('no API key: set AI_LIFECYCLE_API_KEY');
+        expect(r.stderr).toContain('$DATA_DIR/admin-api-key');
+      }
+      const asJson = await offline(['status', SYSTEM_ID, '--json'], {});
+      expect(JSON.parse(asJson.stdout)).toMatchObject({ error: 'no_api_key' });
+      // A bad file is still named first: the key is only needed to send.
+      const missing = await offline(['register', 'no-such-file.json'], {});
+      expect(missing.stderr).toContain('cannot read no-such-file.json');
+      expect(requests.slice(before), 'no request without a key').toEqual([]);
+
+      // The key goes as a bearer token, from the variable or from --api-key.
+      const headers: (string | undefined)[] = [];
+      counter.on('request', (req) => headers.push(req.headers.authorization));
+      await offline(['status', SYSTEM_ID]);
+      await offline(['--api-key', `${UNKNOWN_KEY}2`, 'status', SYSTEM_ID], {});
+      expect(headers).toEqual([`Bearer ${UNKNOWN_KEY}`, `Bearer ${UNKNOWN_KEY}2`]);
+    });
   });
 
   it('exits 1 with the address and the reason when the server is unreachable', async () => {
     const closed = `http://127.0.0.1:${await getFreePort()}`;
-    const r = await runCli(['--server', closed, 'status', SYSTEM_ID], { cwd: workDir });
+    const r = await runCli(['--server', closed, 'status', SYSTEM_ID], {
+      cwd: workDir,
+      env: { AI_LIFECYCLE_API_KEY: UNKNOWN_KEY },
+    });
     expect(r.code, show(['status'], r)).toBe(1);
     expect(r.stderr).toContain(`cannot reach ${closed}: ECONNREFUSED`);
 
     // The server can come from AI_LIFECYCLE_URL; --json answers with one JSON object even then.
     const viaEnv = await runCli(['register', 'register.json', '--json'], {
       cwd: workDir,
-      env: { AI_LIFECYCLE_URL: closed },
+      env: { AI_LIFECYCLE_URL: closed, AI_LIFECYCLE_API_KEY: UNKNOWN_KEY },
     });
     expect(viaEnv.code, show(['register', '--json'], viaEnv)).toBe(1);
     expect(JSON.parse(viaEnv.stdout)).toEqual({
@@ -294,6 +357,116 @@ describe('ai-lifecycle CLI against the running product', () => {
 
     const unknown = await cli(['status', 'no-such-system'], 2);
     expect(unknown.stderr).toContain('no AI system with id no-such-system');
+  });
+
+  it('keys: an admin creates a key shown once, lists it without the secret, revokes it, and it no longer signs in', async () => {
+    const asAdmin = { AI_LIFECYCLE_API_KEY: adminKey };
+    const me = await cli(['whoami'], 0, asAdmin);
+    expect(me.stdout).toMatch(/^admin@localhost: role admin \(key:ak_\w+, via api key\)$/m);
+
+    const created = await cli(
+      [
+        'keys',
+        'create',
+        '--name',
+        'Recruiting CI',
+        '--email',
+        'ci@cli.example.org',
+        '--role',
+        'ai-team',
+        '--team',
+        TEAM,
+        '--expires',
+        '2099-01-01T00:00:00Z',
+      ],
+      0,
+      asAdmin,
+    );
+    const key = /^ {2}(ail_[a-z0-9]{8}_[A-Za-z0-9_-]{43})$/m.exec(created.stdout)?.[1];
+    expect(key, created.stdout).toBeDefined();
+    expect(created.stdout).toContain('This is the only time the key is shown');
+    const id = /^ {2}id {7}(ak_[a-z0-9]+)$/m.exec(created.stdout)?.[1];
+    const prefix = /^ {2}prefix {3}(ail_[a-z0-9]{8})$/m.exec(created.stdout)?.[1];
+    expect(id, created.stdout).toBeDefined();
+    expect(key!.startsWith(`${prefix}_`), `${prefix} is the start of the key`).toBe(true);
+    expect(created.stdout).toContain('expires  2099-01-01T00:00:00.000Z');
+
+    // The new key works, within its team.
+    const ci = { AI_LIFECYCLE_API_KEY: key! };
+    expect((await cli(['whoami'], 0, ci)).stdout).toContain(
+      `ci@cli.example.org: role ai-team, team ${TEAM} (key:${id}`,
+    );
+    expect((await cli(['status', SYSTEM_ID], 0, ci)).stdout).toContain(`${SYSTEM_ID} — `);
+
+    // Listed with prefix, holder, role, team and expiry, never the secret.
+    const list = await cli(['keys', 'list'], 0, asAdmin);
+    expect(list.stdout).toMatch(/^id +prefix +name +e-mail +role +team +created +expires +revoked +last used$/m);
+    const row = list.stdout.split('\n').find((l) => l.startsWith(`${id} `));
+    expect(row, list.stdout).toBeDefined();
+    for (const cell of [prefix!, 'Recruiting CI', 'ci@cli.example.org', 'ai-team', TEAM, '2099-01-01 00:00Z']) {
+      expect(row).toContain(cell);
+    }
+    expect(row, 'just used by whoami and status').not.toMatch(/—$/);
+    expect(list.stdout).not.toContain(key!);
+    const listed = JSON.parse((await cli(['keys', 'list', '--json'], 0, asAdmin)).stdout);
+    const entry = listed.keys.find((k: { id: string }) => k.id === id);
+    expect(entry).toMatchObject({ prefix, email: 'ci@cli.example.org', role: 'ai-team', team: TEAM, revokedAt: null });
+    expect(JSON.stringify(listed)).not.toContain(key!.slice(prefix!.length + 1));
+    expect(Object.keys(entry)).not.toContain('key');
+
+    // Only an admin manages keys: the server's 403 is printed as it is.
+    const forbidden = await cli(['keys', 'list'], 2, ci);
+    expect(forbidden.stderr).toContain('needs the role admin; this credential has the role ai-team');
+    // Another team's key sees no such system (404, not 403).
+    const other = JSON.parse(
+      (
+        await cli(
+          [
+            'keys',
+            'create',
+            '--name',
+            'Other',
+            '--email',
+            'x@cli.example.org',
+            '--role',
+            'ai-team',
+            '--team',
+            'other-team',
+            '--json',
+          ],
+          0,
+          asAdmin,
+        )
+      ).stdout,
+    );
+    expect(other.key).toMatch(/^ail_/);
+    const hidden = await cli(['status', SYSTEM_ID], 2, { AI_LIFECYCLE_API_KEY: other.key });
+    expect(hidden.stderr).toContain(`no AI system with id ${SYSTEM_ID}`);
+    // How the flags go together is the server's rule, told in flags.
+    const noTeam = await cli(
+      ['keys', 'create', '--name', 'N', '--email', 'n@cli.example.org', '--role', 'ai-team'],
+      2,
+      asAdmin,
+    );
+    expect(noTeam.stderr).toMatch(/^ {2}--team: is required for the ai-team role$/m);
+    const badRole = await cli(
+      ['keys', 'create', '--name', 'N', '--email', 'n@cli.example.org', '--role', 'boss'],
+      2,
+      asAdmin,
+    );
+    expect(badRole.stderr).toMatch(/^ {2}--role: /m);
+
+    const revoked = await cli(['keys', 'revoke', id!], 0, asAdmin);
+    expect(revoked.stdout).toContain(`revoked ${id} (${prefix}…, Recruiting CI, ci@cli.example.org)`);
+    const refused = await cli(['whoami', '--json'], 2, ci);
+    expect(JSON.parse(refused.stdout)).toMatchObject({ error: 'unauthenticated', status: 401 });
+    const refusedText = await cli(['status', SYSTEM_ID], 2, ci);
+    expect(refusedText.stderr).toContain('the API key is unknown, revoked or expired');
+    expect(refusedText.stderr).toContain('AI_LIFECYCLE_API_KEY');
+    const after = JSON.parse((await cli(['keys', 'list', '--json'], 0, asAdmin)).stdout);
+    expect(after.keys.find((k: { id: string }) => k.id === id).revokedAt).toEqual(expect.any(String));
+    const unknownKey = await cli(['keys', 'revoke', 'ak_nosuchkey'], 2, asAdmin);
+    expect(unknownKey.stderr).toContain('no API key with id ak_nosuchkey');
   });
 
   it('takes the assessment, evidence and plan from the examples to approval; wait times out with 5', async () => {

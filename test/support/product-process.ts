@@ -213,3 +213,67 @@ export async function pollFor<T>(
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/** What `npm start`'s banner says about signing in (embedded/start.ts). */
+export interface Banner {
+  /** The admin key, printed only by the start that made it. */
+  adminKey?: string;
+  /** Where the admin key is kept ($DATA_DIR/admin-api-key), as the banner names it. */
+  adminKeyFile: string;
+  /** The single-use sign-in link every start prints. */
+  signInLink: string;
+  /** The banner's lines, for assertion messages. */
+  text: string;
+}
+
+/**
+ * The start-up banner, once printed: start.ts prints it after the API listens, so /healthz can answer 200 a
+ * moment before the admin key exists. Fails with the output if the banner lacks a line the README relies on.
+ */
+export async function waitForBanner(p: ProductProcess, timeoutMs = 30_000): Promise<Banner> {
+  const text = await pollFor(
+    `the start-up banner\n${p.tail()}`,
+    () => {
+      const out = p.output();
+      const end = out.indexOf('Press Ctrl-C to stop.');
+      if (end < 0) return p.exit() ? fail(`exited before its banner\n${p.tail()}`) : undefined;
+      const start = out.lastIndexOf('are running', end);
+      return out.slice(out.lastIndexOf('\n', start) + 1, end);
+    },
+    timeoutMs,
+  );
+  const shown = /^ {2}Admin API key {2}(ail_\S+) {3}\(shown once; also in (.+), mode 0600\)$/m.exec(text);
+  const kept = /^ {2}Admin API key {2}in (.+)$/m.exec(text);
+  const link = /^ {2}Sign in {8}(https?:\/\/\S+\/login\/once\/\S+)/m.exec(text);
+  const adminKeyFile = shown?.[2] ?? kept?.[1];
+  if (!adminKeyFile || !link) fail(`no admin key line or sign-in link in the banner:\n${text}`);
+  return { adminKey: shown?.[1], adminKeyFile: adminKeyFile!, signInLink: link![1]!, text };
+}
+
+function fail(message: string): never {
+  throw new Error(message);
+}
+
+/** The admin key of a started product: from the banner when it printed one, else from the file it names. */
+export async function adminKeyOf(p: ProductProcess): Promise<string> {
+  const banner = await waitForBanner(p);
+  return banner.adminKey ?? readFileSync(banner.adminKeyFile, 'utf8').trim();
+}
+
+/**
+ * A session cookie (`name=value`) from following a sign-in link as a browser would: the 303 sets the cookie.
+ * Fails with the answer if the link does not sign in.
+ */
+export async function sessionFrom(signInLink: string, baseUrl?: string): Promise<string> {
+  // The link names PUBLIC_BASE_URL's host; a test may reach the same server under another (127.0.0.1).
+  const url = baseUrl ? `${baseUrl}${new URL(signInLink).pathname}` : signInLink;
+  const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(20_000) });
+  const body = await res.text();
+  const cookie = res.headers.getSetCookie().find((c) => /^[^=;]+=[^;]+/.test(c));
+  if (res.status !== 303 || !cookie) {
+    throw new Error(
+      `GET ${url} did not sign in: HTTP ${res.status}, set-cookie ${String(cookie)}\n${body.slice(0, 500)}`,
+    );
+  }
+  return cookie.split(';')[0]!;
+}
