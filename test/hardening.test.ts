@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { apiErrorBodySchema } from '../api/errors.js';
@@ -109,6 +109,28 @@ describe('security headers', () => {
       expect(String(res.headers['content-type'])).toMatch(/^text\/html/);
       expectNoInlineCode(res.body);
     }
+  });
+
+  it('no page source writes inline script, style or event handlers the CSP would block', () => {
+    // The dashboard cannot render against the time-skipping server (no visibility counts): its source is read instead.
+    const sources = [
+      ...readdirSync(new URL('../api/', import.meta.url), { recursive: true, encoding: 'utf8' })
+        .filter((f) => f.endsWith('.ts') && !f.endsWith('hardening.ts'))
+        .map((f) => `api/${f}`),
+      ...readdirSync(new URL('../views/', import.meta.url)).map((f) => `views/${f}`),
+      'embedded/dev-mailbox-routes.ts',
+    ];
+    expect(sources).toEqual(expect.arrayContaining(['api/pages/dashboard.ts', 'api/html.ts']));
+    const offending = sources.flatMap((file) => {
+      const text = readFileSync(new URL(`../${file}`, import.meta.url), 'utf8');
+      return [
+        /<script(?![^>]*\bsrc=)[^>]*>/gi,
+        /<style[\s>]/gi,
+        /\sstyle\s*=\s*["'$]/gi,
+        /\son[a-z]+\s*=\s*["'$]/gi,
+      ].flatMap((pattern) => [...text.matchAll(pattern)].map((m) => `${file}: ${m[0]}`));
+    });
+    expect(offending).toEqual([]);
   });
 
   it('serves the stylesheets the pages link, revalidated by ETag', async () => {

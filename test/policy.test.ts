@@ -88,6 +88,19 @@ describe('an invalid policy stops start-up naming the file and the field', () =>
       /low|medium|high|invalid/i,
     ],
     ['a missing section', (p) => delete p.incidents, 'incidents', /expected object|required/i],
+    [
+      'a rate limit of zero',
+      (p) => (p.security.rateLimits.failedLinkAttempts.max = 0),
+      'security.rateLimits.failedLinkAttempts.max',
+      />=\s*1|too small/i,
+    ],
+    [
+      'a rate-limit window in words',
+      (p) => (p.security.rateLimits.login.window = 'a minute'),
+      'security.rateLimits.login.window',
+      /must be a duration like 90m/,
+    ],
+    ['no rate limits', (p) => delete p.security, 'security', /expected object|required/i],
   ];
 
   it.each(cases)('%s', async (_name, change, field, message) => {
