@@ -4,9 +4,11 @@ import type { Client } from '@temporalio/client';
 import { decisionProofSchema, type ProofSubject, type ProofVerdict } from '../domain/decision-proof.js';
 import type { Notification } from '../domain/notifications.js';
 import type { Policy } from '../domain/policy.js';
+import type { PersonKeys } from '../payloads/person-keys.js';
 import { signApprovalLink } from '../links/approval-links.js';
 import { verifyDecisionProof } from '../links/decision-proofs.js';
 import type { RecordBatchResult, Store } from '../store/index.js';
+import { storePeople } from '../views/people.js';
 import { listOverdueReviews, listPendingApprovals } from '../views/visibility.js';
 import { renderDigest, renderNotification, type RenderedMail } from './mail-templates.js';
 import { isPermanentSmtpFailure, type Mailer } from './mailer.js';
@@ -32,6 +34,8 @@ export interface ActivityDeps {
   policy: Policy;
   /** For activities that read Temporal's visibility store (the weekly digest). */
   client?: Client;
+  /** PERSON_KEY_SECRET's HMAC: the workflow publishes people only under these keys. */
+  personKeys: PersonKeys;
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -204,6 +208,15 @@ export function createActivities(deps: ActivityDeps) {
       return verifyDecisionProof(deps.decisionSigningKey, subject, proof.data);
     },
 
+    /**
+     * Run as a local activity: the person keys a workflow publishes as search
+     * attributes, which workflow code cannot compute because the secret must
+     * stay out of the sandbox and out of history.
+     */
+    async personKeysFor(emails: string[]): Promise<string[]> {
+      return emails.map((e) => deps.personKeys.key(e));
+    },
+
     // ---- the activities version 1 runs call (workflows/v1); kept while such runs can be open ----
 
     async recordTransition(input: RecordTransitionInput): Promise<void> {
@@ -296,9 +309,11 @@ export function createActivities(deps: ActivityDeps) {
     }): Promise<{ overdue: number; pending: number }> {
       if (!deps.client) throw new Error('the digest needs a Temporal client');
       const now = new Date();
+      // The governance lead sees every system; the people come from the record store (no e-mail is in Temporal).
+      const people = storePeople(store, deps.personKeys, input.to);
       const [overdue, pending] = await Promise.all([
-        listOverdueReviews(deps.client, now),
-        listPendingApprovals(deps.client, now),
+        listOverdueReviews(deps.client, now, people),
+        listPendingApprovals(deps.client, now, people),
       ]);
       const mail = renderDigest({ overdue, pending }, deps.publicBaseUrl);
       const claim = await store.claimNotification({

@@ -1,5 +1,7 @@
 import type { Client } from '@temporalio/client';
+import type { PayloadCodec } from '@temporalio/common';
 import type { Policy } from '../domain/policy.js';
+import type { PersonKeys } from '../payloads/person-keys.js';
 import type { Store } from '../store/index.js';
 import type { ReadinessReport } from './readiness.js';
 
@@ -16,4 +18,10 @@ export interface ApiContext {
   governanceLead: string;
   /** Whether a request can complete now (api/readiness.ts: a report of each check); /healthz answers it. */
   isReady: () => Promise<boolean | ReadinessReport>;
+  /** The codec the Temporal client encrypts payloads with; /codec/* offers it to the Temporal UI. */
+  payloadCodec: PayloadCodec;
+  /** TEMPORAL_UI_ORIGIN: the one browser origin allowed to call /codec/*. */
+  temporalUiOrigin?: string;
+  /** PERSON_KEY_SECRET's HMAC: how people are published to and found in Temporal's visibility store. */
+  personKeys: PersonKeys;
 }

@@ -2,6 +2,8 @@ import { Client, Connection } from '@temporalio/client';
 import { parseEnv, publicBaseUrl, requireProduction } from '../config/env.js';
 import { loadPolicy } from '../config/policy-file.js';
 import { runMain } from '../config/run-main.js';
+import { dataConverterFor, payloadCodec } from '../payloads/data-converter.js';
+import { personKeys } from '../payloads/person-keys.js';
 import { openStore } from '../store/index.js';
 import { createReadiness } from './readiness.js';
 import { buildApi } from './server.js';
@@ -9,11 +11,19 @@ import { buildApi } from './server.js';
 /** The HTTP API as its own process; workers run elsewhere on the same task queue. */
 runMain(async () => {
   const env = parseEnv();
-  requireProduction(env, ['TEMPORAL_ADDRESS', 'DATABASE_URL', 'APPROVAL_LINK_SECRET', 'DECISION_SIGNING_KEY']);
+  requireProduction(env, [
+    'TEMPORAL_ADDRESS',
+    'DATABASE_URL',
+    'APPROVAL_LINK_SECRET',
+    'DECISION_SIGNING_KEY',
+    'PAYLOAD_ENCRYPTION_KEYS',
+    'PERSON_KEY_SECRET',
+  ]);
   const policy = await loadPolicy(env.POLICY_PATH);
   const store = await openStore({ databaseUrl: env.DATABASE_URL });
   const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
-  const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
+  const codec = payloadCodec(env.PAYLOAD_ENCRYPTION_KEYS!);
+  const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(codec) });
   const app = await buildApi(
     {
       client,
@@ -24,6 +34,9 @@ runMain(async () => {
       approvalLinkSecret: env.APPROVAL_LINK_SECRET!,
       decisionSigningKey: env.DECISION_SIGNING_KEY!,
       governanceLead: env.GOVERNANCE_LEAD_EMAIL,
+      payloadCodec: codec,
+      temporalUiOrigin: env.TEMPORAL_UI_ORIGIN,
+      personKeys: personKeys(env.PERSON_KEY_SECRET!),
       isReady: createReadiness({
         client,
         store,

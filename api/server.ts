@@ -15,6 +15,7 @@ import { apiErrorHandler } from './errors.js';
 import { FORM_BODY_LIMIT, hardening, JSON_BODY_LIMIT, loggerOptions } from './hardening.js';
 import { healthAnswer } from './readiness.js';
 import { approvalRoutes } from './routes/approvals.js';
+import { codecRoutes } from './routes/codec.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { governanceRoutes } from './routes/governance.js';
 import { oidcLoginRoutes } from './routes/oidc-login.js';
@@ -67,6 +68,7 @@ export async function buildApi(ctx: ApiContext, opts: ApiOptions = {}): Promise<
   await app.register(approvalRoutes(ctx));
   await app.register(governanceRoutes(ctx));
   await app.register(dashboardRoutes(ctx));
+  await app.register(codecRoutes(ctx));
   // The organisation's sign-in redirect exists only where one is configured; bearer tokens need only the JWKS.
   if (ctx.auth.oidc?.login) await app.register(oidcLoginRoutes(ctx));
   if (opts.mailbox) registerDevMailboxRoutes(app, opts.mailbox);

@@ -10,6 +10,9 @@ import { buildApi } from '../api/server.js';
 import { ConfigError, parseEnv, publicBaseUrl } from '../config/env.js';
 import { loadPolicy } from '../config/policy-file.js';
 import { runMain } from '../config/run-main.js';
+import { dataConverterFor, payloadCodec } from '../payloads/data-converter.js';
+import { embeddedPayloadKeys } from '../payloads/keys.js';
+import { personKeys } from '../payloads/person-keys.js';
 import { startHeartbeat } from '../store/heartbeats.js';
 import { openStore } from '../store/index.js';
 import { ensureDigestSchedule } from '../worker/digest-schedule.js';
@@ -72,6 +75,9 @@ runMain(async () => {
   await ensurePrivateDir(dataDir);
   const policy = await loadPolicy(env.POLICY_PATH);
   const secret = env.APPROVAL_LINK_SECRET ?? (await embeddedSecret(dataDir));
+  // Made once per data folder: losing them loses every recorded payload, and every person key changes.
+  const codec = payloadCodec(env.PAYLOAD_ENCRYPTION_KEYS ?? (await embeddedPayloadKeys(dataDir)));
+  const people = personKeys(env.PERSON_KEY_SECRET ?? (await embeddedSecret(dataDir, 'person-key-secret')));
   // Its own file, never the link secret: the worker trusts a decision only with this key's proof.
   const decisionSigningKey = env.DECISION_SIGNING_KEY ?? (await embeddedSecret(dataDir, 'decision-signing-key'));
   const stops: (() => Promise<void>)[] = [];
@@ -118,7 +124,7 @@ runMain(async () => {
     const baseUrl = publicBaseUrl(env);
     const connection = await Connection.connect({ address });
     stops.push(() => connection.close());
-    const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
+    const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(codec) });
     // An external server (TEMPORAL_ADDRESS) may not have the attributes yet; startDevServer registered them already.
     if (env.TEMPORAL_ADDRESS) await registerSearchAttributes(connection, env.TEMPORAL_NAMESPACE);
     await ensureDigestSchedule(client, {
@@ -133,6 +139,7 @@ runMain(async () => {
       connection: nativeConnection,
       namespace: env.TEMPORAL_NAMESPACE,
       taskQueue: env.TEMPORAL_TASK_QUEUE,
+      payloadCodec: codec,
       activities: createActivities({
         store,
         mailer,
@@ -141,6 +148,7 @@ runMain(async () => {
         decisionSigningKey,
         policy,
         client,
+        personKeys: people,
       }),
     });
     const workerDone = worker.run();
@@ -167,6 +175,9 @@ runMain(async () => {
         approvalLinkSecret: secret,
         decisionSigningKey,
         governanceLead: env.GOVERNANCE_LEAD_EMAIL,
+        payloadCodec: codec,
+        temporalUiOrigin: env.TEMPORAL_UI_ORIGIN,
+        personKeys: people,
         isReady: createReadiness({
           client,
           store,

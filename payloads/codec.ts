@@ -30,7 +30,8 @@ export class PayloadCodecError extends Error {
  */
 export class EncryptionCodec implements PayloadCodec {
   constructor(private readonly keys: PayloadKeys) {
-    if (!keys.keys.has(keys.current)) throw new Error(`the current payload key “${keys.current}” is not among the keys`);
+    if (!keys.keys.has(keys.current))
+      throw new Error(`the current payload key “${keys.current}” is not among the keys`);
   }
 
   get currentKeyId(): string {
@@ -53,7 +54,10 @@ export class EncryptionCodec implements PayloadCodec {
     const plain = temporal.api.common.v1.Payload.encode(payload).finish();
     const sealed = Buffer.concat([iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
     return {
-      metadata: { [METADATA_ENCODING_KEY]: encoder.encode(ENCRYPTED_ENCODING), [KEY_ID_METADATA]: encoder.encode(keyId) },
+      metadata: {
+        [METADATA_ENCODING_KEY]: encoder.encode(ENCRYPTED_ENCODING),
+        [KEY_ID_METADATA]: encoder.encode(keyId),
+      },
       data: sealed,
     };
   }

@@ -27,6 +27,7 @@ import {
   type LifecycleEnv,
 } from './support/lifecycle-env.js';
 import { approveChain, walker } from './support/walk.js';
+import { testPersonKeys } from './support/privacy.js';
 
 /** An owner whose mail server keeps answering 451 (try again later). */
 const HELD = 'held-owner@example.org';
@@ -67,6 +68,7 @@ describe('no effect can kill a lifecycle', () => {
       approvalLinkSecret: TEST_SECRET,
       decisionSigningKey: TEST_DECISION_KEY,
       policy: base,
+      personKeys: testPersonKeys,
     });
     try {
       // An outbox entry queued by older code, lacking a field today's template reads.

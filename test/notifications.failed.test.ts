@@ -29,6 +29,7 @@ import { createWorker } from '../worker/worker.js';
 import { eventually } from './support/dev-env.js';
 import type { LifecycleEnv } from './support/lifecycle-env.js';
 import { walker } from './support/walk.js';
+import { testDataConverter, testPayloadCodec, testPersonKeys, testPrivacy } from './support/privacy.js';
 
 const SECRET = 'failed-mail-test-secret-that-is-long-enough-0123';
 const DECISION_KEY = 'failed-mail-test-decision-key-long-enough-0123';
@@ -70,7 +71,7 @@ beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'failed-mail-'));
   server = await startDevServer({ cliPath: cli, dbFile: join(dataDir, 'temporal.db'), headless: true });
   connection = await Connection.connect({ address: server.address });
-  const client = new Client({ connection, namespace: server.namespace });
+  const client = new Client({ connection, namespace: server.namespace, dataConverter: testDataConverter });
   nativeConnection = await NativeConnection.connect({ address: server.address });
   mailbox = await startDevMailbox({ port: 0, rejectRecipients: refuse });
   mailer = createSmtpMailer(mailbox.url, 'AI Governance <governance@example.org>');
@@ -84,6 +85,7 @@ beforeAll(async () => {
     connection: nativeConnection,
     namespace: server.namespace,
     taskQueue,
+    payloadCodec: testPayloadCodec,
     activities: createActivities({
       store,
       mailer,
@@ -92,6 +94,7 @@ beforeAll(async () => {
       decisionSigningKey: DECISION_KEY,
       policy,
       client,
+      personKeys: testPersonKeys,
     }),
   });
   running = worker.run();
@@ -106,6 +109,7 @@ beforeAll(async () => {
       decisionSigningKey: DECISION_KEY,
       governanceLead: GOVERNANCE_LEAD,
       isReady: async () => true,
+      ...testPrivacy,
     },
     { logLevel: 'warn' },
   );

@@ -7,7 +7,11 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import Fastify from 'fastify';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { afterAll, describe, expect, it } from 'vitest';
+import { apiErrorHandler } from '../api/errors.js';
+import { codecRoutes } from '../api/routes/codec.js';
 import { parseEnv } from '../config/env.js';
 import { ENCRYPTED_ENCODING, EncryptionCodec, KEY_ID_METADATA, PayloadCodecError } from '../payloads/codec.js';
 import { embeddedPayloadKeys, formatPayloadKeys, parsePayloadKeys, type PayloadKeys } from '../payloads/keys.js';
@@ -105,7 +109,9 @@ describe('PAYLOAD_ENCRYPTION_KEYS', () => {
 
   it('names the entry and the reason, never the key material', () => {
     const short = randomBytes(16).toString('base64');
-    expect(problems(`k1:${short}`)).toMatch(/PAYLOAD_ENCRYPTION_KEYS: entry 1 of 1 \(“k1”\): the key must be 32 bytes.*got 16 bytes/);
+    expect(problems(`k1:${short}`)).toMatch(
+      /PAYLOAD_ENCRYPTION_KEYS: entry 1 of 1 \(“k1”\): the key must be 32 bytes.*got 16 bytes/,
+    );
     expect(problems(`k1:${short}`)).not.toContain(short);
     expect(problems(`k1:${K1},k1:${K2}`)).toMatch(/entry 2 of 2: key id “k1” is listed twice/);
     expect(problems(K1)).toMatch(/entry 1 of 1 must be <key id>:<base64 key>/);
@@ -144,5 +150,81 @@ describe('person keys', () => {
     expect(a.key('alice@example.org')).not.toBe(b.key('alice@example.org'));
     expect(a.candidates('alice@example.org')).toEqual([a.key('alice@example.org'), expect.stringMatching(/^p-/)]);
     expect(() => personKeys('short')).toThrow(/at least 32/);
+  });
+});
+
+describe('codec routes: CORS for the Temporal UI', () => {
+  const UI = 'http://localhost:8233';
+  const codec = new EncryptionCodec(parsePayloadKeys(`k1:${K1}`));
+  async function app(temporalUiOrigin?: string) {
+    // The routes alone, without the auth plugin (test/personal-data.test.ts covers them behind it).
+    const a = Fastify().withTypeProvider<ZodTypeProvider>();
+    a.setValidatorCompiler(validatorCompiler);
+    a.setSerializerCompiler(serializerCompiler);
+    a.setErrorHandler(apiErrorHandler);
+    await a.register(codecRoutes({ payloadCodec: codec, temporalUiOrigin }));
+    return a;
+  }
+  const preflight = (a: Awaited<ReturnType<typeof app>>, origin: string) =>
+    a.inject({
+      method: 'OPTIONS',
+      url: '/codec/decode',
+      headers: {
+        origin,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type,x-namespace',
+      },
+    });
+
+  it('answers the preflight and the POST with CORS headers for the configured origin only', async () => {
+    const a = await app(UI);
+    const ok = await preflight(a, UI);
+    expect(ok.statusCode).toBe(204);
+    expect(ok.headers).toMatchObject({
+      'access-control-allow-origin': UI,
+      'access-control-allow-credentials': 'true',
+      'access-control-allow-methods': 'POST, OPTIONS',
+      vary: 'Origin',
+    });
+    expect(String(ok.headers['access-control-allow-headers'])).toMatch(/X-Namespace/);
+    const other = await preflight(a, 'http://evil.example');
+    expect(other.statusCode).toBe(403);
+    expect(other.headers['access-control-allow-origin']).toBeUndefined();
+
+    const [sealed] = await codec.encode([plain()]);
+    const payload = {
+      payloads: [
+        {
+          metadata: Object.fromEntries(
+            Object.entries(sealed!.metadata!).map(([k, v]) => [k, Buffer.from(v).toString('base64')]),
+          ),
+          data: Buffer.from(sealed!.data!).toString('base64'),
+        },
+      ],
+    };
+    const res = await a.inject({ method: 'POST', url: '/codec/decode', headers: { origin: UI }, payload });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.headers['access-control-allow-origin']).toBe(UI);
+    expect(JSON.parse(Buffer.from(res.json().payloads[0].data, 'base64').toString('utf8'))).toEqual(value);
+    const bad = await a.inject({ method: 'POST', url: '/codec/decode', payload: { payloads: [{ data: '***' }] } });
+    expect(bad.statusCode).toBe(422);
+    expect(bad.body).toContain('body.payloads.0.data');
+    await a.close();
+  });
+
+  it('allows no origin when TEMPORAL_UI_ORIGIN is not set, and says so', async () => {
+    const a = await app(undefined);
+    const res = await preflight(a, UI);
+    expect(res.statusCode).toBe(403);
+    expect(res.json().message).toMatch(/TEMPORAL_UI_ORIGIN/);
+    expect(res.headers['access-control-allow-origin']).toBeUndefined();
+    await a.close();
+  });
+
+  it('TEMPORAL_UI_ORIGIN must be an origin', () => {
+    expect(parseEnv({ TEMPORAL_UI_ORIGIN: 'http://localhost:8233/' }).TEMPORAL_UI_ORIGIN).toBe(UI);
+    expect(() => parseEnv({ TEMPORAL_UI_ORIGIN: 'http://localhost:8233/namespaces' })).toThrow(
+      /TEMPORAL_UI_ORIGIN: must be an origin/,
+    );
   });
 });

@@ -14,6 +14,7 @@ import { createSmtpMailer } from '../activities/mailer.js';
 import type { SendNotificationInput } from '../activities/types.js';
 import type { NotificationRow } from '../store/index.js';
 import { example } from './support/examples.js';
+import { testPersonKeys } from './support/privacy.js';
 import { barrier, lifecycleSuite, pathOf, PUBLIC_BASE_URL, TEST_DECISION_KEY, TEST_SECRET } from './support/lifecycle-env.js';
 
 const s = lifecycleSuite({
@@ -117,6 +118,7 @@ describe('sendNotification retried after the e-mail went out', () => {
       approvalLinkSecret: TEST_SECRET,
       decisionSigningKey: TEST_DECISION_KEY,
       policy: s.t.policy,
+      personKeys: testPersonKeys,
     });
     const systemId = 'smtp-retried-activity';
     const input: SendNotificationInput = {

@@ -28,6 +28,7 @@ import { workflowBundle } from '../worker/worker.js';
 import { example, registrationFor } from './support/examples.js';
 import { GOVERNANCE_LEAD, PUBLIC_BASE_URL, TEST_DECISION_KEY, TEST_SECRET, type LifecycleEnv } from './support/lifecycle-env.js';
 import { walker } from './support/walk.js';
+import { testDataConverter, testPersonKeys, testPrivacy } from './support/privacy.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/v1-release/${name}`, import.meta.url));
 
@@ -49,7 +50,7 @@ beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'upgrade-'));
   server = await startDevServer({ cliPath: cli, dbFile: join(dataDir, 'temporal.db'), headless: true });
   connection = await Connection.connect({ address: server.address });
-  client = new Client({ connection, namespace: server.namespace });
+  client = new Client({ connection, namespace: server.namespace, dataConverter: testDataConverter });
   nativeConnection = await NativeConnection.connect({ address: server.address });
   mailbox = await startDevMailbox({ port: 0 });
   store = await openStore({});
@@ -66,6 +67,7 @@ beforeAll(async () => {
       decisionSigningKey: TEST_DECISION_KEY,
       governanceLead: GOVERNANCE_LEAD,
       isReady: async () => true,
+      ...testPrivacy,
     },
     { logLevel: 'warn' },
   );
@@ -106,6 +108,7 @@ async function runWorker(bundle: Awaited<ReturnType<typeof workflowBundle>>, opt
     namespace: server.namespace,
     taskQueue,
     workflowBundle: bundle,
+    dataConverter: testDataConverter,
     activities: createActivities({
       store,
       mailer,
@@ -113,6 +116,7 @@ async function runWorker(bundle: Awaited<ReturnType<typeof workflowBundle>>, opt
       approvalLinkSecret: TEST_SECRET,
       decisionSigningKey: TEST_DECISION_KEY,
       policy,
+      personKeys: testPersonKeys,
     }),
     // The old release keeps no sticky cache: the run's next task goes to whichever worker polls next.
     ...(opts.sticky ? {} : { maxCachedWorkflows: 0 }),

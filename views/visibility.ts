@@ -3,7 +3,9 @@
  * one or a few `ListWorkflowExecutions` / `CountWorkflowExecutions` calls
  * that read the search attributes and the memo each lifecycle publishes
  * (domain/visibility.ts). Never a query per workflow (each costs an action)
- * and never a scan of the record store. Used by the API, the dashboard and
+ * and never a scan of the record store: the people of the listed systems
+ * (no e-mail address is published to Temporal) come from one lookup per
+ * listing (views/people.ts). Used by the API, the dashboard and
  * the weekly digest activity.
  *
  * What the SQLite visibility store of the dev server (CLI 1.9.1) supports,
@@ -22,8 +24,9 @@ import { executionInfoFromRaw } from '@temporalio/client/lib/helpers.js';
 import { stages, type Stage } from '../domain/lifecycle.js';
 import { riskTiers } from '../domain/policy.js';
 import { SA } from '../domain/search-attributes.js';
-import { personKey } from '../domain/system.js';
 import type { SystemMemo } from '../domain/visibility.js';
+import type { PersonKeys } from '../payloads/person-keys.js';
+import type { People, SystemPeople } from './people.js';
 
 const DAY_MS = 86_400_000;
 
@@ -37,7 +40,7 @@ export const PRODUCT_FILTER = `WorkflowType = 'aiSystemLifecycle' AND AiSystemId
 const CURRENT_RUN = `ExecutionStatus != 'ContinuedAsNew'`;
 const RUNNING = `ExecutionStatus = 'Running'`;
 
-/** A keyword literal; values come from enums and personKey, anything else is refused rather than escaped. */
+/** A keyword literal; values come from enums and person keys, anything else is refused rather than escaped. */
 function kw(value: string): string {
   if (!/^[A-Za-z0-9_.:@-]+$/.test(value)) throw new Error(`not a keyword value: ${JSON.stringify(value)}`);
   return `'${value}'`;
@@ -66,11 +69,15 @@ export interface SystemFilter {
   owner?: string;
 }
 
-export function systemsQuery(f: SystemFilter = {}): string {
+/** `keys` turns an owner's address into the keys it is published under (systems registered before the HMAC too). */
+export function systemsQuery(f: SystemFilter = {}, keys?: PersonKeys): string {
   const parts = [PRODUCT_FILTER, CURRENT_RUN];
   if (f.stage) parts.push(`${SA.stage.name} = ${kw(f.stage)}`);
   if (f.tier) parts.push(`${SA.riskTier.name} = ${kw(f.tier)}`);
-  if (f.owner) parts.push(`${SA.owner.name} = ${kw(personKey(f.owner))}`);
+  if (f.owner) {
+    if (!keys) throw new Error('filtering by owner needs the person keys');
+    parts.push(`${SA.owner.name} IN (${keys.candidates(f.owner).map(kw).join(', ')})`);
+  }
   return parts.join(' AND ');
 }
 
@@ -106,10 +113,7 @@ export function readListed(info: WorkflowExecutionInfo): ListedSystem {
     pendingApproverKey: sa.get(SA.pendingApprover) ?? null,
     memo: {
       name: str(memo.name) ?? undefined,
-      owner: str(memo.owner) ?? undefined,
-      riskOwner: str(memo.riskOwner) ?? undefined,
       modelVersion: str(memo.modelVersion) ?? undefined,
-      approver: str(memo.approver),
       approvalStep: str(memo.approvalStep),
       pendingSince: str(memo.pendingSince),
       reviewEscalations: typeof memo.reviewEscalations === 'number' ? memo.reviewEscalations : 0,
@@ -122,6 +126,14 @@ async function listAll(client: Client, query: string): Promise<ListedSystem[]> {
   const out: ListedSystem[] = [];
   for await (const info of client.workflow.list({ query, pageSize: 1000 })) out.push(readListed(info));
   return out;
+}
+
+const nobody: SystemPeople = { owner: null, riskOwner: null, byKey: () => null };
+
+/** Listed systems with their people from the record store. */
+async function withPeople(rows: ListedSystem[], people: People): Promise<(ListedSystem & { people: SystemPeople })[]> {
+  const found = await people.of(rows.map((r) => r.id));
+  return rows.map((r) => ({ ...r, people: found.get(r.id) ?? nobody }));
 }
 
 const byTime = (a: string | null | undefined, b: string | null | undefined) =>
@@ -144,17 +156,17 @@ export interface OverdueReview {
 type Dated = ListedSystem & { reviewDueAt: string };
 
 /** Listed systems with a review date, soonest first, and the fields every review list shows. */
-async function datedReviews(client: Client, query: string) {
-  const rows = await listAll(client, query);
+async function datedReviews(client: Client, query: string, people: People) {
+  const rows = await withPeople(await listAll(client, query), people);
   return rows
-    .filter((r): r is Dated => r.reviewDueAt !== null)
+    .filter((r): r is Dated & { people: SystemPeople } => r.reviewDueAt !== null)
     .sort((a, b) => byTime(a.reviewDueAt, b.reviewDueAt) || a.id.localeCompare(b.id))
     .map((r) => ({
       row: r,
       base: {
         id: r.id,
         name: r.memo.name ?? r.id,
-        owner: r.memo.owner ?? '',
+        owner: r.people.owner ?? '',
         riskTier: r.riskTier ?? 'unassessed',
         reviewDueAt: r.reviewDueAt,
       },
@@ -162,8 +174,12 @@ async function datedReviews(client: Client, query: string) {
 }
 
 /** Systems whose periodic review is due and past its date, most overdue first. */
-export async function listOverdueReviews(client: Client, now: Date): Promise<OverdueReview[]> {
-  return (await datedReviews(client, overdueReviewsQuery(now))).map(({ row, base }) => ({
+export async function listOverdueReviews(
+  client: Client,
+  now: Date,
+  people: People,
+): Promise<OverdueReview[]> {
+  return (await datedReviews(client, overdueReviewsQuery(now), people)).map(({ row, base }) => ({
     ...base,
     daysOverdue: Math.max(0, Math.floor((now.getTime() - Date.parse(row.reviewDueAt)) / DAY_MS)),
     escalationsSent: row.memo.reviewEscalations ?? 0,
@@ -181,22 +197,32 @@ export interface UpcomingReview {
 }
 
 /** Active systems whose next review falls in [from, to), soonest first. */
-export async function listReviewsDueBetween(client: Client, from: Date, to: Date): Promise<UpcomingReview[]> {
-  return (await datedReviews(client, reviewsDueQuery(from, to))).map(({ row, base }) => ({
+export async function listReviewsDueBetween(
+  client: Client,
+  from: Date,
+  to: Date,
+  people: People,
+): Promise<UpcomingReview[]> {
+  return (await datedReviews(client, reviewsDueQuery(from, to), people)).map(({ row, base }) => ({
     ...base,
     daysUntilDue: Math.max(0, Math.floor((Date.parse(row.reviewDueAt) - from.getTime()) / DAY_MS)),
   }));
 }
 
 /** Active systems whose next review falls within `days` days from `now`. */
-export function listUpcomingReviews(client: Client, now: Date, days: number): Promise<UpcomingReview[]> {
-  return listReviewsDueBetween(client, now, new Date(now.getTime() + days * DAY_MS));
+export function listUpcomingReviews(
+  client: Client,
+  now: Date,
+  days: number,
+  people: People,
+): Promise<UpcomingReview[]> {
+  return listReviewsDueBetween(client, now, new Date(now.getTime() + days * DAY_MS), people);
 }
 
 export interface PendingApprovalItem {
   id: string;
   name: string;
-  /** The approver's e-mail address (from the memo; the search attribute holds only its key). */
+  /** The approver's e-mail address (from the record store; the search attribute holds only its key). */
   approver: string | null;
   /** e.g. "treatment plan, step 1 of 2". */
   step: string | null;
@@ -208,8 +234,12 @@ export interface PendingApprovalItem {
 }
 
 /** Approval requests waiting on someone, oldest first. */
-export async function listPendingApprovals(client: Client, now: Date): Promise<PendingApprovalItem[]> {
-  const rows = await listAll(client, pendingApprovalsQuery());
+export async function listPendingApprovals(
+  client: Client,
+  now: Date,
+  people: People,
+): Promise<PendingApprovalItem[]> {
+  const rows = await withPeople(await listAll(client, pendingApprovalsQuery()), people);
   return rows
     .sort((a, b) => byTime(a.memo.pendingSince, b.memo.pendingSince) || a.id.localeCompare(b.id))
     .map((r) => {
@@ -218,7 +248,7 @@ export async function listPendingApprovals(client: Client, now: Date): Promise<P
       return {
         id: r.id,
         name: r.memo.name ?? r.id,
-        approver: r.memo.approver ?? null,
+        approver: r.people.byKey(r.pendingApproverKey),
         step: r.memo.approvalStep ?? null,
         pendingSince: since,
         ageDays: Math.floor(ageMs / DAY_MS),
@@ -285,6 +315,8 @@ export interface ListSystemsOptions extends SystemFilter {
   nextPageToken?: string | null;
   /** Keys the page tokens' MAC so that only this service's tokens reach the server (share it between replicas). */
   tokenSecret?: string;
+  /** Names owners and approvers, and turns the owner filter into keys. */
+  people: People;
 }
 
 /**
@@ -292,9 +324,9 @@ export interface ListSystemsOptions extends SystemFilter {
  * cannot ORDER BY). `client.workflow.list` hides the page token, so this
  * calls the workflow service directly and decodes with the SDK's helper.
  */
-export async function listSystems(client: Client, opts: ListSystemsOptions = {}): Promise<SystemPage> {
+export async function listSystems(client: Client, opts: ListSystemsOptions): Promise<SystemPage> {
   const namespace = client.options.namespace;
-  const query = systemsQuery(opts);
+  const query = systemsQuery(opts, opts.people.keys);
   const token = opts.nextPageToken ? unwrapToken(opts.tokenSecret, query, opts.nextPageToken) : undefined;
   const response = await client.workflowService.listWorkflowExecutions({
     namespace,
@@ -302,20 +334,20 @@ export async function listSystems(client: Client, opts: ListSystemsOptions = {})
     pageSize: opts.pageSize ?? 50,
     nextPageToken: token,
   });
-  const systems: SystemListItem[] = [];
+  const listed: ListedSystem[] = [];
   for (const raw of response.executions) {
-    const r = readListed(await executionInfoFromRaw(raw, client.options.loadedDataConverter, raw, namespace));
-    systems.push({
-      id: r.id,
-      name: r.memo.name ?? r.id,
-      owner: r.memo.owner ?? null,
-      stage: r.stage,
-      riskTier: r.riskTier,
-      reviewDueAt: r.reviewDueAt,
-      pendingApprover: r.pendingApproverKey ? (r.memo.approver ?? null) : null,
-      status: r.status,
-    });
+    listed.push(readListed(await executionInfoFromRaw(raw, client.options.loadedDataConverter, raw, namespace)));
   }
+  const systems: SystemListItem[] = (await withPeople(listed, opts.people)).map((r) => ({
+    id: r.id,
+    name: r.memo.name ?? r.id,
+    owner: r.people.owner,
+    stage: r.stage,
+    riskTier: r.riskTier,
+    reviewDueAt: r.reviewDueAt,
+    pendingApprover: r.people.byKey(r.pendingApproverKey),
+    status: r.status,
+  }));
   const next = response.nextPageToken;
   return {
     systems,

@@ -5,6 +5,8 @@ import { createSmtpMailer } from '../activities/mailer.js';
 import { parseEnv, publicBaseUrl, requireProduction } from '../config/env.js';
 import { runMain } from '../config/run-main.js';
 import { loadPolicy } from '../config/policy-file.js';
+import { dataConverterFor, payloadCodec } from '../payloads/data-converter.js';
+import { personKeys } from '../payloads/person-keys.js';
 import { pruneHeartbeats, startHeartbeat } from '../store/heartbeats.js';
 import { openStore } from '../store/index.js';
 import { ensureDigestSchedule } from './digest-schedule.js';
@@ -18,13 +20,26 @@ const STALE_HEARTBEAT_ROW_MS = 24 * 60 * 60_000;
 /** The worker as its own process, against an external Temporal, PostgreSQL and SMTP server. */
 runMain(async () => {
   const env = parseEnv();
-  requireProduction(env, ['TEMPORAL_ADDRESS', 'DATABASE_URL', 'SMTP_URL', 'APPROVAL_LINK_SECRET', 'DECISION_SIGNING_KEY']);
+  requireProduction(env, [
+    'TEMPORAL_ADDRESS',
+    'DATABASE_URL',
+    'SMTP_URL',
+    'APPROVAL_LINK_SECRET',
+    'DECISION_SIGNING_KEY',
+    'PAYLOAD_ENCRYPTION_KEYS',
+    'PERSON_KEY_SECRET',
+  ]);
   installTemporalLogging(env.LOG_LEVEL);
   const policy = await loadPolicy(env.POLICY_PATH);
   const store = await openStore({ databaseUrl: env.DATABASE_URL });
   const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
   const clientConnection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
-  const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE });
+  const codec = payloadCodec(env.PAYLOAD_ENCRYPTION_KEYS!);
+  const client = new Client({
+    connection: clientConnection,
+    namespace: env.TEMPORAL_NAMESPACE,
+    dataConverter: dataConverterFor(codec),
+  });
   // Idempotent: any number of workers starting at once leave one set of attributes and one schedule.
   await registerSearchAttributes(clientConnection, env.TEMPORAL_NAMESPACE);
   await ensureDigestSchedule(client, {
@@ -37,6 +52,7 @@ runMain(async () => {
     connection,
     namespace: env.TEMPORAL_NAMESPACE,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
+    payloadCodec: codec,
     activities: createActivities({
       store,
       mailer,
@@ -45,6 +61,7 @@ runMain(async () => {
       decisionSigningKey: env.DECISION_SIGNING_KEY!,
       policy,
       client,
+      personKeys: personKeys(env.PERSON_KEY_SECRET!),
     }),
   });
   await pruneHeartbeats(store.db, STALE_HEARTBEAT_ROW_MS).catch(() => undefined);

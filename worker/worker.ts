@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { PayloadCodec } from '@temporalio/common';
 import type { Activities } from '../activities/index.js';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -30,6 +31,8 @@ export async function createWorker(opts: {
   namespace: string;
   taskQueue: string;
   activities: Activities;
+  /** The product's payload codec (payloads/): the worker decrypts what clients sent and encrypts what it records. */
+  payloadCodec: PayloadCodec;
 }): Promise<Worker> {
   return Worker.create({
     connection: opts.connection,
@@ -37,5 +40,6 @@ export async function createWorker(opts: {
     taskQueue: opts.taskQueue,
     workflowBundle: await workflowBundle(),
     activities: opts.activities,
+    dataConverter: { payloadCodecs: [opts.payloadCodec] },
   });
 }

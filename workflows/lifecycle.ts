@@ -33,7 +33,14 @@ import {
 } from '../domain/lifecycle.js';
 import * as machine from '../domain/machine.js';
 import { SA } from '../domain/search-attributes.js';
-import { memoOf, searchValues, type VisibilityValues } from '../domain/visibility.js';
+import {
+  legacyMemoOf,
+  legacyMemoPersonFields,
+  memoIsCurrent,
+  memoOf,
+  searchValues,
+  type VisibilityValues,
+} from '../domain/visibility.js';
 import {
   closeIncidentUpdate,
   decideUpdate,
@@ -493,12 +500,47 @@ async function lifecycle(input: LifecycleInput): Promise<LifecycleState> {
 
   // ---- visibility -------------------------------------------------------------------------------
 
+  /**
+   * Person keys are HMACs under a secret the workflow cannot hold: a local
+   * activity computes them, once per address and run. Runs from before this
+   * patch replay the unsalted hash and the memo with e-mail addresses.
+   */
+  const hmacPersonKeys = patched('person-key-hmac');
+  const { personKeysFor } = proxyLocalActivities<Activities>({
+    startToCloseTimeout: '10 seconds',
+    retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+  });
+  const knownKeys = new Map<string, string>();
+  const keyOf = (email: string) => knownKeys.get(email)!;
+  /** The addresses whose key the next publish needs and this run has not got yet. */
+  const unknownPeople = () =>
+    state.approval && !knownKeys.has(state.approval.approver) ? [state.approval.approver] : [];
+  async function learnKeys(emails: string[]): Promise<void> {
+    const keys = await personKeysFor(emails);
+    emails.forEach((email, i) => knownKeys.set(email, keys[i]!));
+  }
+
   // What the previous run published carries over with continue-as-new; start from it so nothing is re-sent.
-  let published: Partial<VisibilityValues> = input.resume ? searchValues(input.resume) : {};
-  let publishedMemo = input.resume ? JSON.stringify(memoOf(input.resume)) : '';
+  let published: Partial<VisibilityValues>;
+  let publishedMemo: string;
+  if (hmacPersonKeys) {
+    // What Temporal holds, whoever published it: a run before this patch left legacy keys and e-mails to replace.
+    const sa = info.typedSearchAttributes;
+    const due = sa.get(SA.reviewDueAt);
+    published = {
+      stage: sa.get(SA.stage),
+      riskTier: sa.get(SA.riskTier),
+      reviewDueAt: due ? due.toISOString() : null,
+      pendingApprover: sa.get(SA.pendingApprover) ?? null,
+    };
+    publishedMemo = memoIsCurrent(info.memo, memoOf(state)) ? JSON.stringify(memoOf(state)) : '';
+  } else {
+    published = input.resume ? searchValues(input.resume) : {};
+    publishedMemo = input.resume ? JSON.stringify(legacyMemoOf(input.resume)) : '';
+  }
   /** Search attributes and memo for governance views, upserted only when they change (each upsert costs an action). */
   function publishVisibility(): void {
-    const values = searchValues(state);
+    const values = hmacPersonKeys ? searchValues(state, keyOf) : searchValues(state);
     const changed = (Object.keys(values) as (keyof VisibilityValues)[]).filter((k) => values[k] !== published[k]);
     if (changed.length > 0) {
       const pairs: SearchAttributeUpdatePair[] = changed.map((k) => {
@@ -516,9 +558,10 @@ async function lifecycle(input: LifecycleInput): Promise<LifecycleState> {
       upsertSearchAttributes(pairs);
       published = values;
     }
-    const memo = memoOf(state);
+    const memo = hmacPersonKeys ? memoOf(state) : legacyMemoOf(state);
     if (JSON.stringify(memo) !== publishedMemo) {
-      upsertMemo({ ...memo });
+      const cleared = hmacPersonKeys ? Object.fromEntries(legacyMemoPersonFields.map((k) => [k, null])) : {};
+      upsertMemo({ ...cleared, ...memo });
       publishedMemo = JSON.stringify(memo);
     }
   }
@@ -528,6 +571,10 @@ async function lifecycle(input: LifecycleInput): Promise<LifecycleState> {
   const runEndsAt = Date.parse(state.runStartedAt) + durationMs(policy.runs.continueAsNewAfter);
   const recordsDrained = () => steps.length === 0 && !recording;
   for (;;) {
+    // Awaited only when a key is missing, and only in patched runs: older histories see the loop they recorded.
+    if (hmacPersonKeys) {
+      for (let missing = unknownPeople(); missing.length > 0; missing = unknownPeople()) await learnKeys(missing);
+    }
     publishVisibility();
     if (isFinal(state.stage)) break;
     if (state.cycleComplete || workflowInfo().continueAsNewSuggested || Date.now() >= runEndsAt) {

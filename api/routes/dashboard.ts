@@ -3,6 +3,7 @@ import { stageSchema, type LifecycleState } from '../../domain/lifecycle.js';
 import { emailSchema, systemIdSchema } from '../../domain/system.js';
 import { queryState } from '../lifecycle-state.js';
 import type { ApiContext } from '../context.js';
+import { storePeople } from '../../views/people.js';
 import { ApiError } from '../errors.js';
 import {
   countRetryingNotifications,
@@ -86,6 +87,8 @@ const fieldLabel = (field: string) =>
 export const dashboardRoutes =
   (ctx: ApiContext): FastifyPluginAsync =>
   async (app) => {
+    // Temporal holds person keys only; the record store names the people behind them.
+    const people = storePeople(ctx.store, ctx.personKeys, ctx.governanceLead);
     app.get<{ Querystring: Record<string, unknown> }>('/', { schema: { hide: true } }, async (req, reply) => {
       const now = new Date();
       const q = req.query ?? {};
@@ -113,18 +116,18 @@ export const dashboardRoutes =
         else problems.push(`“${raw.owner}” is not an e-mail address`);
       }
       const paging = { pageSize: 50, tokenSecret: ctx.approvalLinkSecret };
-      const systems = listSystems(ctx.client, { ...filter, ...paging, nextPageToken: raw.pageToken }).catch(
+      const systems = listSystems(ctx.client, { people, ...filter, ...paging, nextPageToken: raw.pageToken }).catch(
         (err: unknown): Promise<SystemPage> => {
           if (!(err instanceof InvalidPageTokenError)) throw err;
           problems.push('the page link is not valid, so the first page is shown');
-          return listSystems(ctx.client, { ...filter, ...paging });
+          return listSystems(ctx.client, { people, ...filter, ...paging });
         },
       );
       const [counts, overdue, pending, upcoming, page, mail] = await Promise.all([
         countsByStageAndTier(ctx.client),
-        listOverdueReviews(ctx.client, now),
-        listPendingApprovals(ctx.client, now),
-        listReviewsDueBetween(ctx.client, now, monthStart(now, 12)),
+        listOverdueReviews(ctx.client, now, people),
+        listPendingApprovals(ctx.client, now, people),
+        listReviewsDueBetween(ctx.client, now, monthStart(now, 12), people),
         systems,
         mailProblems(ctx.store),
       ]);

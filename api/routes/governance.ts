@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { stageSchema } from '../../domain/lifecycle.js';
 import { emailSchema } from '../../domain/system.js';
 import type { ApiContext } from '../context.js';
+import { storePeople } from '../../views/people.js';
 import { ApiError, apiErrorBodySchema } from '../errors.js';
 import { countRetryingNotifications } from '../outbox.js';
 import type { NotificationStatus } from '../../store/index.js';
@@ -116,6 +117,8 @@ export function metricsText(m: {
 export const governanceRoutes =
   (ctx: ApiContext): FastifyPluginAsyncZod =>
   async (app) => {
+    // Temporal holds person keys only; the record store names the people behind them.
+    const people = storePeople(ctx.store, ctx.personKeys, ctx.governanceLead);
     app.get(
       '/api/v1/reviews/overdue',
       {
@@ -127,7 +130,7 @@ export const governanceRoutes =
       },
       async () => {
         const now = new Date();
-        return { asOf: now.toISOString(), reviews: await listOverdueReviews(ctx.client, now) };
+        return { asOf: now.toISOString(), reviews: await listOverdueReviews(ctx.client, now, people) };
       },
     );
 
@@ -147,7 +150,7 @@ export const governanceRoutes =
       async (req) => {
         const now = new Date();
         const { days } = req.query;
-        return { asOf: now.toISOString(), days, reviews: await listUpcomingReviews(ctx.client, now, days) };
+        return { asOf: now.toISOString(), days, reviews: await listUpcomingReviews(ctx.client, now, days, people) };
       },
     );
 
@@ -162,7 +165,7 @@ export const governanceRoutes =
       },
       async () => {
         const now = new Date();
-        return { asOf: now.toISOString(), approvals: await listPendingApprovals(ctx.client, now) };
+        return { asOf: now.toISOString(), approvals: await listPendingApprovals(ctx.client, now, people) };
       },
     );
 
@@ -186,6 +189,7 @@ export const governanceRoutes =
         const { stage, tier, owner, pageSize, pageToken } = req.query;
         try {
           return await listSystems(ctx.client, {
+            people,
             stage,
             tier,
             owner,
@@ -221,7 +225,7 @@ export const governanceRoutes =
         const [counts, overdue, pending, notifications, retrying] = await Promise.all([
           countsByStageAndTier(ctx.client),
           countOverdueReviews(ctx.client, now),
-          listPendingApprovals(ctx.client, now),
+          listPendingApprovals(ctx.client, now, people),
           ctx.store.notificationCounts(),
           countRetryingNotifications(ctx.store),
         ]);

@@ -26,7 +26,7 @@ import {
   reviewSchema,
 } from '../../domain/operations.js';
 import { SA } from '../../domain/search-attributes.js';
-import { personKey, registrationSchema, systemIdSchema, workflowIdFor } from '../../domain/system.js';
+import { registrationSchema, systemIdSchema, workflowIdFor } from '../../domain/system.js';
 import { treatmentPlanSchema } from '../../domain/treatment.js';
 import { aiSystemLifecycle } from '../../workflows/lifecycle.js';
 import {
@@ -194,17 +194,13 @@ export const systemRoutes =
             workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
             args: [{ v: 2, registration, policy: ctx.policy, governanceLead: ctx.governanceLead }],
             // Listed with its name from the first moment; the workflow keeps the memo current from then on.
-            memo: {
-              name: registration.name,
-              owner: registration.owner,
-              riskOwner: registration.riskOwner,
-              modelVersion: registration.model.version,
-            },
+            // No e-mail address in the memo or a search attribute: views find people in the record store.
+            memo: { name: registration.name, modelVersion: registration.model.version },
             typedSearchAttributes: [
               { key: SA.systemId, value: registration.id },
               { key: SA.stage, value: 'impact_assessment' },
               { key: SA.riskTier, value: 'unassessed' },
-              { key: SA.owner, value: personKey(registration.owner) },
+              { key: SA.owner, value: ctx.personKeys.key(registration.owner) },
             ],
           });
         } catch (err) {

@@ -15,6 +15,7 @@ import { ensureTemporalBinaries } from '../../embedded/temporal-binaries.js';
 import { openStore, type Store } from '../../store/index.js';
 import { createWorker } from '../../worker/worker.js';
 import type { LifecycleEnv } from './lifecycle-env.js';
+import { testDataConverter, testPrivacy } from './privacy.js';
 import { walker } from './walk.js';
 
 export const DEV_ENV_SECRET = 'dev-env-test-secret-that-is-long-enough-0123';
@@ -49,7 +50,7 @@ export async function startDevEnv(
   const dataDir = await mkdtemp(join(tmpdir(), `${name}-`));
   const server = await startDevServer({ cliPath: cli, dbFile: join(dataDir, 'temporal.db'), headless: true });
   const connection = await Connection.connect({ address: server.address });
-  const client = new Client({ connection, namespace: server.namespace });
+  const client = new Client({ connection, namespace: server.namespace, dataConverter: testDataConverter });
   const nativeConnection = await NativeConnection.connect({ address: server.address });
   const mailbox = await startDevMailbox({ port: 0, maxMessages: 2000 });
   const mailer = createSmtpMailer(mailbox.url, 'AI Governance <governance@example.org>');
@@ -63,6 +64,7 @@ export async function startDevEnv(
     connection: nativeConnection,
     namespace: server.namespace,
     taskQueue,
+    payloadCodec: testPrivacy.payloadCodec,
     activities: createActivities({
       store,
       mailer,
@@ -71,6 +73,7 @@ export async function startDevEnv(
       decisionSigningKey: DEV_ENV_DECISION_KEY,
       policy,
       client,
+      personKeys: testPrivacy.personKeys,
     }),
   });
   const running = worker.run();
@@ -84,6 +87,7 @@ export async function startDevEnv(
       approvalLinkSecret: DEV_ENV_SECRET,
       decisionSigningKey: DEV_ENV_DECISION_KEY,
       governanceLead: DEV_ENV_GOVERNANCE_LEAD,
+      ...testPrivacy,
       isReady: async () => true,
     },
     { logLevel: 'warn' },

@@ -14,6 +14,7 @@ import { openStore, type EventRow, type Store } from '../../store/index.js';
 import { registerSearchAttributes } from '../../worker/search-attributes.js';
 import { workflowBundle } from '../../worker/worker.js';
 import { resendNotificationUpdate } from '../../workflows/messages.js';
+import { testDataConverter, testPrivacy } from './privacy.js';
 import { walker } from './walk.js';
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-0123456789';
@@ -50,6 +51,7 @@ export async function startLifecycleEnv(
 ): Promise<LifecycleEnv> {
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: await testServerExecutable() },
+    client: { dataConverter: testDataConverter },
   });
   await registerSearchAttributes(env.connection, 'default');
   const mailbox = await startDevMailbox({ port: 0, rejectRecipients: opts.rejectRecipients });
@@ -64,6 +66,7 @@ export async function startLifecycleEnv(
     approvalLinkSecret: TEST_SECRET,
     decisionSigningKey: TEST_DECISION_KEY,
     policy: opts.workerPolicy ?? policy,
+    personKeys: testPrivacy.personKeys,
   });
   const api = await buildApi(
     {
@@ -75,6 +78,7 @@ export async function startLifecycleEnv(
       approvalLinkSecret: TEST_SECRET,
       decisionSigningKey: TEST_DECISION_KEY,
       governanceLead: GOVERNANCE_LEAD,
+      ...testPrivacy,
       isReady: async () => true,
     },
     { logLevel: opts.apiLog?.level ?? 'warn', logStream: opts.apiLog?.stream },
@@ -86,6 +90,7 @@ export async function startLifecycleEnv(
     taskQueue,
     workflowBundle: await workflowBundle(),
     activities,
+    dataConverter: testDataConverter,
   });
   const running = worker.run();
   return {

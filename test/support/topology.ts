@@ -27,6 +27,7 @@ import { getFreePort } from '../../embedded/dev-server.js';
 import { ensureTemporalBinaries } from '../../embedded/temporal-binaries.js';
 import { findPostgresBinDir } from './postgres.js';
 import { PROJECT_ROOT, productEnv } from './product-process.js';
+import { TEST_PAYLOAD_ENCRYPTION_KEYS, TEST_PERSON_KEY_SECRET } from './privacy.js';
 
 export const TOPOLOGY_SECRET = 'topology-test-secret-that-is-long-enough-0123456789';
 export const TOPOLOGY_GOVERNANCE_LEAD = 'governance-lead@topology.example.org';
@@ -655,6 +656,8 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
       SMTP_URL: smtp.url,
       MAIL_FROM: 'AI Governance <governance@topology.example.org>',
       APPROVAL_LINK_SECRET: TOPOLOGY_SECRET,
+      PAYLOAD_ENCRYPTION_KEYS: TEST_PAYLOAD_ENCRYPTION_KEYS,
+      PERSON_KEY_SECRET: TEST_PERSON_KEY_SECRET,
       PUBLIC_BASE_URL: apiUrl(0),
       GOVERNANCE_LEAD_EMAIL: TOPOLOGY_GOVERNANCE_LEAD,
       DATA_DIR: join(dir, 'data'),
