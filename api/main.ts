@@ -45,7 +45,7 @@ runMain(async () => {
         heartbeatMaxAgeMs: env.READINESS_HEARTBEAT_MAX_AGE_MS,
       }),
     },
-    { logLevel: env.LOG_LEVEL },
+    { logLevel: env.LOG_LEVEL, trustProxy: env.TRUST_PROXY },
   );
   await app.listen({ port: env.PORT, host: env.HOST });
   await new Promise<void>((resolve) => {

@@ -30,14 +30,21 @@ export interface ApiOptions {
   logLevel?: string;
   /** Where the request log goes (default stdout): tests read every line from here. */
   logStream?: { write(line: string): void };
+  /** TRUST_PROXY: which proxies' X-Forwarded-For names the client (rate limits count per client address). */
+  trustProxy?: number | string[];
   /** Embedded mode only: the in-process SMTP server whose messages /dev/mailbox shows. */
   mailbox?: DevMailbox;
 }
+
+/** A number of hops trusts that many proxies nearest the server (as Fastify does; its types only take a function). */
+const trustedProxies = (t: ApiOptions['trustProxy']) =>
+  typeof t === 'number' ? (_address: string, hop: number) => hop < t : (t ?? false);
 
 export async function buildApi(ctx: ApiContext, opts: ApiOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: loggerOptions({ level: opts.logLevel ?? 'info', stream: opts.logStream }),
     bodyLimit: JSON_BODY_LIMIT,
+    trustProxy: trustedProxies(opts.trustProxy),
     // Approval tokens travel in the path and are longer than the default limit of 100.
     routerOptions: { maxParamLength: 4096 },
   }).withTypeProvider<ZodTypeProvider>();

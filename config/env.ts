@@ -84,6 +84,20 @@ export const envSchema = z.object({
       message: 'must be an origin: http(s)://host[:port], without a path',
     })
     .transform((v) => (v === undefined ? v : new URL(v).origin)),
+  /**
+   * The reverse proxies in front of the API, whose X-Forwarded-For then names the client: a number of hops, or
+   * their addresses or CIDR ranges separated by commas. Unset, the connecting address is the client: behind a
+   * proxy every caller would then share one rate-limit allowance (see policy security.rateLimits).
+   */
+  TRUST_PROXY: z
+    .string()
+    .trim()
+    .regex(
+      /^(?:\d{1,2}|(?:[0-9a-fA-F:.]+(?:\/\d{1,3})?|loopback|linklocal|uniquelocal)(?:\s*,\s*(?:[0-9a-fA-F:.]+(?:\/\d{1,3})?|loopback|linklocal|uniquelocal))*)$/,
+      'must be a number of hops or proxy addresses / CIDR ranges separated by commas, e.g. 10.0.0.0/8,127.0.0.1',
+    )
+    .optional()
+    .transform((v) => (v === undefined ? v : /^\d+$/.test(v) ? Number(v) : v.split(',').map((a) => a.trim()))),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /**
    * Operational, not governance policy: how often each worker writes its heartbeat row, and how old the freshest

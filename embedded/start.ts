@@ -186,7 +186,7 @@ runMain(async () => {
           heartbeatMaxAgeMs: env.READINESS_HEARTBEAT_MAX_AGE_MS,
         }),
       },
-      { logLevel: env.LOG_LEVEL, mailbox },
+      { logLevel: env.LOG_LEVEL, mailbox, trustProxy: env.TRUST_PROXY },
     );
     stops.push(() => app.close());
     await app.listen({ port: env.PORT, host: env.HOST });

@@ -3,6 +3,7 @@ import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { apiErrorBodySchema } from '../api/errors.js';
 import { hardening } from '../api/hardening.js';
+import { parseEnv } from '../config/env.js';
 import { parsePolicy, type Policy } from '../domain/policy.js';
 import { signApprovalLink } from '../links/approval-links.js';
 import { registrationFor } from './support/examples.js';
@@ -304,6 +305,23 @@ describe('rate limits', () => {
     }
     expect(statuses.slice(0, LIMITS.approvalLinks.max)).toEqual(Array(LIMITS.approvalLinks.max).fill(404));
     expect(statuses.at(-1)).toBe(429);
+  });
+
+  it('counts per client behind a trusted proxy (TRUST_PROXY), never per proxy', async () => {
+    expect(parseEnv({ TRUST_PROXY: '1' }).TRUST_PROXY).toBe(1);
+    expect(parseEnv({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).TRUST_PROXY).toEqual(['10.0.0.0/8', '127.0.0.1']);
+    expect(() => parseEnv({ TRUST_PROXY: 'everyone' })).toThrow(/TRUST_PROXY: must be a number of hops/);
+
+    const app = Fastify({ trustProxy: ['127.0.0.1'] });
+    await app.register(hardening, { policy, publicBaseUrl: 'http://localhost' });
+    app.post('/login', { config: { access: { open: 'test' } } }, async () => ({ ok: true }));
+    const from = (client: string) =>
+      app.inject({ method: 'POST', url: '/login', remoteAddress: '127.0.0.1', headers: { 'x-forwarded-for': client } });
+    const a: number[] = [];
+    for (let i = 0; i <= LIMITS.login.max; i++) a.push((await from('203.0.113.7')).statusCode);
+    expect(a.at(-1)).toBe(429);
+    expect((await from('198.51.100.9')).statusCode).toBe(200);
+    await app.close();
   });
 
   it('limits login attempts (/login, /auth/*) per client address', async () => {
