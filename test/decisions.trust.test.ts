@@ -309,3 +309,48 @@ describe('re-registration (admin)', () => {
     expect(res.statusCode).toBe(403);
   });
 });
+
+describe('decisions by an authenticated approver through the API', () => {
+  const decideAs = async (id: string, key: string, body: Record<string, unknown>) =>
+    s.t.api.inject({
+      method: 'POST',
+      url: `/api/v1/systems/${id}/approvals/decision`,
+      headers: { authorization: `Bearer ${key}` },
+      payload: body,
+    });
+
+  it('the pending approver decides with their own credential; anyone else is refused naming the rule', async () => {
+    const id = 'api-decision';
+    const pending = await toApproval(id);
+    const riskOwner = await s.t.keys({ email: RISK_OWNER, role: 'risk-owner' });
+    const lead = await s.t.keys({ email: GOVERNANCE_LEAD, role: 'governance-lead' });
+
+    const early = await decideAs(id, lead, { decision: 'approve' });
+    expect(early.statusCode, early.body).toBe(403);
+    expect(early.json()).toMatchObject({ rule: 'not_the_pending_approver' });
+    const noComment = await decideAs(id, riskOwner, { decision: 'reject' });
+    expect(noComment.statusCode, noComment.body).toBe(422);
+    const named = await decideAs(id, riskOwner, { decision: 'approve', decidedBy: GOVERNANCE_LEAD });
+    expect(named.statusCode, named.body).toBe(422);
+
+    const res = await decideAs(id, riskOwner, { decision: 'approve', comment: 'From the API.' });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toMatchObject({
+      requestId: pending.requestId,
+      decision: 'approve',
+      nextApprover: GOVERNANCE_LEAD,
+    });
+    const v = await s.w.until(id, (x) => x.pendingApproval?.step === 2, 'step 2');
+    expect(v.decisions[0]).toMatchObject({ approver: RISK_OWNER, via: 'api', comment: 'From the API.' });
+    const events = await barrier(s.t, id);
+    const auth = events.find((e) => e.type === 'decision_authenticated');
+    expect(auth).toMatchObject({ actor: RISK_OWNER, payload: { via: 'api', requestId: pending.requestId } });
+    expect((auth!.payload as { credential: string }).credential).toMatch(/^key:/);
+
+    // Step 2 is the governance lead's; the risk owner who decided step 1 cannot decide it.
+    const again = await decideAs(id, riskOwner, { decision: 'approve' });
+    expect(again.statusCode).toBe(403);
+    expect((await decideAs(id, lead, { decision: 'approve', comment: 'Agreed.' })).statusCode).toBe(200);
+    await s.w.until(id, (x) => x.stage === 'fria_notification', 'approved');
+  });
+});

@@ -31,6 +31,8 @@ import {
   type LifecycleEnv,
 } from './lifecycle-env.js';
 import { signApprovalLink } from '../../links/approval-links.js';
+import { signDecisionProof } from '../../links/decision-proofs.js';
+import { decideUpdate } from '../../workflows/messages.js';
 import { tokenRequest, walker } from './walk.js';
 
 const outDir = fileURLToPath(new URL('../histories/', import.meta.url));
@@ -296,6 +298,53 @@ const scenarios: Scenario[] = [
       await w.notifyAuthority(id);
       await w.until(id, (x) => x.stage === 'active', 'active');
       return { 'v2-ignored-decision': undefined };
+    },
+  },
+  {
+    name: 'v2-forged-decision',
+    systemId: 'replay2-forged',
+    description:
+      'signed decisions: a decision sent straight to Temporal without the proof, and one with a proof under another key, are refused and recorded as forged; the step is delegated through its link and every link decision is proven; active',
+    async run(t, w, id) {
+      await w.register(id);
+      await w.assess(id);
+      await w.evidence(id);
+      await w.plan(id);
+      const v = await w.until(id, (x) => x.pendingApproval?.step === 1, 'the first approval request');
+      const forged = {
+        requestId: v.pendingApproval.requestId,
+        decision: 'approve' as const,
+        comment: '',
+        decidedBy: v.pendingApproval.approver,
+        via: 'link' as const,
+      };
+      const wrongKey = signDecisionProof(
+        'not-the-decision-signing-key-0123456789',
+        { message: 'decideApproval', systemId: id, payload: forged },
+        { via: 'link', credential: 'forged-jti' },
+      );
+      for (const args of [[forged], [forged, wrongKey]] as [typeof forged][]) {
+        const refused = await handleFor(t, id)
+          .executeUpdate(decideUpdate, { args })
+          .then(
+            () => undefined,
+            (err: unknown) => err,
+          );
+        if (!refused) throw new Error('a forged decision was accepted');
+      }
+      await eventRecorded(t, id, 'forged_decision', 2);
+      const link = await w.approvalLink(id, example('register.json').riskOwner);
+      const page = await t.api.inject({ method: 'GET', url: pathOf(link) });
+      const res = await post(t, `${pathOf(link)}/delegate`, {
+        deputy: 'deputy-hr@example.org',
+        reason: 'On leave this week.',
+        csrf: csrfFrom(page.body),
+      });
+      if (res.statusCode !== 200) throw new Error(`delegate: ${res.statusCode} ${res.body}`);
+      await approveChain(w, id);
+      await w.notifyAuthority(id);
+      await w.until(id, (x) => x.stage === 'active', 'active');
+      return { 'v2-forged-decision': undefined };
     },
   },
   {
