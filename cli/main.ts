@@ -34,12 +34,11 @@ Commands:
   assess <id> <file.json>       submit the impact assessment
   evidence <id> <file.json>     submit bias-testing evidence (metrics)
   plan <id> <file.json>         submit the risk-treatment plan
-  new-version <id> --version V --by EMAIL [--unchanged|--changed] --summary TEXT [--evidence FILE ...]
+  new-version <id> --version V [--by EMAIL] [--unchanged|--changed] --summary TEXT [--evidence FILE ...]
                                 announce a new model version (--unchanged, the default: purpose and context
                                 of use are unchanged, the assessment carries over; --changed: full
                                 reassessment), then submit each evidence file for it, in order (a later one
-                                replaces an earlier one); a file without modelVersion or submittedBy gets
-                                them from --version and --by
+                                replaces an earlier one); a file without modelVersion gets --version
   status <id>                   stage, risk tier, model version, pending approval, review due date,
                                 failed metrics and the last decisions (--json: the API's full view)
   wait <id> [--timeout 30m] [--interval 5s]
@@ -68,6 +67,8 @@ Options:
   -h, --help     show this help
 
 Files are checked against the server's schemas before anything is sent; every bad field is named.
+Actors come from the API key: a file (or --by) may leave out who acted (submittedBy, notifiedBy, …), and
+the server records the key's holder; naming anyone else is refused (422 actor_mismatch).
 Durations: 90s, 5m, 2h, 1d (a bare number is seconds).
 
 Exit codes:
@@ -130,6 +131,8 @@ const FILE_COMMANDS: Record<
     path: string;
     schema: z.ZodType;
     what: string;
+    /** The body's actor field: it may be left out, the server fills in the key's holder. */
+    actor: string;
     /** The readable answer; `r` is the API's answer. */
     text: (id: string, r: any) => string;
   }
@@ -139,6 +142,7 @@ const FILE_COMMANDS: Record<
     path: '/impact-assessment',
     schema: impactAssessmentSchema,
     what: 'impact assessment',
+    actor: 'submittedBy',
     text: (id, r) =>
       `impact assessment v${r.version} recorded for ${id}: risk tier ${r.riskTier} (score ${r.score}); stage ${r.stage}`,
   },
@@ -147,6 +151,7 @@ const FILE_COMMANDS: Record<
     path: '/bias-evidence',
     schema: biasEvidenceSchema,
     what: 'bias-testing evidence',
+    actor: 'submittedBy',
     text: (id, r) => evidenceText(id, r),
   },
   plan: {
@@ -154,6 +159,7 @@ const FILE_COMMANDS: Record<
     path: '/treatment-plan',
     schema: treatmentPlanSchema,
     what: 'risk-treatment plan',
+    actor: 'submittedBy',
     text: (id, r) =>
       `treatment plan v${r.version} recorded for ${id}: residual score ${r.residualScore}` +
       `${r.requiresRiskAcceptance ? ', needs risk acceptance' : ''}; stage ${r.stage}`,
@@ -163,6 +169,7 @@ const FILE_COMMANDS: Record<
     path: '/fria-notification',
     schema: authorityNotificationSchema,
     what: 'FRIA notification',
+    actor: 'notifiedBy',
     text: (id, r) => `FRIA notification of ${r.notifiedAt} recorded for ${id}; stage ${r.stage}`,
   },
   review: {
@@ -170,6 +177,7 @@ const FILE_COMMANDS: Record<
     path: '/reviews',
     schema: reviewSchema,
     what: 'periodic review',
+    actor: 'performedBy',
     text: (id, r) => `review submitted for ${id}; stage ${r.stage}`,
   },
   incident: {
@@ -177,6 +185,7 @@ const FILE_COMMANDS: Record<
     path: '/incidents',
     schema: incidentSchema,
     what: 'incident report',
+    actor: 'reportedBy',
     text: (id, r) => `incident ${r.incidentId} reported for ${id}; stage ${r.stage}`,
   },
   retire: {
@@ -184,6 +193,7 @@ const FILE_COMMANDS: Record<
     path: '/retire',
     schema: retirementSchema,
     what: 'retirement',
+    actor: 'retiredBy',
     text: (id, r) => `${id} retired${r.retiredAt ? ` at ${r.retiredAt}` : ''}; stage ${r.stage}`,
   },
 };
@@ -307,7 +317,7 @@ async function run(command: string, args: string[], ctx: Ctx): Promise<Output> {
       const spec = FILE_COMMANDS[command]!;
       const [id, file] = expectArgs(command, args, ['<id>', '<file.json>']);
       checkId(id);
-      const body = await readChecked(file, spec.schema, spec.what);
+      const body = await readChecked(file, spec.schema, spec.what, spec.actor);
       const r = await ctx.api.request(spec.method, ctx.api.systemPath(id, spec.path), body);
       return { json: r, text: spec.text(id, r) };
     }
@@ -324,7 +334,6 @@ async function newVersion(args: string[], ctx: Ctx): Promise<Output> {
   const { values } = ctx;
   for (const [name, what] of [
     ['version', 'V'],
-    ['by', 'EMAIL'],
     ['summary', 'TEXT'],
   ] as const) {
     if (values[name] === undefined) throw usageError(`new-version needs --${name} ${what}`);
@@ -337,11 +346,11 @@ async function newVersion(args: string[], ctx: Ctx): Promise<Output> {
   }
   const announcement = {
     version: values.version!,
-    submittedBy: values.by!,
+    ...(values.by !== undefined ? { submittedBy: values.by } : {}),
     purposeAndContextUnchanged: !values.changed,
     changeSummary: values.summary!,
   };
-  const checked = newVersionSchema.safeParse(announcement);
+  const checked = newVersionSchema.safeParse(checkable(announcement, 'submittedBy'));
   if (!checked.success) {
     const flag: Record<string, string> = {
       version: '--version',
@@ -359,9 +368,14 @@ async function newVersion(args: string[], ctx: Ctx): Promise<Output> {
     const raw = await readJsonFile(file);
     const body =
       typeof raw === 'object' && raw !== null && !Array.isArray(raw)
-        ? { modelVersion: version, submittedBy: announcement.submittedBy, ...(raw as Record<string, unknown>) }
+        ? { modelVersion: version, ...(values.by !== undefined ? { submittedBy: values.by } : {}), ...raw }
         : raw;
-    const content = validate(biasEvidenceSchema, body, 'bias-testing evidence file', file);
+    const content = validate(
+      biasEvidenceSchema,
+      checkable(body, 'submittedBy'),
+      'bias-testing evidence file',
+      file,
+    ) as z.output<typeof biasEvidenceSchema>;
     if (content.modelVersion !== version) {
       throw new CliError(EXIT.USAGE, {
         error: 'invalid_file',
@@ -612,9 +626,20 @@ function getSystem(api: Api, id: string): Promise<SystemView> {
   return api.request<SystemView>('GET', api.systemPath(id));
 }
 
-async function readChecked(file: string, schema: z.ZodType, what: string): Promise<unknown> {
+/** Stands in for the caller while a body without its actor is checked; it is never sent. */
+const THE_CALLER = 'the-api-key-holder@example.invalid';
+
+/** `body` as the server will check it: an actor field left out is the caller's, filled in by the server. */
+function checkable(body: unknown, actor?: string): unknown {
+  if (!actor || typeof body !== 'object' || body === null || Array.isArray(body) || Object.hasOwn(body, actor)) {
+    return body;
+  }
+  return { ...body, [actor]: THE_CALLER };
+}
+
+async function readChecked(file: string, schema: z.ZodType, what: string, actor?: string): Promise<unknown> {
   const body = await readJsonFile(file);
-  validate(schema, body, what, file);
+  validate(schema, checkable(body, actor), what, file);
   // The file as written goes to the server, which parses it with the same schema.
   return body;
 }

@@ -181,11 +181,10 @@ describe('ai-lifecycle CLI against the running product', () => {
     for (const name of ['register.json', 'impact-assessment.json', 'bias-evidence.json', 'treatment-plan.json']) {
       await file(name, example(name));
     }
-    // Actors come from the credential: the AI team's key sends the notification, so the file names its holder.
-    await file('fria-notification.json', {
-      ...example<Record<string, unknown>>('fria-notification.json'),
-      notifiedBy: OWNER,
-    });
+    // Actors come from the credential: without notifiedBy, the server records the key's holder.
+    const { notifiedBy: _notifiedBy, ...notification } = example<Record<string, unknown>>('fria-notification.json');
+    await file('fria-notification.json', notification);
+    await file('fria-by-someone-else.json', example('fria-notification.json'));
   }, START_TIMEOUT_MS + 30_000);
 
   afterAll(async () => {
@@ -529,6 +528,11 @@ describe('ai-lifecycle CLI against the running product', () => {
     await friaStepSeen;
     expect(settled, 'wait must not finish before the system is active').toBe(false);
 
+    // A file naming someone else as the actor is refused by the server; left out, it is the key's holder.
+    const someoneElse = await cli(['fria', SYSTEM_ID, 'fria-by-someone-else.json'], 2);
+    expect(someoneElse.stderr).toMatch(
+      /^ {2}body\.notifiedBy: must be the authenticated caller \(ml-team-lead@example\.org\)/m,
+    );
     const fria = await cli(['fria', SYSTEM_ID, 'fria-notification.json'], 0);
     expect(fria.stdout).toContain('stage active');
 
@@ -565,7 +569,8 @@ describe('ai-lifecycle CLI against the running product', () => {
   });
 
   it('new-version with an evidence file takes the active system back through bias testing to approval', async () => {
-    // Evidence as a CI job writes it: no modelVersion or submittedBy, filled in from --version and --by.
+    // Evidence as a CI job writes it: no modelVersion (filled in from --version) or submittedBy, and no --by:
+    // the server records the key's holder.
     await file('metrics.json', {
       effectiveDate: new Date().toISOString().slice(0, 10),
       dataset: 'Hold-out set of 2026 applications',
@@ -579,8 +584,6 @@ describe('ai-lifecycle CLI against the running product', () => {
       SYSTEM_ID,
       '--version',
       '2.4.0',
-      '--by',
-      OWNER,
       '--unchanged',
       '--summary',
       'Retrained with age-band re-weighting.',
