@@ -312,8 +312,8 @@ export function createActivities(deps: ActivityDeps) {
       // The governance lead sees every system; the people come from the record store (no e-mail is in Temporal).
       const people = storePeople(store, deps.personKeys, input.to);
       const [overdue, pending] = await Promise.all([
-        listOverdueReviews(deps.client, now, people),
-        listPendingApprovals(deps.client, now, people),
+        listOverdueReviews(deps.client, now, undefined, people),
+        listPendingApprovals(deps.client, now, undefined, people),
       ]);
       const mail = renderDigest({ overdue, pending }, deps.publicBaseUrl);
       const claim = await store.claimNotification({

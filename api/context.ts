@@ -3,6 +3,7 @@ import type { PayloadCodec } from '@temporalio/common';
 import type { Policy } from '../domain/policy.js';
 import type { PersonKeys } from '../payloads/person-keys.js';
 import type { Store } from '../store/index.js';
+import type { AuthContext } from './auth/plugin.js';
 import type { ReadinessReport } from './readiness.js';
 
 /** What the HTTP layer needs; built once by whichever process hosts the API. */
@@ -24,4 +25,6 @@ export interface ApiContext {
   temporalUiOrigin?: string;
   /** PERSON_KEY_SECRET's HMAC: how people are published to and found in Temporal's visibility store. */
   personKeys: PersonKeys;
+  /** Sessions, OIDC and the metrics scrape token (api/auth). */
+  auth: AuthContext;
 }

@@ -5,6 +5,7 @@ import { runMain } from '../config/run-main.js';
 import { dataConverterFor, payloadCodec } from '../payloads/data-converter.js';
 import { personKeys } from '../payloads/person-keys.js';
 import { openStore } from '../store/index.js';
+import { authFromEnv } from './auth/config.js';
 import { createReadiness } from './readiness.js';
 import { buildApi } from './server.js';
 
@@ -16,6 +17,7 @@ runMain(async () => {
     'DATABASE_URL',
     'APPROVAL_LINK_SECRET',
     'DECISION_SIGNING_KEY',
+    'SESSION_SECRET',
     'PAYLOAD_ENCRYPTION_KEYS',
     'PERSON_KEY_SECRET',
   ]);
@@ -37,6 +39,7 @@ runMain(async () => {
       payloadCodec: codec,
       temporalUiOrigin: env.TEMPORAL_UI_ORIGIN,
       personKeys: personKeys(env.PERSON_KEY_SECRET!),
+      auth: authFromEnv(env, env.SESSION_SECRET!, publicBaseUrl(env)),
       isReady: createReadiness({
         client,
         store,

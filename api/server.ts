@@ -1,6 +1,7 @@
+import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import swagger from '@fastify/swagger';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import {
   jsonSchemaTransform,
   serializerCompiler,
@@ -13,7 +14,9 @@ import { registerDevMailboxRoutes } from '../embedded/dev-mailbox-routes.js';
 import type { ApiContext } from './context.js';
 import { apiErrorHandler } from './errors.js';
 import { FORM_BODY_LIMIT, hardening, JSON_BODY_LIMIT, loggerOptions } from './hardening.js';
+import { installAuth } from './auth/plugin.js';
 import { healthAnswer } from './readiness.js';
+import { authRoutes } from './routes/auth.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { codecRoutes } from './routes/codec.js';
 import { dashboardRoutes } from './routes/dashboard.js';
@@ -47,6 +50,15 @@ export async function buildApi(ctx: ApiContext, opts: ApiOptions = {}): Promise<
     trustProxy: trustedProxies(opts.trustProxy),
     // Approval tokens travel in the path and are longer than the default limit of 100.
     routerOptions: { maxParamLength: 4096 },
+    // A URL the router cannot even read answers in the one envelope too, and never echoes the path (it may hold a token).
+    frameworkErrors: (err, _req, res) => {
+      const reply = res as unknown as FastifyReply;
+      const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
+      void reply.code(status).send({
+        error: status === 414 ? 'uri_too_long' : 'bad_url',
+        message: status === 414 ? 'a part of the URL is longer than 4096 characters' : 'the URL is not validly encoded',
+      });
+    },
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -54,6 +66,8 @@ export async function buildApi(ctx: ApiContext, opts: ApiOptions = {}): Promise<
   await app.register(hardening, { policy: ctx.policy, publicBaseUrl: ctx.publicBaseUrl });
 
   await app.register(formbody, { bodyLimit: FORM_BODY_LIMIT });
+  await app.register(cookie);
+  installAuth(app, { store: ctx.store, auth: ctx.auth });
   await app.register(swagger, {
     openapi: {
       info: {
@@ -65,19 +79,24 @@ export async function buildApi(ctx: ApiContext, opts: ApiOptions = {}): Promise<
     transform: jsonSchemaTransform,
   });
 
-  app.get('/healthz', { schema: { hide: true } }, async (_req, reply) => {
+  app.get('/healthz', { schema: { hide: true }, config: { access: { open: 'load balancers and orchestrators probe it' } } }, async (_req, reply) => {
     const answer = healthAnswer(await ctx.isReady());
     return reply.code(answer.status).header('cache-control', 'no-store').send(answer.body);
   });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get(
+    '/openapi.json',
+    { schema: { hide: true }, config: { access: { open: 'the API description holds no data' } } },
+    async () => app.swagger(),
+  );
 
+  await app.register(authRoutes(ctx));
   await app.register(systemRoutes(ctx));
   await app.register(approvalRoutes(ctx));
   await app.register(governanceRoutes(ctx));
   await app.register(dashboardRoutes(ctx));
-  await app.register(codecRoutes(ctx));
   // The organisation's sign-in redirect exists only where one is configured; bearer tokens need only the JWKS.
   if (ctx.auth.oidc?.login) await app.register(oidcLoginRoutes(ctx));
+  await app.register(codecRoutes(ctx));
   if (opts.mailbox) registerDevMailboxRoutes(app, opts.mailbox);
   return app;
 }

@@ -84,6 +84,26 @@ export const envSchema = z.object({
       message: 'must be an origin: http(s)://host[:port], without a path',
     })
     .transform((v) => (v === undefined ? v : new URL(v).origin)),
+  /** Signs session cookies; embedded mode makes one in $DATA_DIR. */
+  SESSION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  SESSION_TTL_MINUTES: z.coerce.number({ error: 'must be a number of minutes' }).int().min(5).max(7 * 24 * 60).default(12 * 60),
+  /** A bearer token Prometheus may scrape /metrics with, besides an auditor's credential. */
+  METRICS_SCRAPE_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
+  /** OIDC bearer tokens (all three or none): the issuer, the audience tokens are minted for, and the JWKS to verify them with. */
+  OIDC_ISSUER: z.string().trim().min(1).optional(),
+  OIDC_AUDIENCE: z.string().trim().min(1).optional(),
+  OIDC_JWKS_URL: optionalUrl(['http:', 'https:']),
+  /** Which claims carry the role, the team and the e-mail; the role claim may be a string or an array. */
+  OIDC_ROLE_CLAIM: z.string().min(1).default('roles'),
+  OIDC_TEAM_CLAIM: z.string().min(1).default('team'),
+  OIDC_EMAIL_CLAIM: z.string().min(1).default('email'),
+  /** JSON: the identity provider's role (or group) names to this product's roles, e.g. {"grc-auditors":"auditor"}. */
+  OIDC_ROLE_MAP: z.string().min(2).optional(),
+  /** For the login page's redirect (authorization-code flow with PKCE); bearer tokens need only the three above. */
+  OIDC_AUTHORIZATION_URL: optionalUrl(['http:', 'https:']),
+  OIDC_TOKEN_URL: optionalUrl(['http:', 'https:']),
+  OIDC_CLIENT_ID: z.string().min(1).optional(),
+  OIDC_CLIENT_SECRET: z.string().min(1).optional(),
   /**
    * The reverse proxies in front of the API, whose X-Forwarded-For then names the client: a number of hops, or
    * their addresses or CIDR ranges separated by commas. Unset, the connecting address is the client: behind a

@@ -82,6 +82,8 @@ export interface LifecycleInput {
   undelivered?: MailRef[];
   /** Set when this run adopted a newer policy than the run before it had. */
   adoptedPolicyFrom?: string;
+  /** The credential that registered the system (`key:…` or `oidc:…`); absent on runs started before credentials. */
+  registeredBy?: string;
 }
 
 /** A big document lives in the record store under its SHA-256; the workflow keeps only that and what it decides on. */

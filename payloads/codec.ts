@@ -1,6 +1,9 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { METADATA_ENCODING_KEY, type Payload, type PayloadCodec } from '@temporalio/common';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
+
+// The package is CommonJS: a named import works under vitest but not under tsx (npm start).
+const { temporal } = proto;
 import type { PayloadKeys } from './keys.js';
 
 /** The metadata Temporal's encryption samples use, so their codec servers and tools recognise these payloads. */

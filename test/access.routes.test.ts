@@ -107,6 +107,11 @@ const TABLE: Record<string, Row> = {
   'GET /api/v1/systems/:id': { rule: { roles: ALL, system: true } },
   // A running lifecycle is not restarted: the permitted call answers 409.
   'POST /api/v1/systems/:id/re-register': { rule: { roles: ['admin'] } },
+  // Auditors change nothing; whether the caller is the pending approver is the route's own rule (403 naming it).
+  'POST /api/v1/systems/:id/approvals/decision': {
+    rule: { roles: ['risk-owner', 'governance-lead', 'ai-team', 'admin'], system: true },
+    payload: {},
+  },
   'PUT /api/v1/systems/:id/impact-assessment': { rule: { roles: WORKERS, system: true }, payload: {} },
   'PUT /api/v1/systems/:id/bias-evidence': { rule: { roles: WORKERS, system: true }, payload: {} },
   'PUT /api/v1/systems/:id/treatment-plan': { rule: { roles: WORKERS, system: true }, payload: {} },

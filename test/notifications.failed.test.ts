@@ -10,6 +10,7 @@
  * timer is needed here, so real time costs nothing. Visibility and delivery
  * are asynchronous, so every expectation on them is polled with a deadline.
  */
+import { authenticateByDefault, keyring, testAuth } from './support/credentials.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -110,9 +111,13 @@ beforeAll(async () => {
       governanceLead: GOVERNANCE_LEAD,
       isReady: async () => true,
       ...testPrivacy,
+      auth: testAuth,
     },
     { logLevel: 'warn' },
   );
+  const keys = keyring(store);
+  const adminKey = await keys({ email: 'admin@example.org', role: 'admin' });
+  authenticateByDefault(api, keys, async () => adminKey);
   // walk.ts drives systems through the API and the mailbox only.
   w = walker({ api, mailbox } as Pick<LifecycleEnv, 'api' | 'mailbox'> as LifecycleEnv);
 }, 120_000);

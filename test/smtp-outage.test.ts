@@ -141,10 +141,11 @@ describe('sendNotification retried after the e-mail went out', () => {
     };
     try {
       // Each call is its own attempt, as Temporal would run it: a fresh activity context, no heartbeat note.
-      const first = await new MockActivityEnvironment().run(activities.sendNotification, input);
+      type Sent = Awaited<ReturnType<typeof activities.sendNotification>>;
+      const first: Sent = await new MockActivityEnvironment().run(activities.sendNotification, input);
       expect(first).toEqual({ messageId: messageIdFor(input.idempotencyKey), status: 'sent' });
       // Temporal retries an activity whose completion was lost (worker crash, timeout) with the same input.
-      const second = await new MockActivityEnvironment().run(activities.sendNotification, input);
+      const second: Sent = await new MockActivityEnvironment().run(activities.sendNotification, input);
       expect(second).toEqual({ messageId: first.messageId, status: 'already_sent' });
 
       // Both calls have returned, and the mailbox stores a message before it answers 250: any copy is there now.

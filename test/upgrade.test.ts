@@ -5,6 +5,7 @@
  * with its documents moved to the record store, its approval request still
  * open, and the link e-mailed by the old release still deciding.
  */
+import { authenticateByDefault, keyring, testAuth } from './support/credentials.js';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -68,9 +69,13 @@ beforeAll(async () => {
       governanceLead: GOVERNANCE_LEAD,
       isReady: async () => true,
       ...testPrivacy,
+      auth: testAuth,
     },
     { logLevel: 'warn' },
   );
+  const keys = keyring(store);
+  const adminKey = await keys({ email: 'admin@example.org', role: 'admin' });
+  authenticateByDefault(api, keys, async () => adminKey);
 });
 afterAll(async () => {
   await api?.close();

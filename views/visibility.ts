@@ -47,6 +47,19 @@ function kw(value: string): string {
 }
 const dt = (d: Date) => `"${d.toISOString()}"`;
 
+/**
+ * Which systems a caller may see: every one (undefined), or these ids (a
+ * team's, a risk owner's). The ids come from the record store's access
+ * table, so a view never lists a system its caller could not open.
+ */
+export type Scope = readonly string[] | undefined;
+
+/** The query limited to the scope; an empty scope is answered without asking Temporal (see `isEmptyScope`). */
+export function scoped(query: string, scope: Scope): string {
+  if (scope === undefined) return query;
+  return `${query} AND ${SA.systemId.name} IN (${(scope.length ? scope : ['-']).map(kw).join(', ')})`;
+}
+
 export function overdueReviewsQuery(now: Date): string {
   return `${PRODUCT_FILTER} AND ${RUNNING} AND ${SA.stage.name} = 'review_due' AND ${SA.reviewDueAt.name} < ${dt(now)}`;
 }
@@ -122,9 +135,10 @@ export function readListed(info: WorkflowExecutionInfo): ListedSystem {
   };
 }
 
-async function listAll(client: Client, query: string): Promise<ListedSystem[]> {
+async function listAll(client: Client, query: string, scope?: Scope): Promise<ListedSystem[]> {
   const out: ListedSystem[] = [];
-  for await (const info of client.workflow.list({ query, pageSize: 1000 })) out.push(readListed(info));
+  if (scope?.length === 0) return out;
+  for await (const info of client.workflow.list({ query: scoped(query, scope), pageSize: 1000 })) out.push(readListed(info));
   return out;
 }
 
@@ -156,8 +170,8 @@ export interface OverdueReview {
 type Dated = ListedSystem & { reviewDueAt: string };
 
 /** Listed systems with a review date, soonest first, and the fields every review list shows. */
-async function datedReviews(client: Client, query: string, people: People) {
-  const rows = await withPeople(await listAll(client, query), people);
+async function datedReviews(client: Client, query: string, scope: Scope, people: People) {
+  const rows = await withPeople(await listAll(client, query, scope), people);
   return rows
     .filter((r): r is Dated & { people: SystemPeople } => r.reviewDueAt !== null)
     .sort((a, b) => byTime(a.reviewDueAt, b.reviewDueAt) || a.id.localeCompare(b.id))
@@ -177,9 +191,10 @@ async function datedReviews(client: Client, query: string, people: People) {
 export async function listOverdueReviews(
   client: Client,
   now: Date,
+  scope: Scope,
   people: People,
 ): Promise<OverdueReview[]> {
-  return (await datedReviews(client, overdueReviewsQuery(now), people)).map(({ row, base }) => ({
+  return (await datedReviews(client, overdueReviewsQuery(now), scope, people)).map(({ row, base }) => ({
     ...base,
     daysOverdue: Math.max(0, Math.floor((now.getTime() - Date.parse(row.reviewDueAt)) / DAY_MS)),
     escalationsSent: row.memo.reviewEscalations ?? 0,
@@ -201,9 +216,10 @@ export async function listReviewsDueBetween(
   client: Client,
   from: Date,
   to: Date,
+  scope: Scope,
   people: People,
 ): Promise<UpcomingReview[]> {
-  return (await datedReviews(client, reviewsDueQuery(from, to), people)).map(({ row, base }) => ({
+  return (await datedReviews(client, reviewsDueQuery(from, to), scope, people)).map(({ row, base }) => ({
     ...base,
     daysUntilDue: Math.max(0, Math.floor((Date.parse(row.reviewDueAt) - from.getTime()) / DAY_MS)),
   }));
@@ -214,9 +230,10 @@ export function listUpcomingReviews(
   client: Client,
   now: Date,
   days: number,
+  scope: Scope,
   people: People,
 ): Promise<UpcomingReview[]> {
-  return listReviewsDueBetween(client, now, new Date(now.getTime() + days * DAY_MS), people);
+  return listReviewsDueBetween(client, now, new Date(now.getTime() + days * DAY_MS), scope, people);
 }
 
 export interface PendingApprovalItem {
@@ -237,9 +254,10 @@ export interface PendingApprovalItem {
 export async function listPendingApprovals(
   client: Client,
   now: Date,
+  scope: Scope,
   people: People,
 ): Promise<PendingApprovalItem[]> {
-  const rows = await withPeople(await listAll(client, pendingApprovalsQuery()), people);
+  const rows = await withPeople(await listAll(client, pendingApprovalsQuery(), scope), people);
   return rows
     .sort((a, b) => byTime(a.memo.pendingSince, b.memo.pendingSince) || a.id.localeCompare(b.id))
     .map((r) => {
@@ -317,6 +335,7 @@ export interface ListSystemsOptions extends SystemFilter {
   tokenSecret?: string;
   /** Names owners and approvers, and turns the owner filter into keys. */
   people: People;
+  scope?: Scope;
 }
 
 /**
@@ -326,7 +345,8 @@ export interface ListSystemsOptions extends SystemFilter {
  */
 export async function listSystems(client: Client, opts: ListSystemsOptions): Promise<SystemPage> {
   const namespace = client.options.namespace;
-  const query = systemsQuery(opts, opts.people.keys);
+  const query = scoped(systemsQuery(opts, opts.people.keys), opts.scope);
+  if (opts.scope?.length === 0) return { systems: [], nextPageToken: null };
   const token = opts.nextPageToken ? unwrapToken(opts.tokenSecret, query, opts.nextPageToken) : undefined;
   const response = await client.workflowService.listWorkflowExecutions({
     namespace,
@@ -371,8 +391,8 @@ export interface StageTierCounts {
  * is one `count` per stage and per tier, then one per stage × tier pair for
  * the pairs that can be non-zero, all in parallel.
  */
-export async function countsByStageAndTier(client: Client): Promise<StageTierCounts> {
-  const base = systemsQuery();
+export async function countsByStageAndTier(client: Client, scope?: Scope): Promise<StageTierCounts> {
+  const base = scoped(systemsQuery(), scope);
   const count = async (extra: string) => (await client.workflow.count(`${base} AND ${extra}`)).count;
   const [total, stageCounts, tierCounts] = await Promise.all([
     client.workflow.count(base).then((c) => c.count),
@@ -399,6 +419,7 @@ export async function countsByStageAndTier(client: Client): Promise<StageTierCou
 }
 
 /** The number of overdue reviews, without reading them. */
-export async function countOverdueReviews(client: Client, now: Date): Promise<number> {
-  return (await client.workflow.count(overdueReviewsQuery(now))).count;
+export async function countOverdueReviews(client: Client, now: Date, scope?: Scope): Promise<number> {
+  if (scope?.length === 0) return 0;
+  return (await client.workflow.count(scoped(overdueReviewsQuery(now), scope))).count;
 }

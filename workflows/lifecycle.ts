@@ -46,6 +46,7 @@ import {
   decideUpdate,
   delegateUpdate,
   FORGED_DECISION,
+  INVALID_INPUT,
   legacyDecisionSignal,
   legacyDelegationSignal,
   newModelVersionUpdate,
@@ -110,6 +111,33 @@ interface Step {
   projection: Omit<NonNullable<RecordBatchInput['projection']>, 'registration'>;
   failedMails?: { key: string; error: string }[];
   resends?: string[];
+  /** Who sent the message this step applies (`key:…` or `oidc:…`), recorded beside each actor's e-mail. */
+  principal?: string;
+}
+
+/**
+ * The API names who sent a message (`principal: 'key:…' | 'oidc:…'`) beside
+ * its content; the machine never sees it, and a message without one (every
+ * message sent before there were credentials) applies as it always did.
+ * A principal that is not a credential id makes the message invalid.
+ */
+function withoutPrincipal<Args extends unknown[]>(sent: Args): { args: Args; principal?: string } {
+  let principal: string | undefined;
+  const args = sent.map((arg) => {
+    if (typeof arg !== 'object' || arg === null || Array.isArray(arg) || !Object.hasOwn(arg, 'principal')) return arg;
+    const { principal: p, ...rest } = arg as Record<string, unknown>;
+    if (typeof p !== 'string' || !/^(key|oidc):[\x21-\x7e]{1,300}$/.test(p)) {
+      throw ApplicationFailure.create({
+        type: INVALID_INPUT,
+        message: 'principal: must be the id of a credential (key:… or oidc:…)',
+        nonRetryable: true,
+        details: [{ issues: [{ path: 'principal', message: 'must be the id of a credential' }] }],
+      });
+    }
+    principal = p;
+    return rest;
+  }) as Args;
+  return { args, principal };
 }
 
 /**
@@ -149,7 +177,7 @@ async function lifecycle(input: LifecycleInput): Promise<LifecycleState> {
   const steps: Step[] = [];
   /** Bumped on every change, so the main loop wakes for it. */
   let changes = 0;
-  const push = (effects: machine.Effect[], extra: Pick<Step, 'failedMails' | 'resends'> = {}) => {
+  const push = (effects: machine.Effect[], extra: Pick<Step, 'failedMails' | 'resends' | 'principal'> = {}) => {
     if (effects.length === 0 && !extra.failedMails?.length && !extra.resends?.length) return;
     const projection = {
       stage: state.stage,
@@ -163,7 +191,7 @@ async function lifecycle(input: LifecycleInput): Promise<LifecycleState> {
     steps.push({ at: new Date().toISOString(), effects, projection, ...extra });
     changes++;
   };
-  if (!input.resume) push(machine.start(state, ctx()));
+  if (!input.resume) push(machine.start(state, ctx()), input.registeredBy ? { principal: input.registeredBy } : {});
   if (input.adoptedPolicyFrom) push([policyAdopted(input.adoptedPolicyFrom, policy.version, state.cycle)]);
 
   setHandler(stateQuery, () => state);
@@ -180,12 +208,19 @@ async function lifecycle(input: LifecycleInput): Promise<LifecycleState> {
   ): void {
     setHandler(
       def,
-      (...args: Args) => {
+      (...sent: Args) => {
+        const { args, principal } = withoutPrincipal(sent);
         const { result, effects } = apply(...args);
-        push(effects);
+        push(effects, principal ? { principal } : {});
         return result;
       },
-      { validator: (...args: Args) => void asFailure(() => validate(...args)) },
+      {
+        validator: (...sent: Args) =>
+          void asFailure(() => {
+            const { args } = withoutPrincipal(sent);
+            return validate(...args);
+          }),
+      },
     );
   }
 
@@ -452,6 +487,9 @@ async function lifecycle(input: LifecycleInput): Promise<LifecycleState> {
           events.push({ type: 'decision_recorded', actor: effect.record.approver, payload: { ...effect.record } });
           break;
       }
+    }
+    if (step.principal) {
+      for (const ev of events) if (ev.actor !== null) ev.payload = { ...ev.payload, principal: step.principal };
     }
     return batch;
   }

@@ -1,8 +1,9 @@
 import '@fastify/cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { getApiKey, getSystemAccess, useApiKey, type ApiKeyRow } from '../../store/access.js';
+import { getApiKey, getSystemAccess, putSystemAccess, useApiKey, type ApiKeyRow } from '../../store/access.js';
 import type { Store } from '../../store/index.js';
 import { escapeHtml, page } from '../html.js';
+import { systemNotFoundPage } from '../pages/system.js';
 import { constantTimeEqual, looksLikeApiKey, sha256Hex } from './keys.js';
 import { TokenRefused, type OidcConfig, type OidcVerifier } from './oidc.js';
 import { maySee, roleSchema, type Access, type Principal } from './principal.js';
@@ -24,6 +25,9 @@ export function keyPrincipal(row: ApiKeyRow, via: Principal['via'] = 'api_key'):
 
 class Unauthenticated extends Error {}
 
+/** The shape of a system id (domain/system.ts); anything else cannot name a system. */
+const SYSTEM_ID = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
+
 /** A page (HTML) route rather than the JSON API: refusals answer a page, or the login redirect. */
 function isPage(req: FastifyRequest): boolean {
   const url = req.routeOptions.url ?? req.url;
@@ -31,6 +35,11 @@ function isPage(req: FastifyRequest): boolean {
 }
 
 function refuse(req: FastifyRequest, reply: FastifyReply, status: number, error: string, message: string) {
+  const id = (req.params as { id?: unknown } | undefined)?.id;
+  if (isPage(req) && status === 404 && typeof id === 'string') {
+    // The very page an unknown id gets, so a hidden system cannot be told from a missing one.
+    return reply.code(404).type('text/html; charset=utf-8').send(systemNotFoundPage(id));
+  }
   if (isPage(req)) {
     const body = `<h1>${status === 404 ? 'Not found' : status === 401 ? 'Sign in needed' : 'Not allowed'}</h1>
 <p>${escapeHtml(message)}</p><p><a href="/login">Sign in</a> · <a href="/">Dashboard</a></p>`;
@@ -91,6 +100,25 @@ export function installAuth(app: FastifyInstance, deps: { store: Store; auth: Au
     return cookie ? principalFromSession(cookie) : undefined;
   }
 
+  /**
+   * Who a system belongs to. A system registered before teams existed, and
+   * not yet in the access table, is adopted from the projection into the
+   * `default` team the first time it is asked for.
+   */
+  async function accessRow(id: string) {
+    const row = await getSystemAccess(store.db, id);
+    if (row) return row;
+    const projected = await store.getSystem(id);
+    if (!projected) return undefined;
+    return putSystemAccess(store.db, {
+      systemId: id,
+      team: 'default',
+      owner: projected.owner,
+      riskOwner: projected.riskOwner,
+      registeredBy: 'unknown (registered before access control)',
+    });
+  }
+
   app.addHook('onRequest', async (req, reply) => {
     const access = req.routeOptions.config?.access;
     if (!access) return; // no route matched: the not-found handler answers
@@ -116,11 +144,12 @@ export function installAuth(app: FastifyInstance, deps: { store: Store; auth: Au
     }
     const allowed = 'roles' in access ? access.roles : access.metrics;
     if ('roles' in access && access.system) {
-      const id = (req.params as { id?: string }).id;
-      const row = id ? await getSystemAccess(store.db, id) : undefined;
-      // Another team's system answers exactly like a missing one, so ids don't leak.
-      if (id && row && !maySee(principal, row)) {
-        return refuse(req, reply, 404, 'not_found', `no AI system with id ${id}`);
+      const id = (req.params as { id?: string }).id ?? '';
+      // Another team's system answers exactly like a missing one, before any other check, so ids don't leak;
+      // a malformed id names no system at all and gets its 422 from validation.
+      if (SYSTEM_ID.test(id)) {
+        const row = await accessRow(id);
+        if (!row || !maySee(principal, row)) return refuse(req, reply, 404, 'not_found', `no AI system with id ${id}`);
       }
     }
     if (!allowed.includes(principal.role)) {

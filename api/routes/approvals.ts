@@ -270,7 +270,7 @@ export const approvalRoutes =
       }
     }
 
-    app.get<{ Params: { token: string } }>('/approvals/:token', async (req, reply) => {
+    app.get<{ Params: { token: string } }>('/approvals/:token', { config: { access: { open: 'the signed, single-use link is the credential' } } }, async (req, reply) => {
       const link = await verified(req.params.token, reply);
       if (!link) return reply;
       const open = await openRequest(link.claims, reply);
@@ -288,7 +288,7 @@ export const approvalRoutes =
       );
     });
 
-    app.post<{ Params: { token: string }; Body: unknown }>('/approvals/:token', async (req, reply) => {
+    app.post<{ Params: { token: string }; Body: unknown }>('/approvals/:token', { config: { access: { open: 'the signed, single-use link is the credential' } } }, async (req, reply) => {
       const link = await verified(req.params.token, reply);
       if (!link) return reply;
       const { claims } = link;
@@ -348,7 +348,7 @@ export const approvalRoutes =
         );
     });
 
-    app.post<{ Params: { token: string }; Body: unknown }>('/approvals/:token/delegate', async (req, reply) => {
+    app.post<{ Params: { token: string }; Body: unknown }>('/approvals/:token/delegate', { config: { access: { open: 'the signed, single-use link is the credential' } } }, async (req, reply) => {
       const link = await verified(req.params.token, reply);
       if (!link) return reply;
       const { claims } = link;
@@ -393,7 +393,7 @@ export const approvalRoutes =
      * An expired link asks for a fresh one for the same approver and request.
      * Only once per expiry: when the request's current link is still valid, nothing is sent.
      */
-    app.post<{ Params: { token: string }; Body: unknown }>('/approvals/:token/renew', async (req, reply) => {
+    app.post<{ Params: { token: string }; Body: unknown }>('/approvals/:token/renew', { config: { access: { open: 'the signed, single-use link is the credential' } } }, async (req, reply) => {
       const link = await verifyApprovalLink(ctx.approvalLinkSecret, req.params.token);
       const claims = !link.ok && link.reason === 'expired' ? link.claims : null;
       const jti = link.jti;

@@ -30,9 +30,12 @@ import {
   listReviewsDueBetween,
   listSystems,
   visibilityTiers,
+  type Scope,
   type SystemFilter,
   type SystemPage,
 } from '../../views/visibility.js';
+import { roleSchema } from '../auth/principal.js';
+import { scopeOf } from '../auth/scope.js';
 
 const one = (v: unknown): string | undefined => {
   const s = Array.isArray(v) ? v[0] : v;
@@ -40,13 +43,17 @@ const one = (v: unknown): string | undefined => {
 };
 
 /** The outbox's failed and retried e-mails, newest first, with their systems' names. */
-async function mailProblems(store: Store): Promise<DashboardData['mail']> {
-  const [failed, retrying, counts, retryingTotal] = await Promise.all([
-    store.listFailedNotifications(),
+async function mailProblems(store: Store, scope: Scope): Promise<DashboardData['mail']> {
+  const [allFailed, allRetrying, counts, retryingTotal] = await Promise.all([
+    store.listFailedNotifications(scope),
     listRetryingNotifications(store),
     store.notificationCounts(),
     countRetryingNotifications(store),
   ]);
+  // A caller limited to some systems sees their e-mails only, and counts of those.
+  const visible = scope && new Set(scope);
+  const failed = visible ? allFailed.filter((n) => visible.has(n.systemId)) : allFailed;
+  const retrying = visible ? allRetrying.filter((n) => visible.has(n.systemId)) : allRetrying;
   const names = await systemNames(
     store,
     [...failed, ...retrying].map((n) => n.systemId),
@@ -63,9 +70,9 @@ async function mailProblems(store: Store): Promise<DashboardData['mail']> {
   return {
     failed: failed.map(problem),
     // The counts and the listings are separate reads: never claim fewer than are listed.
-    failedTotal: Math.max(counts.failed, failed.length),
+    failedTotal: visible ? failed.length : Math.max(counts.failed, failed.length),
     retrying: retrying.map(problem),
-    retryingTotal: Math.max(retryingTotal, retrying.length),
+    retryingTotal: visible ? retrying.length : Math.max(retryingTotal, retrying.length),
   };
 }
 
@@ -89,7 +96,10 @@ export const dashboardRoutes =
   async (app) => {
     // Temporal holds person keys only; the record store names the people behind them.
     const people = storePeople(ctx.store, ctx.personKeys, ctx.governanceLead);
-    app.get<{ Querystring: Record<string, unknown> }>('/', { schema: { hide: true } }, async (req, reply) => {
+    app.get<{ Querystring: Record<string, unknown> }>(
+      '/',
+      { schema: { hide: true }, config: { access: { roles: roleSchema.options } } },
+      async (req, reply) => {
       const now = new Date();
       const q = req.query ?? {};
       const raw: DashboardFilter = {
@@ -115,7 +125,8 @@ export const dashboardRoutes =
         if (o.success) filter.owner = o.data;
         else problems.push(`“${raw.owner}” is not an e-mail address`);
       }
-      const paging = { pageSize: 50, tokenSecret: ctx.approvalLinkSecret };
+      const scope = await scopeOf(ctx.store, req.principal);
+      const paging = { pageSize: 50, tokenSecret: ctx.approvalLinkSecret, scope };
       const systems = listSystems(ctx.client, { people, ...filter, ...paging, nextPageToken: raw.pageToken }).catch(
         (err: unknown): Promise<SystemPage> => {
           if (!(err instanceof InvalidPageTokenError)) throw err;
@@ -124,12 +135,12 @@ export const dashboardRoutes =
         },
       );
       const [counts, overdue, pending, upcoming, page, mail] = await Promise.all([
-        countsByStageAndTier(ctx.client),
-        listOverdueReviews(ctx.client, now, people),
-        listPendingApprovals(ctx.client, now, people),
-        listReviewsDueBetween(ctx.client, now, monthStart(now, 12), people),
+        countsByStageAndTier(ctx.client, scope),
+        listOverdueReviews(ctx.client, now, scope, people),
+        listPendingApprovals(ctx.client, now, scope, people),
+        listReviewsDueBetween(ctx.client, now, monthStart(now, 12), scope, people),
         systems,
-        mailProblems(ctx.store),
+        mailProblems(ctx.store, scope),
       ]);
       return reply.type('text/html; charset=utf-8').send(
         dashboardPage({
@@ -163,7 +174,7 @@ export const dashboardRoutes =
 
     app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
       '/systems/:id',
-      { schema: { hide: true } },
+      { schema: { hide: true }, config: { access: { roles: roleSchema.options, system: true } } },
       async (req, reply) => {
         const id = req.params.id;
         const html = (code: number, body: string) => reply.code(code).type('text/html; charset=utf-8').send(body);
@@ -187,7 +198,7 @@ export const dashboardRoutes =
      */
     app.post<{ Params: { id: string }; Body: unknown }>(
       '/systems/:id/notifications/resend',
-      { schema: { hide: true } },
+      { schema: { hide: true }, config: { access: { roles: ['ai-team', 'governance-lead', 'admin'], system: true } } },
       async (req, reply) => {
         const id = req.params.id;
         const html = (code: number, body: string) => reply.code(code).type('text/html; charset=utf-8').send(body);

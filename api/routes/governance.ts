@@ -1,7 +1,10 @@
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { stageSchema } from '../../domain/lifecycle.js';
 import { emailSchema } from '../../domain/system.js';
+import { roleSchema } from '../auth/principal.js';
+import { scopeOf } from '../auth/scope.js';
 import type { ApiContext } from '../context.js';
 import { storePeople } from '../../views/people.js';
 import { ApiError, apiErrorBodySchema } from '../errors.js';
@@ -119,18 +122,21 @@ export const governanceRoutes =
   async (app) => {
     // Temporal holds person keys only; the record store names the people behind them.
     const people = storePeople(ctx.store, ctx.personKeys, ctx.governanceLead);
+    const scope = (req: FastifyRequest) => scopeOf(ctx.store, req.principal);
+
     app.get(
       '/api/v1/reviews/overdue',
       {
         schema: {
           summary: 'Periodic reviews past their due date, most overdue first',
           tags: ['governance'],
-          response: { 200: z.object({ asOf: z.string(), reviews: z.array(overdueItem) }) },
+          response: { 200: z.object({ asOf: z.string(), reviews: z.array(overdueItem) }), 401: errorBody },
         },
+        config: { access: { roles: roleSchema.options } },
       },
-      async () => {
+      async (req) => {
         const now = new Date();
-        return { asOf: now.toISOString(), reviews: await listOverdueReviews(ctx.client, now, people) };
+        return { asOf: now.toISOString(), reviews: await listOverdueReviews(ctx.client, now, await scope(req), people) };
       },
     );
 
@@ -143,14 +149,20 @@ export const governanceRoutes =
           querystring: z.object({ days: intParam(1, 366, 30) }),
           response: {
             200: z.object({ asOf: z.string(), days: z.number(), reviews: z.array(upcomingItem) }),
+            401: errorBody,
             422: errorBody,
           },
         },
+        config: { access: { roles: roleSchema.options } },
       },
       async (req) => {
         const now = new Date();
         const { days } = req.query;
-        return { asOf: now.toISOString(), days, reviews: await listUpcomingReviews(ctx.client, now, days, people) };
+        return {
+          asOf: now.toISOString(),
+          days,
+          reviews: await listUpcomingReviews(ctx.client, now, days, await scope(req), people),
+        };
       },
     );
 
@@ -160,12 +172,13 @@ export const governanceRoutes =
         schema: {
           summary: 'Approval requests waiting for a decision, oldest first, with who holds them',
           tags: ['governance'],
-          response: { 200: z.object({ asOf: z.string(), approvals: z.array(pendingItem) }) },
+          response: { 200: z.object({ asOf: z.string(), approvals: z.array(pendingItem) }), 401: errorBody },
         },
+        config: { access: { roles: roleSchema.options } },
       },
-      async () => {
+      async (req) => {
         const now = new Date();
-        return { asOf: now.toISOString(), approvals: await listPendingApprovals(ctx.client, now, people) };
+        return { asOf: now.toISOString(), approvals: await listPendingApprovals(ctx.client, now, await scope(req), people) };
       },
     );
 
@@ -181,9 +194,11 @@ export const governanceRoutes =
           querystring: systemsQuerystring,
           response: {
             200: z.object({ systems: z.array(systemItem), nextPageToken: z.string().nullable() }),
+            401: errorBody,
             422: errorBody,
           },
         },
+        config: { access: { roles: roleSchema.options } },
       },
       async (req) => {
         const { stage, tier, owner, pageSize, pageToken } = req.query;
@@ -196,6 +211,7 @@ export const governanceRoutes =
             pageSize,
             nextPageToken: pageToken,
             tokenSecret: ctx.approvalLinkSecret,
+            scope: await scope(req),
           });
         } catch (err) {
           if (err instanceof InvalidPageTokenError) {
@@ -217,15 +233,20 @@ export const governanceRoutes =
         schema: {
           summary: 'Governance gauges in the Prometheus text format',
           tags: ['governance'],
+          description:
+            'Scraped with `Authorization: Bearer <METRICS_SCRAPE_TOKEN>`, or read by an auditor, governance lead or admin.',
           produces: ['text/plain'],
         },
+        config: { access: { metrics: ['auditor', 'governance-lead', 'admin'] } },
       },
-      async (_req, reply) => {
+      async (req, reply) => {
         const now = new Date();
+        // The scrape token sees everything; a principal, what it may see.
+        const visible = req.principal ? await scope(req) : undefined;
         const [counts, overdue, pending, notifications, retrying] = await Promise.all([
-          countsByStageAndTier(ctx.client),
-          countOverdueReviews(ctx.client, now),
-          listPendingApprovals(ctx.client, now, people),
+          countsByStageAndTier(ctx.client, visible),
+          countOverdueReviews(ctx.client, now, visible),
+          listPendingApprovals(ctx.client, now, visible, people),
           ctx.store.notificationCounts(),
           countRetryingNotifications(ctx.store),
         ]);

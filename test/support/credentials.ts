@@ -5,8 +5,8 @@ import { createApiKey } from '../../api/routes/auth.js';
 import type { Store } from '../../store/index.js';
 
 export const TEST_SESSION_SECRET = 'test-session-secret-that-is-long-enough-0123';
-/** The team every system registered through the harness's default credentials belongs to. */
-export const TEST_TEAM = 'test-team';
+/** The team of the harness's default credentials: `default`, the team systems from before access control join. */
+export const TEST_TEAM = 'default';
 
 export const testAuth: AuthContext = { sessionSecret: TEST_SESSION_SECRET, secureCookies: false, sessionTtlMs: 3_600_000 };
 
@@ -37,6 +37,12 @@ export type Keyring = ReturnType<typeof keyring>;
 /** The fields that name who acted, in the order a body is searched for one. */
 const ACTOR_FIELDS = ['submittedBy', 'performedBy', 'reportedBy', 'closedBy', 'retiredBy', 'notifiedBy', 'requestedBy'];
 
+/** Who the harness sends a request as when the test chose no credential: the actor the body names, else an admin. */
+export function defaultHolder(payload: unknown, url: string, method: string): KeySpec | undefined {
+  const actor = actorOf(payload, url, method);
+  return actor ? { email: actor.toLowerCase(), role: 'ai-team' } : undefined;
+}
+
 function actorOf(payload: unknown, url: string, method: string): string | undefined {
   if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return undefined;
   const body = payload as Record<string, unknown>;
@@ -63,8 +69,8 @@ export function authenticateByDefault(api: FastifyInstance, keys: Keyring, admin
     // The open doors (approval links, login) are used as their users use them: with no credential.
     const open = /^\/(approvals\/|login|logout|healthz|openapi\.json)/.test(url);
     if (!chosen && !open) {
-      const actor = actorOf(opts.payload, url, String(opts.method ?? 'GET').toUpperCase());
-      const key = actor ? await keys({ email: actor.toLowerCase(), role: 'ai-team' }) : await admin();
+      const holder = defaultHolder(opts.payload, url, String(opts.method ?? 'GET').toUpperCase());
+      const key = holder ? await keys(holder) : await admin();
       headers.authorization = `Bearer ${key}`;
     }
     return { ...opts, headers: headers as InjectOptions['headers'] };

@@ -1,3 +1,4 @@
+import { authenticateByDefault, keyring, testAuth, type Keyring } from './credentials.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +7,7 @@ import { NativeConnection } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
 import { createActivities } from '../../activities/index.js';
 import { createSmtpMailer } from '../../activities/mailer.js';
+import type { AuthContext } from '../../api/auth/plugin.js';
 import { buildApi } from '../../api/server.js';
 import { loadPolicy } from '../../config/policy-file.js';
 import type { Policy } from '../../domain/policy.js';
@@ -29,6 +31,9 @@ export interface DevEnv {
   store: Store;
   policy: Policy;
   api: FastifyInstance;
+  /** Real API keys (test/support/credentials.ts); requests without a credential go as the body's actor or the admin. */
+  keys: Keyring;
+  adminKey: string;
   taskQueue: string;
   /** Where links in e-mails point: the API's real address when `listen` was asked for. */
   baseUrl: string;
@@ -43,7 +48,13 @@ export interface DevEnv {
  * API on top. Time is real, so tests shorten the policy's periods instead.
  */
 export async function startDevEnv(
-  opts: { policy?: (base: Policy) => Policy; listen?: boolean; name?: string } = {},
+  opts: {
+    policy?: (base: Policy) => Policy;
+    listen?: boolean;
+    name?: string;
+    /** Settings on top of the test sessions' (e.g. a metrics scrape token). */
+    auth?: Partial<AuthContext>;
+  } = {},
 ): Promise<DevEnv> {
   const name = opts.name ?? 'dev-env';
   const { cli } = await ensureTemporalBinaries({ quiet: true });
@@ -89,9 +100,13 @@ export async function startDevEnv(
       governanceLead: DEV_ENV_GOVERNANCE_LEAD,
       ...testPrivacy,
       isReady: async () => true,
+      auth: { ...testAuth, ...opts.auth },
     },
     { logLevel: 'warn' },
   );
+  const keys = keyring(store);
+  const adminKey = await keys({ email: 'admin@example.org', role: 'admin' });
+  authenticateByDefault(api, keys, async () => adminKey);
   if (port) await api.listen({ port, host: '127.0.0.1' });
   return {
     server,
@@ -100,6 +115,8 @@ export async function startDevEnv(
     store,
     policy,
     api,
+    keys,
+    adminKey,
     taskQueue,
     baseUrl,
     // walk.ts drives systems through the API and the mailbox only, which this env has too.

@@ -15,6 +15,8 @@ import { registerSearchAttributes } from '../../worker/search-attributes.js';
 import { workflowBundle } from '../../worker/worker.js';
 import { resendNotificationUpdate } from '../../workflows/messages.js';
 import { testDataConverter, testPrivacy } from './privacy.js';
+import type { AuthContext } from '../../api/auth/plugin.js';
+import { authenticateByDefault, keyring, testAuth, type Keyring } from './credentials.js';
 import { walker } from './walk.js';
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-0123456789';
@@ -29,6 +31,10 @@ export interface LifecycleEnv {
   store: Store;
   policy: Policy;
   api: FastifyInstance;
+  /** Real API keys for tests' principals (test/support/credentials.ts). */
+  keys: Keyring;
+  /** The admin's key, which requests without a credential or a named actor go with. */
+  adminKey: string;
   taskQueue: string;
   close(): Promise<void>;
 }
@@ -47,6 +53,8 @@ export async function startLifecycleEnv(
     rejectRecipients?: (address: string) => 550 | 451 | undefined;
     /** The API's request log: its level (default warn) and where its lines go (default stdout). */
     apiLog?: { level: string; stream: { write(line: string): void } };
+    /** The API's authentication settings (e.g. an OIDC verifier); testAuth when left out. */
+    auth?: AuthContext;
   } = {},
 ): Promise<LifecycleEnv> {
   const env = await TestWorkflowEnvironment.createTimeSkipping({
@@ -80,9 +88,13 @@ export async function startLifecycleEnv(
       governanceLead: GOVERNANCE_LEAD,
       ...testPrivacy,
       isReady: async () => true,
+      auth: opts.auth ?? testAuth,
     },
     { logLevel: opts.apiLog?.level ?? 'warn', logStream: opts.apiLog?.stream },
   );
+  const keys = keyring(store);
+  const adminKey = await keys({ email: 'admin@example.org', role: 'admin' });
+  authenticateByDefault(api, keys, async () => adminKey);
   // One worker for the whole file: a worker stopped between tests can strand a
   // workflow task on its sticky queue, which freezes the time-skipping clock.
   const worker = await Worker.create({
@@ -99,6 +111,8 @@ export async function startLifecycleEnv(
     store,
     policy,
     api,
+    keys,
+    adminKey,
     taskQueue,
     async close() {
       worker.shutdown();

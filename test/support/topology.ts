@@ -12,6 +12,7 @@
  * namespace that answers) with deadlines; a process that exits while being
  * waited for fails the wait at once with its output.
  */
+import { newApiKey } from '../../api/auth/keys.js';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
 import { chmod, chown, mkdtemp } from 'node:fs/promises';
@@ -601,6 +602,8 @@ export interface Topology {
   smtp: FaultSmtpServer;
   workers: AppProcess[];
   apis: AppProcess[];
+  /** An admin API key, made in the record store once the APIs have migrated it. */
+  adminKey: string;
   /** Base URL of api `i`; the links in e-mails point at api 0 (PUBLIC_BASE_URL). */
   apiUrl(i: number): string;
   /** Base URLs of the APIs running now. */
@@ -656,6 +659,7 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
       SMTP_URL: smtp.url,
       MAIL_FROM: 'AI Governance <governance@topology.example.org>',
       APPROVAL_LINK_SECRET: TOPOLOGY_SECRET,
+      SESSION_SECRET: `${TOPOLOGY_SECRET}-sessions`,
       PAYLOAD_ENCRYPTION_KEYS: TEST_PAYLOAD_ENCRYPTION_KEYS,
       PERSON_KEY_SECRET: TEST_PERSON_KEY_SECRET,
       PUBLIC_BASE_URL: apiUrl(0),
@@ -707,6 +711,11 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
     started.push(...workers, ...apis);
     await Promise.all(workers.map((w) => w.start()));
     await Promise.all(apis.map((a) => a.start()));
+    const admin = newApiKey();
+    await postgres.query(
+      `insert into api_keys (id, prefix, hash, name, email, role, created_by) values ($1, $2, $3, 'topology admin', 'admin@topology.example.org', 'admin', 'topology harness')`,
+      [admin.id, admin.prefix, admin.hash],
+    );
 
     let stopped = false;
     return {
@@ -714,6 +723,7 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
       taskQueue,
       namespace,
       governanceLead: TOPOLOGY_GOVERNANCE_LEAD,
+      adminKey: admin.key,
       temporal,
       postgres,
       smtp,
