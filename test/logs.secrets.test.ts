@@ -1,6 +1,8 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { createLoginLink } from '../api/routes/auth.js';
+import { Runtime } from '@temporalio/worker';
+import { redactText } from '../config/redact.js';
 import { tapTemporalLogs } from '../worker/logging.js';
 import { lifecycleSuite, pathOf, PUBLIC_BASE_URL } from './support/lifecycle-env.js';
 
@@ -89,5 +91,36 @@ describe('logs', () => {
       }
     }
     expect(leaks).toEqual([]);
+  });
+
+  it('redact each kind of credential, and keep what identifies without opening', () => {
+    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhQGIuYyJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ';
+    const key = `ail_ab12cd34_${'K'.repeat(43)}`;
+    expect(redactText(`GET /approvals/${jwt}/delegate?x=1`)).toBe('GET /approvals/[redacted]/delegate?x=1');
+    expect(redactText('/login/once/AbC-123_xyz')).toBe('/login/once/[redacted]');
+    expect(redactText('/api/v1/me?api_key=abc&to=a@b.c&access_token=xyz')).toBe(
+      '/api/v1/me?api_key=[redacted]&to=a@b.c&access_token=[redacted]',
+    );
+    expect(redactText(`mail to a@b.c with ${jwt} inside`)).toBe('mail to a@b.c with [redacted] inside');
+    // The prefix names the key in lists and logs; the secret part never appears.
+    expect(redactText(`key ${key} refused`)).toBe('key ail_ab12cd34_[redacted] refused');
+    expect(redactText('authorization: Bearer abc.def')).toBe('authorization: Bearer [redacted]');
+  });
+
+  it("redact the worker's own log lines before they are printed or tapped", () => {
+    const seen: string[] = [];
+    const untap = tapTemporalLogs('INFO', (e) => seen.push(`${e.message} ${inspect(e.meta)}`));
+    try {
+      Runtime.instance().logger.info(`sending ${PUBLIC_BASE_URL}/approvals/eyJa.eyJb.sig to a@b.c`, {
+        link: `${PUBLIC_BASE_URL}/approvals/eyJa.eyJb.sig`,
+        headers: { authorization: 'Bearer ail_ab12cd34_secret' },
+      });
+    } finally {
+      untap();
+    }
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).not.toContain('eyJb');
+    expect(seen[0]).not.toContain('secret');
+    expect(seen[0]).toContain('/approvals/[redacted]');
   });
 });
