@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { envSchema, parseEnv } from '../config/env.js';
+import { envSchema, parseEnv, requireProduction, type Env } from '../config/env.js';
 import { allSearchAttributes, searchAttributeCliArgs } from '../domain/search-attributes.js';
 import { ensureSearchAttributes, startDevServer } from '../embedded/dev-server.js';
 import { cliExecutable, ensureTemporalBinaries } from '../embedded/temporal-binaries.js';
@@ -30,9 +30,22 @@ type Compose = { services: Record<string, Service> };
 const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8')) as Compose;
 const services = compose.services;
 
+/** What a user sets before `docker compose up` (the file's header): each secret its own value. */
 const REQUIRED_TEST_VALUES: Record<string, string> = {
   APPROVAL_LINK_SECRET: 'compose-test-secret-0123456789abcdefghijklmnop',
+  DECISION_SIGNING_KEY: 'compose-test-decision-key-0123456789abcdefghij',
+  SESSION_SECRET: 'compose-test-session-secret-0123456789abcdefgh',
+  PERSON_KEY_SECRET: 'compose-test-person-key-secret-0123456789abcde',
+  PAYLOAD_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}`,
 };
+
+/** The settings a process refuses to start without (its requireProduction call), read from its entry point. */
+function requiredBy(entryPoint: string): (keyof Env)[] {
+  const source = readFileSync(join(root, entryPoint), 'utf8');
+  const list = /requireProduction\(env, \[([^\]]*)\]/.exec(source)?.[1];
+  if (list === undefined) throw new Error(`${entryPoint} has no requireProduction(env, [...]) call`);
+  return [...list.matchAll(/'([A-Z0-9_]+)'/g)].map((m) => m[1] as keyof Env);
+}
 
 /**
  * Docker Compose interpolation: `$$`, `$VAR`, `${VAR}`, `${VAR:-default}`,
@@ -152,9 +165,39 @@ describe('docker-compose.yml', () => {
     ).toThrow(/READINESS_HEARTBEAT_MAX_AGE_MS/);
   });
 
-  it('requires APPROVAL_LINK_SECRET instead of shipping a default', () => {
-    expect(() => resolvedEnv(services.api!, {})).toThrow(/APPROVAL_LINK_SECRET/);
-    expect(() => resolvedEnv(services.worker!, {})).toThrow(/APPROVAL_LINK_SECRET/);
+  it('requires every secret instead of shipping a default, naming the one missing', () => {
+    for (const name of Object.keys(REQUIRED_TEST_VALUES)) {
+      const { [name]: _left, ...others } = REQUIRED_TEST_VALUES;
+      for (const service of appServices) {
+        expect(() => resolvedEnv(services[service]!, others), `${service} without ${name}`).toThrow(
+          new RegExp(`required variable ${name} is missing: set ${name} `),
+        );
+      }
+    }
+  });
+
+  it('gives api and worker every setting their processes require (requireProduction)', () => {
+    const required = { api: requiredBy('api/main.ts'), worker: requiredBy('worker/main.ts') };
+    expect(required.api).toEqual(expect.arrayContaining(['SESSION_SECRET', 'DECISION_SIGNING_KEY']));
+    expect(required.worker).toEqual(expect.arrayContaining(['SMTP_URL', 'PAYLOAD_ENCRYPTION_KEYS']));
+    for (const name of appServices) {
+      const env = parseEnv(resolvedEnv(services[name]!));
+      expect(() => requireProduction(env, required[name]), name).not.toThrow();
+    }
+    // Both sides of each shared secret hold the same value: links, decisions and payloads cross between them.
+    const api = resolvedEnv(services.api!);
+    const worker = resolvedEnv(services.worker!);
+    for (const name of [
+      'APPROVAL_LINK_SECRET',
+      'DECISION_SIGNING_KEY',
+      'PAYLOAD_ENCRYPTION_KEYS',
+      'PERSON_KEY_SECRET',
+    ]) {
+      expect(api[name], name).toBe(worker[name]);
+    }
+    // The optional settings are left unset unless the user sets them: no OIDC, no scrape token.
+    const optional = parseEnv(api);
+    expect([optional.OIDC_ISSUER, optional.METRICS_SCRAPE_TOKEN]).toEqual([undefined, undefined]);
   });
 
   it('publishes the api on the port it listens on, with a /healthz healthcheck', () => {
