@@ -33,6 +33,7 @@ import type { MailboxMessage } from '../embedded/dev-mailbox.js';
 import { example, registrationFor } from './support/examples.js';
 import { csrfFrom, pathOf } from './support/lifecycle-env.js';
 import {
+  adminKeyOf,
   devServersIn,
   forceStop,
   isPortOpen,
@@ -115,6 +116,9 @@ describe('npm start after kill -9', () => {
       }
     | undefined;
   let afterRestart: { alpha: SystemView } | undefined;
+  /** The admin key the first start printed; it makes the AI team's key, which does the team's work. */
+  let adminKey: string;
+  let teamKey: string | undefined;
 
   const http = async (url: string, init?: RequestInit) => {
     try {
@@ -131,7 +135,12 @@ describe('npm start after kill -9', () => {
       throw new Error(`${init?.method ?? 'GET'} ${url}: ${(err as Error).message}\n${product?.tail()}`, { cause: err });
     }
   };
-  const api = (path: string, init?: RequestInit) => http(`${baseUrl}${path}`, init);
+  /** With the AI team's key once it exists (the admin's before), unless `init` names its own. */
+  const api = (path: string, init: RequestInit = {}) =>
+    http(`${baseUrl}${path}`, {
+      ...init,
+      headers: { authorization: `Bearer ${teamKey ?? adminKey}`, ...(init.headers as Record<string, string>) },
+    });
   const expectOk = async (path: string, init: RequestInit, status = 200) => {
     const res = await api(path, init);
     expect(res.status, `${init.method} ${path}: ${res.text}\n${product?.tail()}`).toBe(status);
@@ -149,7 +158,8 @@ describe('npm start after kill -9', () => {
     });
   /** The dev mailbox through its own API, oldest first. */
   const mails = async (): Promise<MailboxMessage[]> => {
-    const res = await api('/dev/mailbox/messages');
+    // The dev mailbox holds live links: an admin's to read.
+    const res = await api('/dev/mailbox/messages', { headers: { authorization: `Bearer ${adminKey}` } });
     expect(res.status, res.text).toBe(200);
     return (res.json as MailboxMessage[]).reverse();
   };
@@ -177,6 +187,8 @@ describe('npm start after kill -9', () => {
     const p = spawnProduct(env());
     product = p;
     await waitUntilHealthy(p, baseUrl, START_TIMEOUT_MS);
+    // The admin key is made just after the API listens: the banner says it is there.
+    adminKey = await adminKeyOf(p);
     return p;
   }
 
@@ -187,6 +199,14 @@ describe('npm start after kill -9', () => {
     uiPort = await getFreePort();
     baseUrl = `http://127.0.0.1:${port}`;
     await start();
+    const registration = registrationFor(ALPHA);
+    teamKey = (
+      await expectOk(
+        '/api/v1/keys',
+        json('POST', { name: 'AI team', email: registration.owner, role: 'ai-team', team: 'crash-team' }),
+        201,
+      )
+    ).key;
   }, START_TIMEOUT_MS + 10_000);
 
   afterAll(async () => {
