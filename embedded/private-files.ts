@@ -11,16 +11,32 @@ export const PRIVATE_FILE_MODE = 0o600;
 export const PRIVATE_DIR_MODE = 0o700;
 
 /**
+ * What `npm start` keeps directly in $DATA_DIR that is secret or personal:
+ * only these are narrowed, so a DATA_DIR pointed at a folder with other files
+ * in it leaves those alone.
+ */
+export const DATA_DIR_FILES = [
+  'approval-link-secret',
+  'session-secret',
+  'person-key-secret',
+  'decision-signing-key',
+  'payload-keys',
+  'admin-api-key',
+  'mailbox.json',
+  'temporal.db',
+  'temporal-dev-server.pid',
+] as const;
+
+/**
  * Creates the folder (0700) or narrows an existing one to 0700, and narrows
- * the files directly in it to 0600: a data folder made by an earlier version
+ * the product's files in it to 0600: a data folder made by an earlier version
  * has its secrets at the umask's mode.
  */
-export async function ensurePrivateDir(dir: string): Promise<void> {
+export async function ensurePrivateDir(dir: string, files: readonly string[] = DATA_DIR_FILES): Promise<void> {
   await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
   await chmod(dir, PRIVATE_DIR_MODE);
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    if (entry.isFile()) await chmod(join(dir, entry.name), PRIVATE_FILE_MODE).catch(() => undefined);
-  }
+  const present = new Set((await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name));
+  for (const name of files) if (present.has(name)) await chmod(join(dir, name), PRIVATE_FILE_MODE);
 }
 
 /**

@@ -36,9 +36,12 @@ describe('the data folder', () => {
     await mkdir(dir, { mode: 0o755 });
     await writeFile(join(dir, 'approval-link-secret'), 'secret\n');
     await chmod(join(dir, 'approval-link-secret'), 0o644);
+    await writeFile(join(dir, 'notes.txt'), 'not ours\n');
     await ensurePrivateDir(dir);
     expect(await mode(dir)).toBe(0o700);
     expect(await mode(join(dir, 'approval-link-secret'))).toBe(0o600);
+    // A file the product did not write is left as it was.
+    expect(await mode(join(dir, 'notes.txt'))).toBe(0o644);
   });
 
   it('writes secrets 0600, also over a file that was wider', async () => {
