@@ -184,7 +184,7 @@ describe('ai-lifecycle CLI against the running product', () => {
     // Actors come from the credential: without notifiedBy, the server records the key's holder.
     const { notifiedBy: _notifiedBy, ...notification } = example<Record<string, unknown>>('fria-notification.json');
     await file('fria-notification.json', notification);
-    await file('fria-by-someone-else.json', example('fria-notification.json'));
+    await file('fria-by-someone-else.json', { ...notification, notifiedBy: RISK_OWNER });
   }, START_TIMEOUT_MS + 30_000);
 
   afterAll(async () => {
@@ -361,7 +361,7 @@ describe('ai-lifecycle CLI against the running product', () => {
   it('keys: an admin creates a key shown once, lists it without the secret, revokes it, and it no longer signs in', async () => {
     const asAdmin = { AI_LIFECYCLE_API_KEY: adminKey };
     const me = await cli(['whoami'], 0, asAdmin);
-    expect(me.stdout).toMatch(/^admin@localhost: role admin \(key:ak_\w+, via api key\)$/m);
+    expect(me.stdout).toMatch(/^admin@localhost\.localdomain: role admin \(key:ak_\w+, via api key\)$/m);
 
     const created = await cli(
       [

@@ -3,9 +3,11 @@
  * child process with its own Temporal dev server, PGlite and API, sending its
  * mail over TCP to a real SMTP server this test owns; everything else over
  * real HTTP. Then Ctrl-C (SIGINT), a restart on the same data folder, and the
- * same lifecycle is still there.
+ * same lifecycle is still there. Signed in as the README has it: the admin key
+ * from the banner, which makes the AI team's key; the banner's sign-in link
+ * for the dashboard.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,8 +23,11 @@ import {
   isPortOpen,
   processesMentioning,
   productEnv,
+  sessionFrom,
   spawnProduct,
+  waitForBanner,
   waitUntilHealthy,
+  type Banner,
   type ProductProcess,
 } from './support/product-process.js';
 import { tokenRequest } from './support/walk.js';
@@ -38,6 +43,8 @@ const RISK_OWNER: string = registration.riskOwner;
 const OWNER: string = registration.owner;
 const GOVERNANCE_LEAD = 'governance-lead@e2e.example.org';
 const COMMENT = 'Approved on condition that recruiters keep reading every application.';
+/** The team the AI team's key works for, as the README's walkthrough creates it. */
+const TEAM = 'recruiting';
 
 /** What the AI team sends in the stages where the lifecycle waits for its work (the README's examples). */
 const TEAM_WORK: Record<string, { method: 'PUT' | 'POST'; path: string; example: string }> = {
@@ -69,9 +76,9 @@ async function readBody(res: Response): Promise<{ status: number; text: string; 
   return { status: res.status, text, json };
 }
 
-const json = (method: string, body: unknown): RequestInit => ({
+const json = (method: string, body: unknown, key?: string): RequestInit => ({
   method,
-  headers: { 'content-type': 'application/json' },
+  headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
   body: JSON.stringify(body),
 });
 
@@ -89,6 +96,11 @@ describe('npm start, end to end over HTTP and SMTP', () => {
   let temporalPort: number;
   let baseUrl: string;
   let product: ProductProcess | undefined;
+  /** The first start's banner, and the admin key it printed. */
+  let firstBanner: Banner;
+  let adminKey: string;
+  /** The AI team's key (the owner's, role ai-team), made with the admin key as the README does. */
+  let teamKey: string | undefined;
   const env = () =>
     productEnv({
       DATA_DIR: dataDir,
@@ -113,7 +125,12 @@ describe('npm start, end to end over HTTP and SMTP', () => {
       throw new Error(`${init?.method ?? 'GET'} ${url}: ${(err as Error).message}\n${product?.tail()}`, { cause: err });
     }
   };
-  const api = (path: string, init?: RequestInit) => http(`${baseUrl}${path}`, init);
+  /** An API request with a key: the AI team's once it exists, else the admin's (or `init`'s own). */
+  const api = (path: string, init: RequestInit = {}) =>
+    http(`${baseUrl}${path}`, {
+      ...init,
+      headers: { authorization: `Bearer ${teamKey ?? adminKey}`, ...(init.headers as Record<string, string>) },
+    });
   const getSystem = async (): Promise<SystemView> => {
     const res = await api(`/api/v1/systems/${SYSTEM_ID}`);
     expect(res.status, `GET /api/v1/systems/${SYSTEM_ID}: ${res.text}\n${product?.tail()}`).toBe(200);
@@ -146,11 +163,11 @@ describe('npm start, end to end over HTTP and SMTP', () => {
     return mail.links.find(isLink)!;
   };
 
-  async function start(): Promise<ProductProcess> {
+  async function start(): Promise<Banner> {
     const p = spawnProduct(env());
     product = p;
     await waitUntilHealthy(p, baseUrl, START_TIMEOUT_MS);
-    return p;
+    return waitForBanner(p);
   }
 
   beforeAll(async () => {
@@ -159,7 +176,9 @@ describe('npm start, end to end over HTTP and SMTP', () => {
     port = await getFreePort();
     temporalPort = await getFreePort();
     baseUrl = `http://127.0.0.1:${port}`;
-    await start();
+    firstBanner = await start();
+    if (!firstBanner.adminKey) throw new Error(`the first start printed no admin key:\n${firstBanner.text}`);
+    adminKey = firstBanner.adminKey;
   }, START_TIMEOUT_MS + 30_000);
 
   afterAll(async () => {
@@ -189,10 +208,56 @@ describe('npm start, end to end over HTTP and SMTP', () => {
     expect(existsSync(join(dataDir, 'mailbox.json')), 'no dev mailbox file in DATA_DIR').toBe(false);
   });
 
+  it('prints the admin key once, keeps it in $DATA_DIR/admin-api-key (0600), and signs in with the printed link', async () => {
+    const keyFile = join(dataDir, 'admin-api-key');
+    expect(firstBanner.adminKeyFile).toBe(keyFile);
+    expect(adminKey).toMatch(/^ail_[a-z0-9]{8}_[A-Za-z0-9_-]{43}$/);
+    expect((await stat(keyFile)).mode & 0o777, 'readable by its owner only').toBe(0o600);
+    expect((await readFile(keyFile, 'utf8')).trim()).toBe(adminKey);
+    expect(firstBanner.text).toContain(`export AI_LIFECYCLE_API_KEY=$(cat ${keyFile})`);
+
+    // Without a credential: the dashboard sends the browser to sign in, the API answers 401.
+    const page = await fetch(`${baseUrl}/`, { redirect: 'manual', signal: AbortSignal.timeout(30_000) });
+    expect(page.status).toBe(303);
+    expect(page.headers.get('location')).toBe('/login?next=%2F');
+    const anonymous = await http(`${baseUrl}/api/v1/systems`);
+    expect(anonymous.status, anonymous.text).toBe(401);
+    expect(anonymous.json).toMatchObject({ error: 'unauthenticated' });
+    const login = await http(`${baseUrl}/login`);
+    expect(login.status).toBe(200);
+    expect(login.text).toContain('API key');
+
+    // The admin key works; the banner's link gives a session cookie that opens the dashboard.
+    const me = await api('/api/v1/me');
+    expect(me.status, me.text).toBe(200);
+    expect(me.json).toMatchObject({ role: 'admin', via: 'api_key' });
+    const cookie = await sessionFrom(firstBanner.signInLink, baseUrl);
+    const res = await fetch(`${baseUrl}/`, { headers: { cookie }, redirect: 'manual' });
+    const dashboard = await readBody(res);
+    expect(dashboard.status, dashboard.text.slice(0, 500)).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(dashboard.text).toMatch(/^<!doctype html>/i);
+    expect(dashboard.text).toContain('AI governance dashboard');
+    // The link signs in once.
+    const again = await fetch(`${baseUrl}${new URL(firstBanner.signInLink).pathname}`, { redirect: 'manual' });
+    expect(again.status).toBe(410);
+    expect(again.headers.getSetCookie()).toEqual([]);
+
+    // The admin makes the AI team's key (README: ai-lifecycle keys create), which does the team's work below.
+    const made = await api(
+      '/api/v1/keys',
+      json('POST', { name: 'ML team', email: OWNER, role: 'ai-team', team: TEAM }, adminKey),
+    );
+    expect(made.status, made.text).toBe(201);
+    expect(made.json).toMatchObject({ email: OWNER, role: 'ai-team', team: TEAM });
+    teamKey = made.json.key as string;
+  });
+
   it('registers, assesses, e-mails each approver over SMTP and becomes active when the links are approved', async () => {
+    if (!teamKey) throw new Error('the sign-in test above made no key for the AI team');
     const created = await api('/api/v1/systems', json('POST', registration));
     expect(created.status, created.text).toBe(201);
-    expect(created.json).toMatchObject({ id: SYSTEM_ID, stage: 'impact_assessment' });
+    expect(created.json).toMatchObject({ id: SYSTEM_ID, stage: 'impact_assessment', team: TEAM });
 
     const again = await api('/api/v1/systems', json('POST', registration));
     expect(again.status, again.text).toBe(409);
@@ -308,7 +373,20 @@ describe('npm start, end to end over HTTP and SMTP', () => {
     }
 
     const messagesBefore = mailbox.messages().length;
-    await start();
+    const banner = await start();
+
+    // The key is not printed again: the banner says where it is, it still works, and a fresh link signs in.
+    expect(banner.adminKey).toBeUndefined();
+    expect(banner.adminKeyFile).toBe(join(dataDir, 'admin-api-key'));
+    expect(product!.output()).not.toContain(adminKey);
+    expect((await readFile(banner.adminKeyFile, 'utf8')).trim()).toBe(adminKey);
+    const me = await api('/api/v1/me', { headers: { authorization: `Bearer ${adminKey}` } });
+    expect(me.status, me.text).toBe(200);
+    expect(me.json).toMatchObject({ role: 'admin' });
+    expect(banner.signInLink).not.toBe(firstBanner.signInLink);
+    const dashboard = await http(`${baseUrl}/`, { headers: { cookie: await sessionFrom(banner.signInLink, baseUrl) } });
+    expect(dashboard.status).toBe(200);
+    expect(dashboard.text).toContain(SYSTEM_NAME);
 
     const system = await getSystem();
     expect(system).toMatchObject({ id: SYSTEM_ID, stage: 'active', riskTier: 'high' });

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { SESSION_COOKIE } from '../../api/auth/session.js';
 import { envSchema } from '../../config/env.js';
 
 /** The project root, where `npm start` runs. */
@@ -269,7 +270,7 @@ export async function sessionFrom(signInLink: string, baseUrl?: string): Promise
   const url = baseUrl ? `${baseUrl}${new URL(signInLink).pathname}` : signInLink;
   const res = await fetch(url, { redirect: 'manual', signal: AbortSignal.timeout(20_000) });
   const body = await res.text();
-  const cookie = res.headers.getSetCookie().find((c) => /^[^=;]+=[^;]+/.test(c));
+  const cookie = res.headers.getSetCookie().find((c) => c.startsWith(`${SESSION_COOKIE}=`));
   if (res.status !== 303 || !cookie) {
     throw new Error(
       `GET ${url} did not sign in: HTTP ${res.status}, set-cookie ${String(cookie)}\n${body.slice(0, 500)}`,
