@@ -4,8 +4,10 @@
  * system taken to approval over HTTP with the examples, then headless Chromium
  * opens /dev/mailbox, clicks the approver's message, clicks the link inside the
  * message's HTML body and approves on the page: the risk owner at a desktop
- * size, the governance lead at a phone size (390×844). Screenshots of every
- * step go to test-artifacts/ (git-ignored).
+ * size, the governance lead at a phone size (390×844). The dev mailbox is an
+ * admin's: the desktop signs in with the banner's sign-in link, the phone
+ * through the sign-in page with the admin key. The approval pages themselves
+ * need no sign-in. Screenshots of every step go to test-artifacts/ (git-ignored).
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,10 +21,12 @@ import {
   forceStop,
   productEnv,
   spawnProduct,
+  waitForBanner,
   waitUntilHealthy,
+  type Banner,
   type ProductProcess,
 } from './support/product-process.js';
-import { ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, chromiumFor } from './support/browser.js';
+import { ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, chromiumFor, signInWithKey, signInWithLink } from './support/browser.js';
 import { tokenRequest } from './support/walk.js';
 
 const START_TIMEOUT_MS = 90_000;
@@ -31,6 +35,7 @@ const registration = example('register.json');
 const SYSTEM_ID: string = registration.id;
 const SYSTEM_NAME: string = registration.name;
 const RISK_OWNER: string = registration.riskOwner;
+const OWNER: string = registration.owner;
 const GOVERNANCE_LEAD = 'governance-lead@browser.example.org';
 const RISK_OWNER_COMMENT = 'Approved: recruiters keep reading every application.';
 const LEAD_COMMENT = 'Approved on my phone; parity gate before the next release.';
@@ -48,6 +53,10 @@ describe.skipIf(!chromiumAvailable)('approving in a browser from the dev mailbox
   let port: number;
   let baseUrl: string;
   let product: ProductProcess | undefined;
+  let banner: Banner;
+  let adminKey: string;
+  /** The AI team's key (the owner's), made with the admin key: it does the team's part. */
+  let teamKey: string | undefined;
   let browser: Browser | undefined;
   const contexts: BrowserContext[] = [];
   let shot = 0;
@@ -55,10 +64,14 @@ describe.skipIf(!chromiumAvailable)('approving in a browser from the dev mailbox
   const fail = (what: string): never => {
     throw new Error(`${what}\n${product?.tail()}`);
   };
-  const api = async (method: string, path: string, body?: unknown) => {
+  /** A request with the AI team's key once there is one, else (and for the dev mailbox) the admin's. */
+  const api = async (method: string, path: string, body?: unknown, key = teamKey ?? adminKey) => {
     const res = await fetch(`${baseUrl}${path}`, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: {
+        authorization: `Bearer ${key}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(30_000),
     });
@@ -83,7 +96,7 @@ describe.skipIf(!chromiumAvailable)('approving in a browser from the dev mailbox
   const approvalMail = async (approver: string, requestId: string): Promise<MailboxMessage> => {
     const deadline = Date.now() + 30_000;
     for (;;) {
-      const res = await api('GET', `/dev/mailbox/messages?to=${encodeURIComponent(approver)}`);
+      const res = await api('GET', `/dev/mailbox/messages?to=${encodeURIComponent(approver)}`, undefined, adminKey);
       expect(res.status, res.text).toBe(200);
       const mail = (res.json as MailboxMessage[]).find(
         (m) => m.subject.includes('Approval needed') && m.links.some((l) => tokenRequest(l) === requestId),
@@ -115,6 +128,17 @@ describe.skipIf(!chromiumAvailable)('approving in a browser from the dev mailbox
       }),
     );
     await waitUntilHealthy(product, baseUrl, START_TIMEOUT_MS);
+    banner = await waitForBanner(product);
+    if (!banner.adminKey) fail(`the first start printed no admin key:\n${banner.text}`);
+    adminKey = banner.adminKey!;
+    const made = await api('POST', '/api/v1/keys', {
+      name: 'ML team',
+      email: OWNER,
+      role: 'ai-team',
+      team: 'recruiting',
+    });
+    if (made.status !== 201) fail(`POST /api/v1/keys: ${made.status} ${made.text}`);
+    teamKey = made.json.key;
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   }, START_TIMEOUT_MS + 60_000);
 
@@ -194,9 +218,26 @@ describe.skipIf(!chromiumAvailable)('approving in a browser from the dev mailbox
     const first = await until((v) => v.pendingApproval?.step === 1, 'the risk owner to be asked');
     expect(first.pendingApproval!.approver).toBe(RISK_OWNER);
 
-    // The risk owner, on a desktop.
+    // The approval page needs no sign-in: a browser with no session opens the link (and decides nothing).
+    const anonymous = await browser!.newContext();
+    contexts.push(anonymous);
+    const firstMail = await approvalMail(RISK_OWNER, first.pendingApproval!.requestId);
+    const anonymousPage = await anonymous.newPage();
+    const opened = await anonymousPage.goto(
+      firstMail.links.find((l) => tokenRequest(l) === first.pendingApproval!.requestId)!,
+    );
+    expect(opened?.status()).toBe(200);
+    expect(await anonymousPage.locator('h1').textContent()).toBe(`Approve ${SYSTEM_NAME}?`);
+    expect(await anonymous.cookies(baseUrl)).toEqual([]);
+    // The dev mailbox does: without a session it sends the browser to sign in.
+    await anonymousPage.goto(`${baseUrl}/dev/mailbox`);
+    expect(new URL(anonymousPage.url()).pathname).toBe('/login');
+
+    // The risk owner, on a desktop, signed in to the mailbox with the banner's one-click link.
     const desktop = await browser!.newContext({ viewport: { width: 1280, height: 900 } });
     contexts.push(desktop);
+    expect(banner.signInLink.startsWith(`${baseUrl}/login/once/`), banner.signInLink).toBe(true);
+    await signInWithLink(desktop, banner.signInLink);
     await approveInBrowser(
       await desktop.newPage(),
       RISK_OWNER,
@@ -217,6 +258,8 @@ describe.skipIf(!chromiumAvailable)('approving in a browser from the dev mailbox
       hasTouch: true,
     });
     contexts.push(phone);
+    // The link was single-use: the phone signs in with the key, on the sign-in page.
+    await signInWithKey(phone, baseUrl, adminKey);
     await approveInBrowser(
       await phone.newPage(),
       GOVERNANCE_LEAD,

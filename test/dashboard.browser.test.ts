@@ -4,14 +4,16 @@
  * store, SMTP mailbox and the API listening on a port. Checked at a laptop
  * and a phone viewport: the right systems in the overdue and pending
  * sections, the chart's accessible name, a system link to its timeline, and
- * keyboard-only navigation. Screenshots go to test-artifacts/.
+ * keyboard-only navigation. Signed in first through the sign-in page with an
+ * admin's key; without a session the dashboard sends the browser to sign in.
+ * Screenshots go to test-artifacts/.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, chromiumFor } from './support/browser.js';
+import { ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, chromiumFor, signInWithKey } from './support/browser.js';
 import { eventually, startDevEnv, type DevEnv } from './support/dev-env.js';
 import { example } from './support/examples.js';
 
@@ -119,6 +121,27 @@ describe.skipIf(!haveChromium)('governance dashboard in a browser', () => {
     { name: 'phone', viewport: { width: 390, height: 844 }, isMobile: true },
   ] as const;
 
+  it('sends a browser without a session to the sign-in page, and back to the dashboard once signed in', async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      await page.goto(`${baseUrl}/systems/${OVERDUE}`);
+      expect(page.url()).toBe(`${baseUrl}/login?next=${encodeURIComponent(`/systems/${OVERDUE}`)}`);
+      expect(await page.getByRole('heading', { level: 1 }).innerText()).toBe('Sign in');
+      await page.getByLabel('API key').fill('ail_00000000_not-a-key-anyone-has-0000000000000000000');
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await expect.poll(() => page.locator('[role="alert"]').textContent()).toContain('unknown, revoked or expired');
+      await page.getByLabel('API key').fill(env.adminKey);
+      await Promise.all([
+        page.waitForURL(`${baseUrl}/systems/${OVERDUE}`),
+        page.getByRole('button', { name: 'Sign in' }).click(),
+      ]);
+      expect(await page.getByRole('heading', { level: 1 }).innerText()).toContain('CV screening assistant');
+    } finally {
+      await context.close();
+    }
+  });
+
   async function noHorizontalScroll(page: Page) {
     const { scrollWidth, innerWidth } = await page.evaluate(() => {
       const win = globalThis as unknown as PageWindow;
@@ -135,6 +158,7 @@ describe.skipIf(!haveChromium)('governance dashboard in a browser', () => {
         hasTouch: vp.isMobile,
         deviceScaleFactor: vp.isMobile ? 2 : 1,
       });
+      await signInWithKey(context, baseUrl, env.adminKey);
       const page = await context.newPage();
       try {
         const res = await page.goto(`${baseUrl}/`);
