@@ -53,6 +53,13 @@ export async function buildApi(ctx: ApiContext, opts: ApiOptions = {}): Promise<
     // A URL the router cannot even read answers in the one envelope too, and never echoes the path (it may hold a token).
     frameworkErrors: (err, _req, res) => {
       const reply = res as unknown as FastifyReply;
+      // The router answers before any hook runs, so the hardening plugin's headers are set here by hand.
+      void reply.headers({
+        'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
+        'x-content-type-options': 'nosniff',
+        'referrer-policy': 'no-referrer',
+        'x-frame-options': 'DENY',
+      });
       const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
       void reply.code(status).send({
         error: status === 414 ? 'uri_too_long' : 'bad_url',
