@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { createSmtpMailer } from '../activities/mailer.js';
+import { authFromEnv } from '../api/auth/config.js';
 import { createReadiness } from '../api/readiness.js';
+import { createApiKey, createLoginLink } from '../api/routes/auth.js';
 import { buildApi } from '../api/server.js';
 import { ConfigError, parseEnv, publicBaseUrl } from '../config/env.js';
 import { loadPolicy } from '../config/policy-file.js';
@@ -13,6 +15,8 @@ import { runMain } from '../config/run-main.js';
 import { dataConverterFor, payloadCodec } from '../payloads/data-converter.js';
 import { embeddedPayloadKeys } from '../payloads/keys.js';
 import { personKeys } from '../payloads/person-keys.js';
+import { countAdminKeys, useApiKey } from '../store/access.js';
+import { sha256Hex } from '../api/auth/keys.js';
 import { startHeartbeat } from '../store/heartbeats.js';
 import { openStore } from '../store/index.js';
 import { ensureDigestSchedule } from '../worker/digest-schedule.js';
@@ -39,6 +43,34 @@ async function embeddedSecret(dataDir: string, name = 'approval-link-secret'): P
   const secret = randomBytes(32).toString('base64url');
   await writePrivateFile(file, secret + '\n');
   return secret;
+}
+
+const LOGIN_LINK_TTL_MS = 15 * 60_000;
+
+/**
+ * The first start makes an admin key and leaves it in $DATA_DIR/admin-api-key
+ * (0600), so that a newcomer can sign in and the CLI can use it; later starts
+ * keep it. With no admin key left (all revoked), a new one is made.
+ */
+async function firstAdmin(
+  store: Awaited<ReturnType<typeof openStore>>,
+  dataDir: string,
+): Promise<{ key?: string; keyId: string; file: string }> {
+  const file = join(dataDir, 'admin-api-key');
+  const existing = await readFile(file, 'utf8').then((s) => s.trim(), () => '');
+  if (existing && (await countAdminKeys(store.db)) > 0) {
+    const row = await useApiKey(store.db, sha256Hex(existing));
+    if (row) return { keyId: row.id, file };
+  }
+  const { key, row } = await createApiKey(
+    { store },
+    // An address emailSchema accepts (admin@localhost is not): a session carries it and is parsed with that schema.
+    { name: 'embedded admin (first start)', email: 'admin@localhost.localdomain', role: 'admin' },
+    'embedded start-up',
+  );
+  await writeFile(file, key + '\n', { mode: 0o600 });
+  await chmod(file, 0o600);
+  return { key, keyId: row.id, file };
 }
 
 /** A port or data folder the dev server cannot have, as the setting to change (exit 2, no stack). */
@@ -178,6 +210,7 @@ runMain(async () => {
         payloadCodec: codec,
         temporalUiOrigin: env.TEMPORAL_UI_ORIGIN,
         personKeys: people,
+        auth: authFromEnv(env, env.SESSION_SECRET ?? (await embeddedSecret(dataDir, 'session-secret')), baseUrl),
         isReady: createReadiness({
           client,
           store,
@@ -190,6 +223,8 @@ runMain(async () => {
     );
     stops.push(() => app.close());
     await app.listen({ port: env.PORT, host: env.HOST });
+    const admin = await firstAdmin(store, dataDir);
+    const loginLink = await createLoginLink({ store, publicBaseUrl: baseUrl }, admin.keyId, LOGIN_LINK_TTL_MS);
 
     console.log(
       [
@@ -200,6 +235,11 @@ runMain(async () => {
         mailbox ? `  Dev mailbox    ${baseUrl}/dev/mailbox` : `  SMTP           ${env.SMTP_URL}`,
         `  Record store   ${store.kind === 'pglite' ? join(dataDir, 'pg') : 'PostgreSQL (DATABASE_URL)'}`,
         `  Data           ${dataDir}`,
+        admin.key
+          ? `  Admin API key  ${admin.key}   (shown once; also in ${admin.file}, mode 0600)`
+          : `  Admin API key  in ${admin.file}`,
+        `  Sign in        ${loginLink}   (one click, single use, valid ${LOGIN_LINK_TTL_MS / 60_000} minutes)`,
+        `  CLI            export AI_LIFECYCLE_API_KEY=$(cat ${admin.file})`,
         'Press Ctrl-C to stop.',
         '',
       ].join('\n'),
