@@ -46,9 +46,10 @@ export function workflowIdFor(systemId: string): string {
 }
 
 /**
- * A stable pseudonym for a person, for search attributes: visibility data is
- * stored unencrypted, so e-mail addresses stay out of it. FNV-1a is enough
- * for a filter key and runs inside the deterministic workflow sandbox.
+ * The person key runs before the 'person-key-hmac' patch published: FNV-1a,
+ * unsalted, so a dictionary of addresses reverses it. Kept because their
+ * histories replay it, and views still match old runs' keys; everything new
+ * publishes payloads/person-keys.ts's HMAC under PERSON_KEY_SECRET.
  */
 export function personKey(email: string): string {
   let hash = 0xcbf29ce484222325n;
