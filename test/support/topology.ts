@@ -660,6 +660,7 @@ export async function startTopology(opts: TopologyOptions): Promise<Topology> {
       MAIL_FROM: 'AI Governance <governance@topology.example.org>',
       APPROVAL_LINK_SECRET: TOPOLOGY_SECRET,
       SESSION_SECRET: `${TOPOLOGY_SECRET}-sessions`,
+      DECISION_SIGNING_KEY: `${TOPOLOGY_SECRET}-decisions`,
       PAYLOAD_ENCRYPTION_KEYS: TEST_PAYLOAD_ENCRYPTION_KEYS,
       PERSON_KEY_SECRET: TEST_PERSON_KEY_SECRET,
       PUBLIC_BASE_URL: apiUrl(0),
