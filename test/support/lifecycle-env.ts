@@ -51,6 +51,11 @@ export async function startLifecycleEnv(
     workerPolicy?: Policy;
     /** How the dev mailbox answers each recipient (see embedded/dev-mailbox.ts). */
     rejectRecipients?: (address: string) => 550 | 451 | undefined;
+    /**
+     * Payloads in clear instead of encrypted: for the recorder, whose histories are fixtures that
+     * test/replay.test.ts and a reader of a diff must be able to read (production always encrypts).
+     */
+    plainPayloads?: boolean;
     /** The API's request log: its level (default warn) and where its lines go (default stdout). */
     apiLog?: { level: string; stream: { write(line: string): void } };
     /** The API's authentication settings (e.g. an OIDC verifier); testAuth when left out. */
@@ -59,7 +64,7 @@ export async function startLifecycleEnv(
 ): Promise<LifecycleEnv> {
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: await testServerExecutable() },
-    client: { dataConverter: testDataConverter },
+    client: opts.plainPayloads ? {} : { dataConverter: testDataConverter },
   });
   await registerSearchAttributes(env.connection, 'default');
   const mailbox = await startDevMailbox({ port: 0, rejectRecipients: opts.rejectRecipients });
@@ -102,7 +107,7 @@ export async function startLifecycleEnv(
     taskQueue,
     workflowBundle: await workflowBundle(),
     activities,
-    dataConverter: testDataConverter,
+    ...(opts.plainPayloads ? {} : { dataConverter: testDataConverter }),
   });
   const running = worker.run();
   return {

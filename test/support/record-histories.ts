@@ -518,7 +518,10 @@ const sortedKeys = (o: Record<string, string>) =>
 
 /** Recipients whose mail server refuses them for good, for the scenario of an undeliverable e-mail. */
 const refused = new Set<string>();
-const t = await startLifecycleEnv({ rejectRecipients: (a) => (refused.has(a.toLowerCase()) ? 550 : undefined) });
+const t = await startLifecycleEnv({
+  plainPayloads: true,
+  rejectRecipients: (a) => (refused.has(a.toLowerCase()) ? 550 : undefined),
+});
 const w = walker(t);
 await mkdir(outDir, { recursive: true });
 try {
