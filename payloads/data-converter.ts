@@ -1,4 +1,5 @@
-import type { DataConverter } from '@temporalio/common';
+import { fileURLToPath } from 'node:url';
+import type { DataConverter, PayloadCodec } from '@temporalio/common';
 import { EncryptionCodec } from './codec.js';
 import type { PayloadKeys } from './keys.js';
 
@@ -9,9 +10,12 @@ import type { PayloadKeys } from './keys.js';
  * personal data or assessment content. Search attributes are not payloads
  * the codec sees: they hold ids and person keys only (domain/visibility.ts).
  */
-export function dataConverterFor(codec: EncryptionCodec): DataConverter {
-  return { payloadCodecs: [codec] };
+export function dataConverterFor(codec: PayloadCodec): DataConverter {
+  return { payloadCodecs: [codec], failureConverterPath: FAILURE_CONVERTER_PATH };
 }
+
+/** Failure messages and stacks go into the encoded attributes, which the codec encrypts like any payload. */
+export const FAILURE_CONVERTER_PATH = fileURLToPath(new URL('./failure-converter.cjs', import.meta.url));
 
 export function payloadCodec(keys: PayloadKeys): EncryptionCodec {
   return new EncryptionCodec(keys);
