@@ -18,6 +18,13 @@ const decoder = new TextDecoder();
 /** A payload this codec cannot turn back into what was encoded; the message says which key and why. */
 export class PayloadCodecError extends Error {
   override name = 'PayloadCodecError';
+  constructor(
+    message: string,
+    /** `unknown_key` can be fixed by configuration; `unauthentic` bytes will never decrypt. */
+    readonly kind: 'unknown_key' | 'unauthentic' = 'unauthentic',
+  ) {
+    super(message);
+  }
 }
 
 /**
@@ -76,6 +83,7 @@ export class EncryptionCodec implements PayloadCodec {
       throw new PayloadCodecError(
         `a payload is encrypted with key id “${keyId.slice(0, 64)}”, which is not among the configured keys ` +
           `(${[...this.keys.keys.keys()].join(', ')}): add that key to PAYLOAD_ENCRYPTION_KEYS, after the current one`,
+        'unknown_key',
       );
     }
     const data = payload.data ?? new Uint8Array();

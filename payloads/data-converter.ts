@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import type { DataConverter, PayloadCodec } from '@temporalio/common';
 import { EncryptionCodec } from './codec.js';
 import type { PayloadKeys } from './keys.js';
+import { UnreadableAsValue } from './unreadable.js';
 
 /**
  * What every Temporal client and worker of this product is given: workflow
@@ -11,7 +12,7 @@ import type { PayloadKeys } from './keys.js';
  * the codec sees: they hold ids and person keys only (domain/visibility.ts).
  */
 export function dataConverterFor(codec: PayloadCodec): DataConverter {
-  return { payloadCodecs: [codec], failureConverterPath: FAILURE_CONVERTER_PATH };
+  return { payloadCodecs: [new UnreadableAsValue(codec)], failureConverterPath: FAILURE_CONVERTER_PATH };
 }
 
 /** Failure messages and stacks go into the encoded attributes, which the codec encrypts like any payload. */
