@@ -17,7 +17,7 @@ runMain(async () => {
   requireProduction(env, ['DATABASE_URL']);
   const email = emailSchema.safeParse(process.argv[2] ?? '');
   if (!email.success) {
-    console.error('usage: npm run admin:first-key -- <the admin\'s e-mail address>');
+    console.error("usage: npm run admin:first-key -- <the admin's e-mail address>");
     process.exit(2);
   }
   const store = await openStore({ databaseUrl: env.DATABASE_URL });
@@ -26,7 +26,11 @@ runMain(async () => {
       console.error('An admin key is active already: an admin makes further keys with `ai-lifecycle keys create`.');
       process.exit(1);
     }
-    const { key, row } = await createApiKey({ store }, { name: 'first admin', email: email.data, role: 'admin' }, 'admin:first-key');
+    const { key, row } = await createApiKey(
+      { store },
+      { name: 'first admin', email: email.data, role: 'admin' },
+      'admin:first-key',
+    );
     console.log(`Admin API key ${row.id} for ${row.email} (shown only now; only its hash is stored):\n${key}`);
   } finally {
     await store.close();

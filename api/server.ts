@@ -86,10 +86,14 @@ export async function buildApi(ctx: ApiContext, opts: ApiOptions = {}): Promise<
     transform: jsonSchemaTransform,
   });
 
-  app.get('/healthz', { schema: { hide: true }, config: { access: { open: 'load balancers and orchestrators probe it' } } }, async (_req, reply) => {
-    const answer = healthAnswer(await ctx.isReady());
-    return reply.code(answer.status).header('cache-control', 'no-store').send(answer.body);
-  });
+  app.get(
+    '/healthz',
+    { schema: { hide: true }, config: { access: { open: 'load balancers and orchestrators probe it' } } },
+    async (_req, reply) => {
+      const answer = healthAnswer(await ctx.isReady());
+      return reply.code(answer.status).header('cache-control', 'no-store').send(answer.body);
+    },
+  );
   app.get(
     '/openapi.json',
     { schema: { hide: true }, config: { access: { open: 'the API description holds no data' } } },

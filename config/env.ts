@@ -86,7 +86,12 @@ export const envSchema = z.object({
     .transform((v) => (v === undefined ? v : new URL(v).origin)),
   /** Signs session cookies; embedded mode makes one in $DATA_DIR. */
   SESSION_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
-  SESSION_TTL_MINUTES: z.coerce.number({ error: 'must be a number of minutes' }).int().min(5).max(7 * 24 * 60).default(12 * 60),
+  SESSION_TTL_MINUTES: z.coerce
+    .number({ error: 'must be a number of minutes' })
+    .int()
+    .min(5)
+    .max(7 * 24 * 60)
+    .default(12 * 60),
   /** A bearer token Prometheus may scrape /metrics with, besides an auditor's credential. */
   METRICS_SCRAPE_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
   /** OIDC bearer tokens (all three or none): the issuer, the audience tokens are minted for, and the JWKS to verify them with. */

@@ -57,7 +57,10 @@ async function firstAdmin(
   dataDir: string,
 ): Promise<{ key?: string; keyId: string; file: string }> {
   const file = join(dataDir, 'admin-api-key');
-  const existing = await readFile(file, 'utf8').then((s) => s.trim(), () => '');
+  const existing = await readFile(file, 'utf8').then(
+    (s) => s.trim(),
+    () => '',
+  );
   if (existing && (await countAdminKeys(store.db)) > 0) {
     const row = await useApiKey(store.db, sha256Hex(existing));
     if (row) return { keyId: row.id, file };
@@ -156,7 +159,11 @@ runMain(async () => {
     const baseUrl = publicBaseUrl(env);
     const connection = await Connection.connect({ address });
     stops.push(() => connection.close());
-    const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(codec) });
+    const client = new Client({
+      connection,
+      namespace: env.TEMPORAL_NAMESPACE,
+      dataConverter: dataConverterFor(codec),
+    });
     // An external server (TEMPORAL_ADDRESS) may not have the attributes yet; startDevServer registered them already.
     if (env.TEMPORAL_ADDRESS) await registerSearchAttributes(connection, env.TEMPORAL_NAMESPACE);
     await ensureDigestSchedule(client, {

@@ -18,7 +18,8 @@ export function unreadablePayload(reason: string): Payload {
 function unreadableWhy(p: Payload): string | undefined {
   const raw = p.metadata?.[METADATA_ENCODING_KEY];
   const encoding = raw ? new TextDecoder().decode(raw) : '';
-  if (!KNOWN_ENCODINGS.has(encoding)) return `the encoding ${JSON.stringify(encoding.slice(0, 40))} is not one this product writes`;
+  if (!KNOWN_ENCODINGS.has(encoding))
+    return `the encoding ${JSON.stringify(encoding.slice(0, 40))} is not one this product writes`;
   if (encoding === 'json/plain') {
     try {
       JSON.parse(decoder.decode(p.data ?? new Uint8Array()));

@@ -9,7 +9,10 @@ import type { ApiKeysTable, Database, SystemAccessTable } from './schema.js';
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type SystemAccessRow = Selectable<SystemAccessTable>;
 
-export async function insertApiKey(db: Kysely<Database>, key: Omit<ApiKeyRow, 'createdAt' | 'revokedAt' | 'lastUsedAt'>) {
+export async function insertApiKey(
+  db: Kysely<Database>,
+  key: Omit<ApiKeyRow, 'createdAt' | 'revokedAt' | 'lastUsedAt'>,
+) {
   return db.insertInto('apiKeys').values(key).returningAll().executeTakeFirstOrThrow();
 }
 
@@ -45,7 +48,12 @@ export async function listApiKeys(db: Kysely<Database>): Promise<ApiKeyRow[]> {
 
 /** Revokes a key for good; answers the row, or undefined for an unknown id. Revoking twice keeps the first time. */
 export async function revokeApiKey(db: Kysely<Database>, id: string): Promise<ApiKeyRow | undefined> {
-  await db.updateTable('apiKeys').set({ revokedAt: sql<Date>`now()` }).where('id', '=', id).where('revokedAt', 'is', null).execute();
+  await db
+    .updateTable('apiKeys')
+    .set({ revokedAt: sql<Date>`now()` })
+    .where('id', '=', id)
+    .where('revokedAt', 'is', null)
+    .execute();
   return getApiKey(db, id);
 }
 
@@ -60,8 +68,15 @@ export async function countAdminKeys(db: Kysely<Database>): Promise<number> {
 }
 
 /** Written once at registration; a second registration of the same id keeps the first team (the workflow refuses it anyway). */
-export async function putSystemAccess(db: Kysely<Database>, row: Omit<SystemAccessRow, 'createdAt'>): Promise<SystemAccessRow> {
-  await db.insertInto('systemAccess').values(row).onConflict((oc) => oc.column('systemId').doNothing()).execute();
+export async function putSystemAccess(
+  db: Kysely<Database>,
+  row: Omit<SystemAccessRow, 'createdAt'>,
+): Promise<SystemAccessRow> {
+  await db
+    .insertInto('systemAccess')
+    .values(row)
+    .onConflict((oc) => oc.column('systemId').doNothing())
+    .execute();
   return (await getSystemAccess(db, row.systemId))!;
 }
 

@@ -53,9 +53,7 @@ const RESPONDERS: readonly Role[] = [...WORKERS, 'risk-owner'];
 
 type Rule =
   /** No credential needed; `anonymous` is what a caller without one gets. */
-  | { open: string; anonymous: number }
-  | { roles: readonly Role[]; system?: true }
-  | { metrics: readonly Role[] };
+  { open: string; anonymous: number } | { roles: readonly Role[]; system?: true } | { metrics: readonly Role[] };
 
 interface Row {
   rule: Rule;
@@ -289,9 +287,10 @@ describe('every route has an access rule, and the rule holds', () => {
     const routes = [...(await appRoutes(api))].sort();
     expect(routes.length).toBeGreaterThan(20);
     const missing = routes.filter((r) => !(r in TABLE));
-    expect(missing, `routes without a row in the access table of ${import.meta.filename}: ${missing.join(', ')}`).toEqual(
-      [],
-    );
+    expect(
+      missing,
+      `routes without a row in the access table of ${import.meta.filename}: ${missing.join(', ')}`,
+    ).toEqual([]);
     const gone = Object.keys(TABLE).filter((r) => !routes.includes(r));
     expect(gone, `rows for routes the app no longer has: ${gone.join(', ')}`).toEqual([]);
 
@@ -491,7 +490,12 @@ describe('actors come from the credential', () => {
   it('a body naming someone else answers 422 actor_mismatch naming the field, and records nothing', async () => {
     const before = await env.store.listEvents(SYS_A_ACTORS);
     for (const [method, path, body, field] of [
-      ['PUT', '/impact-assessment', { ...example('impact-assessment.json'), submittedBy: 'mallory@example.org' }, 'submittedBy'],
+      [
+        'PUT',
+        '/impact-assessment',
+        { ...example('impact-assessment.json'), submittedBy: 'mallory@example.org' },
+        'submittedBy',
+      ],
       ['POST', '/incidents', { ...example('incident.json'), reportedBy: 'mallory@example.org' }, 'reportedBy'],
       ['POST', '/retire', { ...example('retire.json'), retiredBy: 'Mallory <mallory@example.org>' }, 'retiredBy'],
     ] as const) {

@@ -29,7 +29,10 @@ describe('actors come from the credential', () => {
     const approvers = new Set(decisions.map((d) => d.actor));
     for (const e of acted.filter((x) => !approvers.has(x.actor))) {
       const principal = (e.payload as { principal?: string }).principal;
-      expect(principal ?? `none on ${e.type} ${JSON.stringify(e.payload)}`, `${e.type} by ${e.actor} names its credential`).toMatch(/^key:ak_/);
+      expect(
+        principal ?? `none on ${e.type} ${JSON.stringify(e.payload)}`,
+        `${e.type} by ${e.actor} names its credential`,
+      ).toMatch(/^key:ak_/);
       expect(keys.get(principal!), `${e.type}: the key of ${principal} belongs to ${e.actor}`).toBe(e.actor);
     }
     // The submissions at least were all made with a key.

@@ -44,7 +44,10 @@ describe('npm run admin:first-key', () => {
     const key = /\b(ail_[a-z0-9]{8}_[A-Za-z0-9_-]{43})\b/.exec(made.stdout)?.[1];
     expect(key, made.stdout).toBeDefined();
     store = await openStore({ databaseUrl: pg!.url });
-    expect(await useApiKey(store.db, sha256Hex(key!))).toMatchObject({ role: 'admin', email: 'first-admin@example.org' });
+    expect(await useApiKey(store.db, sha256Hex(key!))).toMatchObject({
+      role: 'admin',
+      email: 'first-admin@example.org',
+    });
 
     const again = await firstKey(['someone@example.org']);
     expect(again.code).toBe(1);

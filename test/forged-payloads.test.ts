@@ -15,7 +15,11 @@ import { barrier, lifecycleSuite } from './support/lifecycle-env.js';
 const s = lifecycleSuite();
 const enc = (v: string) => new TextEncoder().encode(v);
 
-async function signalRaw(systemId: string, name: string, payload: { metadata: Record<string, Uint8Array>; data: Uint8Array }) {
+async function signalRaw(
+  systemId: string,
+  name: string,
+  payload: { metadata: Record<string, Uint8Array>; data: Uint8Array },
+) {
   const client = s.t.env.client;
   await client.workflowService.signalWorkflowExecution({
     namespace: client.options.namespace,
@@ -31,7 +35,10 @@ describe('unreadable payloads sent straight to Temporal', () => {
     ['an encoding nobody knows', { metadata: { encoding: enc('bogus/x') }, data: enc('{"decision":"approve"}') }],
     [
       'ciphertext that does not authenticate under a configured key',
-      { metadata: { encoding: enc('binary/encrypted'), 'encryption-key-id': enc('test1') }, data: new Uint8Array(64).fill(7) },
+      {
+        metadata: { encoding: enc('binary/encrypted'), 'encryption-key-id': enc('test1') },
+        data: new Uint8Array(64).fill(7),
+      },
     ],
     ['JSON that is not JSON', { metadata: { encoding: enc('json/plain') }, data: enc('{not json') }],
   ])('%s: recorded as ignored, and the lifecycle goes on', async (_what, payload) => {
@@ -54,13 +61,17 @@ describe('a payload under a key this deployment lacks', () => {
   it('still fails, so that adding the key lets the task resume (it is a configuration gap, not garbage)', async () => {
     const other = new EncryptionCodec(parsePayloadKeys(`k9:${Buffer.alloc(32, 9).toString('base64')}`));
     const [sealed] = await other.encode([{ metadata: { encoding: enc('json/plain') }, data: enc('{"a":1}') }]);
-    const ours = new UnreadableAsValue(new EncryptionCodec(parsePayloadKeys(`k1:${Buffer.alloc(32, 1).toString('base64')}`)));
+    const ours = new UnreadableAsValue(
+      new EncryptionCodec(parsePayloadKeys(`k1:${Buffer.alloc(32, 1).toString('base64')}`)),
+    );
     const err = await ours.decode([sealed!]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PayloadCodecError);
     expect((err as PayloadCodecError).kind).toBe('unknown_key');
     // With the key added, the same bytes read back.
     const both = new UnreadableAsValue(
-      new EncryptionCodec(parsePayloadKeys(`k1:${Buffer.alloc(32, 1).toString('base64')},k9:${Buffer.alloc(32, 9).toString('base64')}`)),
+      new EncryptionCodec(
+        parsePayloadKeys(`k1:${Buffer.alloc(32, 1).toString('base64')},k9:${Buffer.alloc(32, 9).toString('base64')}`),
+      ),
     );
     const [plain] = await both.decode([sealed!]);
     expect(new TextDecoder().decode(plain!.data)).toBe('{"a":1}');

@@ -65,7 +65,13 @@ const typeOf = (s: JsonSchema | undefined) => (Array.isArray(s?.type) ? undefine
 function wrongFor(schema: JsonSchema): fc.Arbitrary<unknown> {
   switch (typeOf(schema)) {
     case 'string':
-      return fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.integer(), { maxLength: 3 }), fc.constant({}));
+      return fc.oneof(
+        fc.integer(),
+        fc.boolean(),
+        fc.constant(null),
+        fc.array(fc.integer(), { maxLength: 3 }),
+        fc.constant({}),
+      );
     case 'number':
     case 'integer':
       return fc.oneof(fc.constant('not a number'), fc.boolean(), fc.constant(null), fc.constant([1]), fc.constant({}));
@@ -131,7 +137,11 @@ const deep = (depth: number, open: string, close: string, leaf = '') => open.rep
 // ---------------------------------------------------------------- sending and judging
 
 /** What a route's refusal must look like: a 4xx, the envelope, a message naming the problem. */
-function judge(route: Route, what: string, res: { statusCode: number; body: string; headers: Record<string, unknown> }) {
+function judge(
+  route: Route,
+  what: string,
+  res: { statusCode: number; body: string; headers: Record<string, unknown> },
+) {
   const where = `${route.method} ${route.url.slice(0, 200)} (${what}): ${res.statusCode} ${res.body.slice(0, 300)}`;
   expect(res.statusCode, where).toBeGreaterThanOrEqual(400);
   expect(res.statusCode, where).toBeLessThan(500);
@@ -141,7 +151,10 @@ function judge(route: Route, what: string, res: { statusCode: number; body: stri
   const { error, message } = answer as { error: string; message: string };
   expect(message.length, where).toBeGreaterThan(0);
   // The envelope and nothing else: no Fastify `code` or `statusCode`, an error name in snake_case.
-  expect(Object.keys(answer).filter((k) => !ENVELOPE_KEYS.includes(k)), where).toEqual([]);
+  expect(
+    Object.keys(answer).filter((k) => !ENVELOPE_KEYS.includes(k)),
+    where,
+  ).toEqual([]);
   expect(error, where).toMatch(/^[a-z][a-z_]*$/);
   expect(error, where).not.toBe('internal');
   const names: Record<string, RegExp> = {
@@ -155,7 +168,13 @@ function judge(route: Route, what: string, res: { statusCode: number; body: stri
   if (names[error]) expect(message, where).toMatch(names[error]!);
 }
 
-async function send(route: Route, key: string, payload: string | undefined, contentType = 'application/json', query = '') {
+async function send(
+  route: Route,
+  key: string,
+  payload: string | undefined,
+  contentType = 'application/json',
+  query = '',
+) {
   const opts: InjectOptions = {
     method: route.method,
     url: route.url + query,
@@ -185,7 +204,11 @@ async function everyBodyRoute(
 // ---------------------------------------------------------------- set-up
 
 async function snapshot() {
-  const view = await api.inject({ method: 'GET', url: `/api/v1/systems/${SYS}`, headers: { authorization: `Bearer ${env.adminKey}` } });
+  const view = await api.inject({
+    method: 'GET',
+    url: `/api/v1/systems/${SYS}`,
+    headers: { authorization: `Bearer ${env.adminKey}` },
+  });
   expect(view.statusCode, view.body).toBe(200);
   return { view: view.json(), events: await env.store.listEvents(SYS), chain: await env.store.verifyChain(SYS) };
 }
@@ -208,7 +231,9 @@ beforeAll(async () => {
     (e) => expect(e.length).toBeGreaterThan(0),
   );
 
-  const spec = (await api.inject({ method: 'GET', url: '/openapi.json', headers: { authorization: undefined } })).json() as {
+  const spec = (
+    await api.inject({ method: 'GET', url: '/openapi.json', headers: { authorization: undefined } })
+  ).json() as {
     paths: Record<string, Record<string, Operation>>;
   };
   const fill = (path: string) =>
@@ -220,7 +245,9 @@ beforeAll(async () => {
         method: method.toUpperCase() as Route['method'],
         url: fill(path),
         body: op.requestBody?.content?.['application/json']?.schema,
-        query: (op.parameters ?? []).filter((p) => p.in === 'query').map((p) => ({ name: p.name, schema: p.schema ?? {} })),
+        query: (op.parameters ?? [])
+          .filter((p) => p.in === 'query')
+          .map((p) => ({ name: p.name, schema: p.schema ?? {} })),
         keys: [env.adminKey],
       };
       // The team's key goes too where its role is taken (a 403 says it is not).
@@ -242,26 +269,36 @@ afterAll(async () => {
 
 describe('every route refuses bad input with a 4xx in the one envelope', () => {
   it('bodies breaking the route’s schema: wrong types, required fields missing, junk beside them', async () => {
-    await everyBodyRoute('schema violation', (route) => violating(route.body!).map((b) => ({ text: JSON.stringify(b) })), 300);
+    await everyBodyRoute(
+      'schema violation',
+      (route) => violating(route.body!).map((b) => ({ text: JSON.stringify(b) })),
+      300,
+    );
   });
 
   it('random JSON', async () => {
-    await everyBodyRoute('random JSON', (route) => randomJson(route.body!).map((v) => ({ text: JSON.stringify(v) })), 300);
+    await everyBodyRoute(
+      'random JSON',
+      (route) => randomJson(route.body!).map((v) => ({ text: JSON.stringify(v) })),
+      300,
+    );
   });
 
   it('huge strings, in a field and as the whole body', async () => {
     await everyBodyRoute(
       'huge string',
       (route) =>
-        fc.record({
-          field: fc.constantFrom(...[...flatten(route.body!).required, 'junk']),
-          size: fc.integer({ min: 100_000, max: 17 * 1024 * 1024 }),
-          char: fc.constantFrom('x', 'é', '\u{1F600}', '"', '\\'),
-          whole: fc.boolean(),
-        }).map(({ field, size, char, whole }) => {
-          const s = char.repeat(Math.ceil(size / char.length));
-          return { text: whole ? JSON.stringify(s) : JSON.stringify({ [field]: s }) };
-        }),
+        fc
+          .record({
+            field: fc.constantFrom(...[...flatten(route.body!).required, 'junk']),
+            size: fc.integer({ min: 100_000, max: 17 * 1024 * 1024 }),
+            char: fc.constantFrom('x', 'é', '\u{1F600}', '"', '\\'),
+            whole: fc.boolean(),
+          })
+          .map(({ field, size, char, whole }) => {
+            const s = char.repeat(Math.ceil(size / char.length));
+            return { text: whole ? JSON.stringify(s) : JSON.stringify({ [field]: s }) };
+          }),
       12,
     );
   });
@@ -270,15 +307,17 @@ describe('every route refuses bad input with a 4xx in the one envelope', () => {
     await everyBodyRoute(
       'deep nesting',
       (route) =>
-        fc.record({
-          depth: fc.oneof(fc.constant(10_000), fc.integer({ min: 500, max: 10_000 })),
-          kind: fc.constantFrom('array', 'object', 'field'),
-          field: fc.constantFrom(...flatten(route.body!).required),
-        }).map(({ depth, kind, field }) => {
-          if (kind === 'array') return { text: deep(depth, '[', ']') };
-          if (kind === 'object') return { text: deep(depth, '{"a":', '}', '1') };
-          return { text: `{${JSON.stringify(field)}:${deep(depth, '[', ']')}}` };
-        }),
+        fc
+          .record({
+            depth: fc.oneof(fc.constant(10_000), fc.integer({ min: 500, max: 10_000 })),
+            kind: fc.constantFrom('array', 'object', 'field'),
+            field: fc.constantFrom(...flatten(route.body!).required),
+          })
+          .map(({ depth, kind, field }) => {
+            if (kind === 'array') return { text: deep(depth, '[', ']') };
+            if (kind === 'object') return { text: deep(depth, '{"a":', '}', '1') };
+            return { text: `{${JSON.stringify(field)}:${deep(depth, '[', ']')}}` };
+          }),
       20,
     );
   });
@@ -287,15 +326,17 @@ describe('every route refuses bad input with a 4xx in the one envelope', () => {
     await everyBodyRoute(
       'prototype keys',
       (route) =>
-        fc.record({
-          key: fc.constantFrom('__proto__', 'constructor', '\\u005f_proto__'),
-          nested: fc.boolean(),
-          field: fc.constantFrom(...flatten(route.body!).required),
-          value: fc.constantFrom('{"isAdmin":true}', '{"prototype":{"polluted":true}}', '{}', '"x"'),
-        }).map(({ key, nested, field, value }) => {
-          const poisoned = `{"${key}":${value}}`;
-          return { text: nested ? `{${JSON.stringify(field)}:${poisoned}}` : poisoned };
-        }),
+        fc
+          .record({
+            key: fc.constantFrom('__proto__', 'constructor', '\\u005f_proto__'),
+            nested: fc.boolean(),
+            field: fc.constantFrom(...flatten(route.body!).required),
+            value: fc.constantFrom('{"isAdmin":true}', '{"prototype":{"polluted":true}}', '{}', '"x"'),
+          })
+          .map(({ key, nested, field, value }) => {
+            const poisoned = `{"${key}":${value}}`;
+            return { text: nested ? `{${JSON.stringify(field)}:${poisoned}}` : poisoned };
+          }),
       60,
     );
     // Nothing reached Object.prototype.
@@ -335,7 +376,17 @@ describe('every route refuses bad input with a 4xx in the one envelope', () => {
                 return true;
               }
             }),
-            fc.constantFrom('{', '{"a":', '[1,2', "{'a':1}", '{"a":1,}', 'NaN', 'undefined', '\u0000', '{"a":1}garbage'),
+            fc.constantFrom(
+              '{',
+              '{"a":',
+              '[1,2',
+              "{'a':1}",
+              '{"a":1,}',
+              'NaN',
+              'undefined',
+              '\u0000',
+              '{"a":1}garbage',
+            ),
           ),
         }),
       150,
@@ -356,12 +407,14 @@ describe('every route refuses bad input with a 4xx in the one envelope', () => {
       return fc.constantFrom('not-an-email', 'x'.repeat(5000), 'forged-page-token');
     };
     const arb = fc.constantFrom(...withQuery).chain((route) =>
-      fc.record({
-        route: fc.constant(route),
-        key: fc.constantFrom(...route.keys),
-        param: fc.constantFrom(...route.query),
-        extra: fc.dictionary(junkKey, fc.string({ maxLength: 20 }), { maxKeys: 3 }),
-      }).chain((r) => badValue(r.param.schema).map((value) => ({ ...r, value }))),
+      fc
+        .record({
+          route: fc.constant(route),
+          key: fc.constantFrom(...route.keys),
+          param: fc.constantFrom(...route.query),
+          extra: fc.dictionary(junkKey, fc.string({ maxLength: 20 }), { maxKeys: 3 }),
+        })
+        .chain((r) => badValue(r.param.schema).map((value) => ({ ...r, value }))),
     );
     await fc.assert(
       fc.asyncProperty(arb, async ({ route, key, param, extra, value }) => {
@@ -377,7 +430,10 @@ describe('every route refuses bad input with a 4xx in the one envelope', () => {
     const withId = routes.filter((r) => r.url.includes(SYS));
     const arb = fc.record({
       route: fc.constantFrom(...withId),
-      id: fc.oneof(fc.string({ minLength: 1, maxLength: 300 }), fc.constantFrom('..', '%00', 'A'.repeat(5000), ' ', '\u{1F600}')),
+      id: fc.oneof(
+        fc.string({ minLength: 1, maxLength: 300 }),
+        fc.constantFrom('..', '%00', 'A'.repeat(5000), ' ', '\u{1F600}'),
+      ),
     });
     await fc.assert(
       fc.asyncProperty(arb, async ({ route, id }) => {
@@ -385,7 +441,10 @@ describe('every route refuses bad input with a 4xx in the one envelope', () => {
         const res = await api.inject({
           method: route.method,
           url,
-          headers: { authorization: `Bearer ${env.adminKey}`, ...(route.body ? { 'content-type': 'application/json' } : {}) },
+          headers: {
+            authorization: `Bearer ${env.adminKey}`,
+            ...(route.body ? { 'content-type': 'application/json' } : {}),
+          },
           ...(route.body ? { payload: '{}' } : {}),
         });
         judge({ ...route, url }, `id ${JSON.stringify(id.slice(0, 40))}`, res);

@@ -60,7 +60,10 @@ const idp = {
   served: [k1.jwk] as JWK[],
   jwksFetches: 0,
   next: {} as Behaviour,
-  codes: new Map<string, { aud: string; challenge: string; nonce: string; redirectUri: string; claims: JWTPayload; used: boolean }>(),
+  codes: new Map<
+    string,
+    { aud: string; challenge: string; nonce: string; redirectUri: string; claims: JWTPayload; used: boolean }
+  >(),
   /** Every token request, as the provider judged it. */
   exchanges: [] as { basicAuth: boolean; verifierMatched: boolean; outcome: string }[],
 };
@@ -134,7 +137,8 @@ const server: Server = createServer((req, res) => {
         json(400, { error, error_description: description });
       };
       if (!basicAuth) return refuse('invalid_client', 'client authentication failed');
-      if (form.get('grant_type') !== 'authorization_code') return refuse('unsupported_grant_type', 'authorization_code only');
+      if (form.get('grant_type') !== 'authorization_code')
+        return refuse('unsupported_grant_type', 'authorization_code only');
       if (!grant || grant.used) return refuse('invalid_grant', 'the code is unknown or was used already');
       grant.used = true; // single use, whatever the outcome
       if (form.get('redirect_uri') !== grant.redirectUri) return refuse('invalid_grant', 'redirect_uri differs');
@@ -178,7 +182,11 @@ const env = parseEnv({
   OIDC_ISSUER: idp.url,
   OIDC_AUDIENCE: AUDIENCE,
   OIDC_JWKS_URL: `${idp.url}/jwks`,
-  OIDC_ROLE_MAP: JSON.stringify({ 'grc-auditors': 'auditor', 'ml-engineers': 'ai-team', 'gov-leads': 'governance-lead' }),
+  OIDC_ROLE_MAP: JSON.stringify({
+    'grc-auditors': 'auditor',
+    'ml-engineers': 'ai-team',
+    'gov-leads': 'governance-lead',
+  }),
   OIDC_AUTHORIZATION_URL: `${idp.url}/authorize`,
   OIDC_TOKEN_URL: `${idp.url}/token`,
   OIDC_CLIENT_ID: CLIENT_ID,
@@ -203,7 +211,12 @@ describe('OIDC bearer tokens', () => {
   it.each([
     ['a role claim that is a string', { roles: 'auditor' }, 'auditor', null],
     ['a role claim that is an array', { roles: ['governance-lead'] }, 'governance-lead', null],
-    ['a group name mapped by OIDC_ROLE_MAP, beside unmapped ones', { roles: ['everyone', 'grc-auditors'] }, 'auditor', null],
+    [
+      'a group name mapped by OIDC_ROLE_MAP, beside unmapped ones',
+      { roles: ['everyone', 'grc-auditors'] },
+      'auditor',
+      null,
+    ],
     ['an ai-team group with its team', { roles: ['ml-engineers'], team: TEST_TEAM }, 'ai-team', TEST_TEAM],
   ])('%s is accepted and names the subject and e-mail', async (_what, claims, role, team) => {
     const res = await me(await mint({ sub: 'person-1', email: 'Person.One@Example.org', ...claims }));
@@ -213,9 +226,21 @@ describe('OIDC bearer tokens', () => {
 
   const now = () => Math.floor(Date.now() / 1000);
   const refusals: [string, () => Promise<string>, RegExp][] = [
-    ['an expired token', () => mint({ sub: 'p', email: 'p@example.org', roles: 'auditor' }, { exp: now() - 60 }), /expired/],
-    ['a wrong audience', () => mint({ sub: 'p', email: 'p@example.org', roles: 'auditor' }, { aud: 'another-api' }), /\baud\b/],
-    ['a wrong issuer', () => mint({ sub: 'p', email: 'p@example.org', roles: 'auditor' }, { iss: 'https://evil.example' }), /\biss\b/],
+    [
+      'an expired token',
+      () => mint({ sub: 'p', email: 'p@example.org', roles: 'auditor' }, { exp: now() - 60 }),
+      /expired/,
+    ],
+    [
+      'a wrong audience',
+      () => mint({ sub: 'p', email: 'p@example.org', roles: 'auditor' }, { aud: 'another-api' }),
+      /\baud\b/,
+    ],
+    [
+      'a wrong issuer',
+      () => mint({ sub: 'p', email: 'p@example.org', roles: 'auditor' }, { iss: 'https://evil.example' }),
+      /\biss\b/,
+    ],
     [
       'an unknown key id (a key the JWKS does not hold)',
       () => mint({ sub: 'p', email: 'p@example.org', roles: 'auditor' }, { key: rogue }),
@@ -226,9 +251,21 @@ describe('OIDC bearer tokens', () => {
       () => mint({ sub: 'p', email: 'p@example.org', roles: 'auditor' }, { key: rogue, kid: 'k1' }),
       /signature does not verify/,
     ],
-    ['a role claim that maps to no role', () => mint({ sub: 'p', email: 'p@example.org', roles: ['everyone'] }), /maps to no role/],
-    ['a role claim that maps to two roles', () => mint({ sub: 'p', email: 'p@example.org', roles: ['auditor', 'gov-leads'] }), /several roles \(auditor, governance-lead\)/],
-    ['an ai-team token without a team', () => mint({ sub: 'p', email: 'p@example.org', roles: 'ml-engineers' }), /team claim/],
+    [
+      'a role claim that maps to no role',
+      () => mint({ sub: 'p', email: 'p@example.org', roles: ['everyone'] }),
+      /maps to no role/,
+    ],
+    [
+      'a role claim that maps to two roles',
+      () => mint({ sub: 'p', email: 'p@example.org', roles: ['auditor', 'gov-leads'] }),
+      /several roles \(auditor, governance-lead\)/,
+    ],
+    [
+      'an ai-team token without a team',
+      () => mint({ sub: 'p', email: 'p@example.org', roles: 'ml-engineers' }),
+      /team claim/,
+    ],
   ];
   it.each(refusals)('%s answers 401 naming the reason, never the token', async (_what, make, reason) => {
     const token = await make();
@@ -259,12 +296,20 @@ describe('OIDC bearer tokens', () => {
       const authorization = `Bearer ${await mint(ENGINEER)}`;
       const ours = await s.t.api.inject({ method: 'GET', url: `/api/v1/systems/${OURS}`, headers: { authorization } });
       expect(ours.statusCode, ours.body).toBe(200);
-      const theirs = await s.t.api.inject({ method: 'GET', url: `/api/v1/systems/${THEIRS}`, headers: { authorization } });
+      const theirs = await s.t.api.inject({
+        method: 'GET',
+        url: `/api/v1/systems/${THEIRS}`,
+        headers: { authorization },
+      });
       expect(theirs.statusCode, theirs.body).toBe(404);
       expect(theirs.json()).toEqual({ error: 'not_found', message: `no AI system with id ${THEIRS}` });
       // The same token with the other team's claim sees it: the claim, not the subject, decides.
       const other = `Bearer ${await mint({ ...ENGINEER, team: 'other-team' })}`;
-      const seen = await s.t.api.inject({ method: 'GET', url: `/api/v1/systems/${THEIRS}`, headers: { authorization: other } });
+      const seen = await s.t.api.inject({
+        method: 'GET',
+        url: `/api/v1/systems/${THEIRS}`,
+        headers: { authorization: other },
+      });
       expect(seen.statusCode, seen.body).toBe(200);
     });
 
@@ -359,7 +404,11 @@ function expectRefusedPage(res: Inject, status: number, reason: RegExp) {
 
 describe('the OIDC login redirect', () => {
   it('the login page offers it', async () => {
-    const res = await s.t.api.inject({ method: 'GET', url: '/login?next=/systems', headers: { authorization: undefined } });
+    const res = await s.t.api.inject({
+      method: 'GET',
+      url: '/login?next=/systems',
+      headers: { authorization: undefined },
+    });
     expect(res.body).toContain('href="/auth/oidc/start?next=%2Fsystems"');
   });
 
@@ -409,7 +458,11 @@ describe('the OIDC login redirect', () => {
 
     // The same callback again (a replayed URL and cookie): the provider refuses the used code, and so do we.
     const replay = await callback(back, cookie);
-    expectRefusedPage(replay, 401, /refused to exchange the sign-in code \(invalid_grant: the code is unknown or was used already\)/);
+    expectRefusedPage(
+      replay,
+      401,
+      /refused to exchange the sign-in code \(invalid_grant: the code is unknown or was used already\)/,
+    );
     expect(replay.body).not.toContain(new URL(back).searchParams.get('code')!);
   });
 
@@ -420,7 +473,11 @@ describe('the OIDC login redirect', () => {
     expect(res.statusCode, res.body).toBe(200);
     expect(res.body).toContain('<meta http-equiv="refresh" content="0; url=/">');
     const session = cookieOf(res, SESSION_COOKIE)!.value;
-    const who = await s.t.api.inject({ method: 'GET', url: '/api/v1/me', headers: { cookie: `${SESSION_COOKIE}=${session}` } });
+    const who = await s.t.api.inject({
+      method: 'GET',
+      url: '/api/v1/me',
+      headers: { cookie: `${SESSION_COOKIE}=${session}` },
+    });
     expect(who.json()).toMatchObject({ id: 'oidc:eng-8', role: 'ai-team', team: TEST_TEAM });
   });
 
@@ -455,7 +512,9 @@ describe('the OIDC login redirect', () => {
     const exchanges = idp.exchanges.length;
     const res = await callback(forged.href, mine.cookie);
     expectRefusedPage(res, 401, /code_verifier does not match/);
-    expect(idp.exchanges.slice(exchanges)).toEqual([{ basicAuth: true, verifierMatched: false, outcome: 'invalid_grant' }]);
+    expect(idp.exchanges.slice(exchanges)).toEqual([
+      { basicAuth: true, verifierMatched: false, outcome: 'invalid_grant' },
+    ]);
   });
 
   it("the provider's error parameter is shown, not a 5xx", async () => {
@@ -469,8 +528,16 @@ describe('the OIDC login redirect', () => {
 
   it.each([
     ['an ID token whose nonce is not the one sent', { nonce: 'another-nonce' }, /nonce does not match/],
-    ['an ID token whose roles map to no role', { claims: { roles: ['everyone'] } }, /ID token was refused: the token's roles claim maps to no role/],
-    ['an ID token minted for another audience than the client id', { aud: AUDIENCE }, /ID token was refused: the token's aud claim/],
+    [
+      'an ID token whose roles map to no role',
+      { claims: { roles: ['everyone'] } },
+      /ID token was refused: the token's roles claim maps to no role/,
+    ],
+    [
+      'an ID token minted for another audience than the client id',
+      { aud: AUDIENCE },
+      /ID token was refused: the token's aud claim/,
+    ],
   ] as [string, Behaviour, RegExp][])('%s is refused with a 401 page', async (_what, behaviour, reason) => {
     idp.next = behaviour;
     const { location, cookie } = await start();

@@ -37,9 +37,9 @@ describe('failure messages in Temporal', () => {
     for (const f of failures) {
       expect(f!.message).toBe('Encoded failure');
       expect(f!.stackTrace ?? '').toBe('');
-      expect(f!.encodedAttributes?.metadata?.encoding && Buffer.from(f!.encodedAttributes.metadata.encoding).toString()).toBe(
-        'binary/encrypted',
-      );
+      expect(
+        f!.encodedAttributes?.metadata?.encoding && Buffer.from(f!.encodedAttributes.metadata.encoding).toString(),
+      ).toBe('binary/encrypted');
     }
     expect(JSON.stringify(raw.pendingActivities)).not.toMatch(EMAIL);
     // The product itself still reads why: the outbox row holds the SMTP answer in clear, in its own store.

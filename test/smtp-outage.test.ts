@@ -15,7 +15,14 @@ import type { SendNotificationInput } from '../activities/types.js';
 import type { NotificationRow } from '../store/index.js';
 import { example } from './support/examples.js';
 import { testPersonKeys } from './support/privacy.js';
-import { barrier, lifecycleSuite, pathOf, PUBLIC_BASE_URL, TEST_DECISION_KEY, TEST_SECRET } from './support/lifecycle-env.js';
+import {
+  barrier,
+  lifecycleSuite,
+  pathOf,
+  PUBLIC_BASE_URL,
+  TEST_DECISION_KEY,
+  TEST_SECRET,
+} from './support/lifecycle-env.js';
 
 const s = lifecycleSuite({
   beforeClose: async (t) => {

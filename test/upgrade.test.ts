@@ -27,7 +27,13 @@ import { ensureTemporalBinaries } from '../embedded/temporal-binaries.js';
 import { openStore, type Store } from '../store/index.js';
 import { workflowBundle } from '../worker/worker.js';
 import { example, registrationFor } from './support/examples.js';
-import { GOVERNANCE_LEAD, PUBLIC_BASE_URL, TEST_DECISION_KEY, TEST_SECRET, type LifecycleEnv } from './support/lifecycle-env.js';
+import {
+  GOVERNANCE_LEAD,
+  PUBLIC_BASE_URL,
+  TEST_DECISION_KEY,
+  TEST_SECRET,
+  type LifecycleEnv,
+} from './support/lifecycle-env.js';
 import { walker } from './support/walk.js';
 import { testDataConverter, testPersonKeys, testPrivacy } from './support/privacy.js';
 

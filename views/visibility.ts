@@ -138,7 +138,8 @@ export function readListed(info: WorkflowExecutionInfo): ListedSystem {
 async function listAll(client: Client, query: string, scope?: Scope): Promise<ListedSystem[]> {
   const out: ListedSystem[] = [];
   if (scope?.length === 0) return out;
-  for await (const info of client.workflow.list({ query: scoped(query, scope), pageSize: 1000 })) out.push(readListed(info));
+  for await (const info of client.workflow.list({ query: scoped(query, scope), pageSize: 1000 }))
+    out.push(readListed(info));
   return out;
 }
 

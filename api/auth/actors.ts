@@ -20,7 +20,8 @@ export function bindActors(paths: readonly (readonly string[])[]) {
     const issues: { path: string; message: string }[] = [];
     for (const path of paths) {
       let parent: unknown = body;
-      for (const key of path.slice(0, -1)) parent = Object.hasOwn(parent as object, key) ? (parent as Record<string, unknown>)[key] : undefined;
+      for (const key of path.slice(0, -1))
+        parent = Object.hasOwn(parent as object, key) ? (parent as Record<string, unknown>)[key] : undefined;
       if (typeof parent !== 'object' || parent === null || Array.isArray(parent)) continue;
       const field = path[path.length - 1]!;
       const holder = parent as Record<string, unknown>;

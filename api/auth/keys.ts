@@ -20,7 +20,15 @@ export function newApiKey(): { key: string; prefix: string; hash: string; id: st
     .replace(/[^a-z0-9]/g, '0')
     .slice(0, 8);
   const key = `ail_${prefix}_${randomBytes(32).toString('base64url')}`;
-  return { key, prefix, hash: sha256Hex(key), id: `ak_${randomBytes(9).toString('base64url').toLowerCase().replace(/[^a-z0-9]/g, '0')}` };
+  return {
+    key,
+    prefix,
+    hash: sha256Hex(key),
+    id: `ak_${randomBytes(9)
+      .toString('base64url')
+      .toLowerCase()
+      .replace(/[^a-z0-9]/g, '0')}`,
+  };
 }
 
 export function looksLikeApiKey(value: string): boolean {

@@ -93,7 +93,8 @@ export function oidcVerifier(config: OidcConfig): OidcVerifier {
 
 function describe(err: unknown): string {
   if (err instanceof errors.JWTExpired) return 'the token has expired';
-  if (err instanceof errors.JWTClaimValidationFailed) return `the token's ${err.claim} claim is not accepted (${err.reason})`;
+  if (err instanceof errors.JWTClaimValidationFailed)
+    return `the token's ${err.claim} claim is not accepted (${err.reason})`;
   if (err instanceof errors.JWKSNoMatchingKey) return "the token's key id is not in the identity provider's key set";
   if (err instanceof errors.JWSSignatureVerificationFailed) return "the token's signature does not verify";
   if (err instanceof errors.JOSEError) return `the token is not valid (${err.code})`;
@@ -107,19 +108,27 @@ function principalFrom(payload: JWTPayload, config: OidcConfig): Principal {
     throw new TokenRefused(`the token's ${config.emailClaim} claim is not an e-mail address`);
   }
   const raw = payload[config.roleClaim];
-  const values = Array.isArray(raw) ? raw.filter((v): v is string => typeof v === 'string') : typeof raw === 'string' ? [raw] : [];
+  const values = Array.isArray(raw)
+    ? raw.filter((v): v is string => typeof v === 'string')
+    : typeof raw === 'string'
+      ? [raw]
+      : [];
   const mapped = [
     ...new Set(values.map((v) => config.roleMap[v] ?? (roleSchema.safeParse(v).success ? (v as Role) : undefined))),
   ].filter((r): r is Role => r !== undefined);
-  if (mapped.length === 0) throw new TokenRefused(`the token's ${config.roleClaim} claim maps to no role of this product`);
+  if (mapped.length === 0)
+    throw new TokenRefused(`the token's ${config.roleClaim} claim maps to no role of this product`);
   if (mapped.length > 1) {
-    throw new TokenRefused(`the token's ${config.roleClaim} claim maps to several roles (${mapped.join(', ')}); map it to one`);
+    throw new TokenRefused(
+      `the token's ${config.roleClaim} claim maps to several roles (${mapped.join(', ')}); map it to one`,
+    );
   }
   const role = mapped[0]!;
   let team: string | null = null;
   if (role === 'ai-team') {
     const parsed = teamSchema.safeParse(payload[config.teamClaim]);
-    if (!parsed.success) throw new TokenRefused(`an ai-team token needs a ${config.teamClaim} claim that is a team slug`);
+    if (!parsed.success)
+      throw new TokenRefused(`an ai-team token needs a ${config.teamClaim} claim that is a team slug`);
     team = parsed.data;
   }
   return { id: `oidc:${payload.sub}`, email: email.toLowerCase(), role, team, via: 'oidc' };

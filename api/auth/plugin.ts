@@ -43,7 +43,10 @@ function refuse(req: FastifyRequest, reply: FastifyReply, status: number, error:
   if (isPage(req)) {
     const body = `<h1>${status === 404 ? 'Not found' : status === 401 ? 'Sign in needed' : 'Not allowed'}</h1>
 <p>${escapeHtml(message)}</p><p><a href="/login">Sign in</a> · <a href="/">Dashboard</a></p>`;
-    return reply.code(status).type('text/html; charset=utf-8').send(page({ title: error, body }));
+    return reply
+      .code(status)
+      .type('text/html; charset=utf-8')
+      .send(page({ title: error, body }));
   }
   if (status === 401) void reply.header('www-authenticate', 'Bearer');
   return reply.code(status).send({ error, message });
@@ -68,7 +71,8 @@ export function installAuth(app: FastifyInstance, deps: { store: Store; auth: Au
       if (!row) throw new Unauthenticated('the API key is unknown, revoked or expired');
       return keyPrincipal(row);
     }
-    if (!auth.verifyOidc) throw new Unauthenticated('the bearer token is not an API key, and no OIDC provider is configured');
+    if (!auth.verifyOidc)
+      throw new Unauthenticated('the bearer token is not an API key, and no OIDC provider is configured');
     try {
       return await auth.verifyOidc(token);
     } catch (err) {
@@ -138,9 +142,18 @@ export function installAuth(app: FastifyInstance, deps: { store: Store; auth: Au
     if ('open' in access) return;
     if (!principal) {
       if (isPage(req) && req.method === 'GET') {
-        return reply.code(303).header('location', `/login?next=${encodeURIComponent(req.url)}`).send();
+        return reply
+          .code(303)
+          .header('location', `/login?next=${encodeURIComponent(req.url)}`)
+          .send();
       }
-      return refuse(req, reply, 401, 'unauthenticated', 'sign in: send "Authorization: Bearer <API key>" (or an OIDC token)');
+      return refuse(
+        req,
+        reply,
+        401,
+        'unauthenticated',
+        'sign in: send "Authorization: Bearer <API key>" (or an OIDC token)',
+      );
     }
     const allowed = 'roles' in access ? access.roles : access.metrics;
     if ('roles' in access && access.system) {

@@ -39,10 +39,7 @@ export type Principal = z.infer<typeof principalSchema>;
  *   able to see; one it may not see answers 404, never 403, so ids don't leak.
  * - `metrics`: the Prometheus scrape token, or one of the roles.
  */
-export type Access =
-  | { open: string }
-  | { roles: readonly Role[]; system?: boolean }
-  | { metrics: readonly Role[] };
+export type Access = { open: string } | { roles: readonly Role[]; system?: boolean } | { metrics: readonly Role[] };
 
 declare module 'fastify' {
   interface FastifyContextConfig {

@@ -270,167 +270,183 @@ export const approvalRoutes =
       }
     }
 
-    app.get<{ Params: { token: string } }>('/approvals/:token', { config: { access: { open: 'the signed, single-use link is the credential' } } }, async (req, reply) => {
-      const link = await verified(req.params.token, reply);
-      if (!link) return reply;
-      const open = await openRequest(link.claims, reply);
-      if (!open) return reply;
-      return reply.type('text/html').send(
-        approvalPage({
-          state: open.state,
-          documents: await documentsOf(open.state),
-          approver: link.claims.sub,
-          requestId: link.claims.req,
-          expiresAt: link.expiresAt,
-          csrf: csrfFor(link.jti),
-          action: `/approvals/${req.params.token}`,
-        }),
-      );
-    });
+    app.get<{ Params: { token: string } }>(
+      '/approvals/:token',
+      { config: { access: { open: 'the signed, single-use link is the credential' } } },
+      async (req, reply) => {
+        const link = await verified(req.params.token, reply);
+        if (!link) return reply;
+        const open = await openRequest(link.claims, reply);
+        if (!open) return reply;
+        return reply.type('text/html').send(
+          approvalPage({
+            state: open.state,
+            documents: await documentsOf(open.state),
+            approver: link.claims.sub,
+            requestId: link.claims.req,
+            expiresAt: link.expiresAt,
+            csrf: csrfFor(link.jti),
+            action: `/approvals/${req.params.token}`,
+          }),
+        );
+      },
+    );
 
-    app.post<{ Params: { token: string }; Body: unknown }>('/approvals/:token', { config: { access: { open: 'the signed, single-use link is the credential' } } }, async (req, reply) => {
-      const link = await verified(req.params.token, reply);
-      if (!link) return reply;
-      const { claims } = link;
-      const form = await postedForm(link.jti, claims, req.body, reply, decisionForm, 'Decision');
-      if (!form) return reply;
-      const { decision, comment, returnTo } = form;
-      const open = await openRequest(claims, reply);
-      if (!open) return reply;
-      if (decision !== 'approve' && comment === '') {
+    app.post<{ Params: { token: string }; Body: unknown }>(
+      '/approvals/:token',
+      { config: { access: { open: 'the signed, single-use link is the credential' } } },
+      async (req, reply) => {
+        const link = await verified(req.params.token, reply);
+        if (!link) return reply;
+        const { claims } = link;
+        const form = await postedForm(link.jti, claims, req.body, reply, decisionForm, 'Decision');
+        if (!form) return reply;
+        const { decision, comment, returnTo } = form;
+        const open = await openRequest(claims, reply);
+        if (!open) return reply;
+        if (decision !== 'approve' && comment === '') {
+          return reply
+            .code(422)
+            .type('text/html')
+            .send(
+              approvalPage({
+                state: open.state,
+                documents: await documentsOf(open.state),
+                approver: claims.sub,
+                requestId: claims.req,
+                expiresAt: link.expiresAt,
+                csrf: csrfFor(link.jti),
+                action: `/approvals/${req.params.token}`,
+                error: 'Rejecting or requesting changes needs a comment saying what must change.',
+              }),
+            );
+        }
+        // The workflow checks these rules too; here the approver reads which one, before anything is sent.
+        if (open.state && (await dutyRefused(reply, claims, 'Decision', decisionBreach(open.state, claims.sub)))) {
+          return reply;
+        }
+        const decided = {
+          requestId: claims.req,
+          decision,
+          comment,
+          ...(returnTo ? { returnTo } : {}),
+          decidedBy: claims.sub,
+          via: 'link' as const,
+        };
+        // The claimed link is the proof: signed for this decision, under this link's id.
+        const proof = signDecisionProof(
+          ctx.decisionSigningKey,
+          { message: 'decideApproval', systemId: claims.sys, payload: decided },
+          { via: 'link', credential: link.jti },
+        );
+        const result = await deliver(claims, reply, 'Decision', () =>
+          sendToLifecycle(ctx, claims.sys, decideUpdate, [decided, proof], { updateId: `decide-${link.jti}` }),
+        );
+        if (!result) return reply;
+        const verb = { approve: 'approved', reject: 'rejected', request_changes: 'requested changes to' }[decision];
         return reply
-          .code(422)
           .type('text/html')
           .send(
-            approvalPage({
-              state: open.state,
-              documents: await documentsOf(open.state),
-              approver: claims.sub,
-              requestId: claims.req,
-              expiresAt: link.expiresAt,
-              csrf: csrfFor(link.jti),
-              action: `/approvals/${req.params.token}`,
-              error: 'Rejecting or requesting changes needs a comment saying what must change.',
-            }),
+            messagePage(
+              `You ${verb} ${open.state?.registration.name ?? claims.sys}`,
+              `Your decision was recorded at ${when(new Date(result.decidedAt))}. The system is now in stage ${result.stage.replaceAll('_', ' ')}.`,
+              comment ? `Comment: ${comment}` : undefined,
+            ),
           );
-      }
-      // The workflow checks these rules too; here the approver reads which one, before anything is sent.
-      if (open.state && (await dutyRefused(reply, claims, 'Decision', decisionBreach(open.state, claims.sub)))) {
-        return reply;
-      }
-      const decided = {
-        requestId: claims.req,
-        decision,
-        comment,
-        ...(returnTo ? { returnTo } : {}),
-        decidedBy: claims.sub,
-        via: 'link' as const,
-      };
-      // The claimed link is the proof: signed for this decision, under this link's id.
-      const proof = signDecisionProof(
-        ctx.decisionSigningKey,
-        { message: 'decideApproval', systemId: claims.sys, payload: decided },
-        { via: 'link', credential: link.jti },
-      );
-      const result = await deliver(claims, reply, 'Decision', () =>
-        sendToLifecycle(ctx, claims.sys, decideUpdate, [decided, proof], { updateId: `decide-${link.jti}` }),
-      );
-      if (!result) return reply;
-      const verb = { approve: 'approved', reject: 'rejected', request_changes: 'requested changes to' }[decision];
-      return reply
-        .type('text/html')
-        .send(
-          messagePage(
-            `You ${verb} ${open.state?.registration.name ?? claims.sys}`,
-            `Your decision was recorded at ${when(new Date(result.decidedAt))}. The system is now in stage ${result.stage.replaceAll('_', ' ')}.`,
-            comment ? `Comment: ${comment}` : undefined,
-          ),
-        );
-    });
+      },
+    );
 
-    app.post<{ Params: { token: string }; Body: unknown }>('/approvals/:token/delegate', { config: { access: { open: 'the signed, single-use link is the credential' } } }, async (req, reply) => {
-      const link = await verified(req.params.token, reply);
-      if (!link) return reply;
-      const { claims } = link;
-      const form = await postedForm(link.jti, claims, req.body, reply, delegationForm, 'Delegation');
-      if (!form) return reply;
-      const { deputy, reason } = form;
-      if (deputy === claims.sub) {
-        return reply
-          .code(422)
-          .type('text/html')
-          .send(messagePage('Delegation not recorded', 'Name a deputy other than yourself.'));
-      }
-      const open = await openRequest(claims, reply);
-      if (!open) return reply;
-      if (
-        open.state &&
-        (await dutyRefused(reply, claims, 'Delegation', delegationBreach(open.state, ctx.governanceLead, deputy)))
-      ) {
-        return reply;
-      }
-      const delegation = { requestId: claims.req, delegatedBy: claims.sub, deputy, reason };
-      const proof = signDecisionProof(
-        ctx.decisionSigningKey,
-        { message: 'delegateApproval', systemId: claims.sys, payload: delegation },
-        { via: 'link', credential: link.jti },
-      );
-      const delivered = await deliver(claims, reply, 'Delegation', () =>
-        sendToLifecycle(ctx, claims.sys, delegateUpdate, [delegation, proof], { updateId: `delegate-${link.jti}` }),
-      );
-      if (!delivered) return reply;
-      return reply
-        .type('text/html')
-        .send(
-          messagePage(
-            `Delegated to ${deputy}`,
-            `${deputy} will receive their own link to decide. This link no longer works.`,
-          ),
+    app.post<{ Params: { token: string }; Body: unknown }>(
+      '/approvals/:token/delegate',
+      { config: { access: { open: 'the signed, single-use link is the credential' } } },
+      async (req, reply) => {
+        const link = await verified(req.params.token, reply);
+        if (!link) return reply;
+        const { claims } = link;
+        const form = await postedForm(link.jti, claims, req.body, reply, delegationForm, 'Delegation');
+        if (!form) return reply;
+        const { deputy, reason } = form;
+        if (deputy === claims.sub) {
+          return reply
+            .code(422)
+            .type('text/html')
+            .send(messagePage('Delegation not recorded', 'Name a deputy other than yourself.'));
+        }
+        const open = await openRequest(claims, reply);
+        if (!open) return reply;
+        if (
+          open.state &&
+          (await dutyRefused(reply, claims, 'Delegation', delegationBreach(open.state, ctx.governanceLead, deputy)))
+        ) {
+          return reply;
+        }
+        const delegation = { requestId: claims.req, delegatedBy: claims.sub, deputy, reason };
+        const proof = signDecisionProof(
+          ctx.decisionSigningKey,
+          { message: 'delegateApproval', systemId: claims.sys, payload: delegation },
+          { via: 'link', credential: link.jti },
         );
-    });
+        const delivered = await deliver(claims, reply, 'Delegation', () =>
+          sendToLifecycle(ctx, claims.sys, delegateUpdate, [delegation, proof], { updateId: `delegate-${link.jti}` }),
+        );
+        if (!delivered) return reply;
+        return reply
+          .type('text/html')
+          .send(
+            messagePage(
+              `Delegated to ${deputy}`,
+              `${deputy} will receive their own link to decide. This link no longer works.`,
+            ),
+          );
+      },
+    );
 
     /**
      * An expired link asks for a fresh one for the same approver and request.
      * Only once per expiry: when the request's current link is still valid, nothing is sent.
      */
-    app.post<{ Params: { token: string }; Body: unknown }>('/approvals/:token/renew', { config: { access: { open: 'the signed, single-use link is the credential' } } }, async (req, reply) => {
-      const link = await verifyApprovalLink(ctx.approvalLinkSecret, req.params.token);
-      const claims = !link.ok && link.reason === 'expired' ? link.claims : null;
-      const jti = link.jti;
-      if (!claims || !jti || !csrfMatches(jti, req.body)) {
-        return refuse(
-          reply,
-          claims,
-          'renewal_refused',
-          403,
-          'No fresh link sent',
-          'This link cannot be renewed. Use the newest e-mail you received.',
-        );
-      }
-      if (!(await openRequest(claims, reply))) return reply;
-      try {
-        const { expiresAt } = await sendToLifecycle(ctx, claims.sys, renewLinkUpdate, [
-          { requestId: claims.req, approver: claims.sub },
-        ]);
-        return reply
-          .type('text/html')
-          .send(
-            messagePage(
-              'A fresh link is on its way',
-              `A new approval link was sent to ${claims.sub}; it works until ${when(new Date(expiresAt))}.`,
-            ),
+    app.post<{ Params: { token: string }; Body: unknown }>(
+      '/approvals/:token/renew',
+      { config: { access: { open: 'the signed, single-use link is the credential' } } },
+      async (req, reply) => {
+        const link = await verifyApprovalLink(ctx.approvalLinkSecret, req.params.token);
+        const claims = !link.ok && link.reason === 'expired' ? link.claims : null;
+        const jti = link.jti;
+        if (!claims || !jti || !csrfMatches(jti, req.body)) {
+          return refuse(
+            reply,
+            claims,
+            'renewal_refused',
+            403,
+            'No fresh link sent',
+            'This link cannot be renewed. Use the newest e-mail you received.',
           );
-      } catch (err) {
-        if (!(err instanceof ApiError) || err.statusCode >= 500) throw err;
-        const refused = err;
-        return refuse(
-          reply,
-          claims,
-          'renewal_not_needed',
-          409,
-          'No fresh link sent',
-          `${refused.body.message}. Use the newest e-mail you received.`,
-        );
-      }
-    });
+        }
+        if (!(await openRequest(claims, reply))) return reply;
+        try {
+          const { expiresAt } = await sendToLifecycle(ctx, claims.sys, renewLinkUpdate, [
+            { requestId: claims.req, approver: claims.sub },
+          ]);
+          return reply
+            .type('text/html')
+            .send(
+              messagePage(
+                'A fresh link is on its way',
+                `A new approval link was sent to ${claims.sub}; it works until ${when(new Date(expiresAt))}.`,
+              ),
+            );
+        } catch (err) {
+          if (!(err instanceof ApiError) || err.statusCode >= 500) throw err;
+          const refused = err;
+          return refuse(
+            reply,
+            claims,
+            'renewal_not_needed',
+            409,
+            'No fresh link sent',
+            `${refused.body.message}. Use the newest e-mail you received.`,
+          );
+        }
+      },
+    );
   };

@@ -3,7 +3,16 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { emailSchema } from '../../domain/system.js';
 import { storable } from '../../domain/storable.js';
-import { getApiKey, insertApiKey, insertLoginLink, listApiKeys, revokeApiKey, spendLoginLink, useApiKey, type ApiKeyRow } from '../../store/access.js';
+import {
+  getApiKey,
+  insertApiKey,
+  insertLoginLink,
+  listApiKeys,
+  revokeApiKey,
+  spendLoginLink,
+  useApiKey,
+  type ApiKeyRow,
+} from '../../store/access.js';
 import { keyPrincipal, principalOf, type AuthContext } from '../auth/plugin.js';
 import { looksLikeApiKey, newApiKey, newToken, sha256Hex } from '../auth/keys.js';
 import { roleSchema, teamSchema, type Principal } from '../auth/principal.js';
@@ -24,9 +33,14 @@ export const keyCreateSchema = storable(
       expiresAt: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time' }).optional(),
     })
     .superRefine((k, ctx) => {
-      if (k.role === 'ai-team' && !k.team) ctx.addIssue({ code: 'custom', path: ['team'], message: 'is required for the ai-team role' });
+      if (k.role === 'ai-team' && !k.team)
+        ctx.addIssue({ code: 'custom', path: ['team'], message: 'is required for the ai-team role' });
       if (k.role !== 'ai-team' && k.team) {
-        ctx.addIssue({ code: 'custom', path: ['team'], message: `must be left out: the ${k.role} role is not bound to a team` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['team'],
+          message: `must be left out: the ${k.role} role is not bound to a team`,
+        });
       }
       if (k.expiresAt && Date.parse(k.expiresAt) <= Date.now()) {
         ctx.addIssue({ code: 'custom', path: ['expiresAt'], message: 'must be in the future' });
@@ -132,7 +146,10 @@ export const authRoutes =
       { schema: { hide: true }, config: { access: { open: 'the sign-in page' } } },
       async (req, reply) => {
         const next = safeNext((req.query as Record<string, unknown>).next);
-        return reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(loginPage({ next, oidc: !!ctx.auth.oidc?.login }));
+        return reply
+          .type('text/html; charset=utf-8')
+          .header('cache-control', 'no-store')
+          .send(loginPage({ next, oidc: !!ctx.auth.oidc?.login }));
       },
     );
 
@@ -148,7 +165,9 @@ export const authRoutes =
           return reply
             .code(401)
             .type('text/html; charset=utf-8')
-            .send(loginPage({ next, oidc: !!ctx.auth.oidc?.login, error: 'That API key is unknown, revoked or expired.' }));
+            .send(
+              loginPage({ next, oidc: !!ctx.auth.oidc?.login, error: 'That API key is unknown, revoked or expired.' }),
+            );
         }
         setSession(reply, keyPrincipal(row, 'session'));
         return reply.code(303).header('location', next).send();
@@ -165,7 +184,13 @@ export const authRoutes =
           return reply
             .code(410)
             .type('text/html; charset=utf-8')
-            .send(loginPage({ next: '/', oidc: !!ctx.auth.oidc?.login, error: 'That sign-in link was used already or has expired. Sign in with the API key instead.' }));
+            .send(
+              loginPage({
+                next: '/',
+                oidc: !!ctx.auth.oidc?.login,
+                error: 'That sign-in link was used already or has expired. Sign in with the API key instead.',
+              }),
+            );
         }
         setSession(reply, keyPrincipal(row, 'session'));
         return reply.code(303).header('location', '/').send();
@@ -176,7 +201,12 @@ export const authRoutes =
       '/logout',
       { schema: { hide: true }, config: { access: { open: 'signing out needs no valid session' } } },
       async (_req, reply) => {
-        reply.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, sameSite: 'strict', secure: ctx.auth.secureCookies });
+        reply.clearCookie(SESSION_COOKIE, {
+          path: '/',
+          httpOnly: true,
+          sameSite: 'strict',
+          secure: ctx.auth.secureCookies,
+        });
         return reply.code(303).header('location', '/login').send();
       },
     );
@@ -187,7 +217,16 @@ export const authRoutes =
         schema: {
           summary: 'Who the credential belongs to: its principal id, e-mail, role and team',
           tags: ['access'],
-          response: { 200: z.object({ id: z.string(), email: z.string(), role: z.string(), team: z.string().nullable(), via: z.string() }), 401: errorBody },
+          response: {
+            200: z.object({
+              id: z.string(),
+              email: z.string(),
+              role: z.string(),
+              team: z.string().nullable(),
+              via: z.string(),
+            }),
+            401: errorBody,
+          },
         },
         config: { access: { roles: roleSchema.options } },
       },
@@ -207,7 +246,10 @@ export const authRoutes =
       },
       async (req, reply) => {
         const { key, row } = await createApiKey(ctx, req.body, principalOf(req).id);
-        return reply.code(201).header('cache-control', 'no-store').send({ ...keyView(row), key });
+        return reply
+          .code(201)
+          .header('cache-control', 'no-store')
+          .send({ ...keyView(row), key });
       },
     );
 

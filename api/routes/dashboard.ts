@@ -100,62 +100,63 @@ export const dashboardRoutes =
       '/',
       { schema: { hide: true }, config: { access: { roles: roleSchema.options } } },
       async (req, reply) => {
-      const now = new Date();
-      const q = req.query ?? {};
-      const raw: DashboardFilter = {
-        stage: one(q.stage),
-        tier: one(q.tier),
-        owner: one(q.owner),
-        pageToken: one(q.pageToken),
-      };
-      // The form's values are checked like the API's; a bad one is named and ignored, never a 500.
-      const problems: string[] = [];
-      const filter: SystemFilter = {};
-      if (raw.stage) {
-        const s = stageSchema.safeParse(raw.stage);
-        if (s.success) filter.stage = s.data;
-        else problems.push(`“${raw.stage}” is not a stage`);
-      }
-      if (raw.tier) {
-        if ((visibilityTiers as readonly string[]).includes(raw.tier)) filter.tier = raw.tier as SystemFilter['tier'];
-        else problems.push(`“${raw.tier}” is not a risk tier`);
-      }
-      if (raw.owner) {
-        const o = emailSchema.safeParse(raw.owner);
-        if (o.success) filter.owner = o.data;
-        else problems.push(`“${raw.owner}” is not an e-mail address`);
-      }
-      const scope = await scopeOf(ctx.store, req.principal);
-      const paging = { pageSize: 50, tokenSecret: ctx.approvalLinkSecret, scope };
-      const systems = listSystems(ctx.client, { people, ...filter, ...paging, nextPageToken: raw.pageToken }).catch(
-        (err: unknown): Promise<SystemPage> => {
-          if (!(err instanceof InvalidPageTokenError)) throw err;
-          problems.push('the page link is not valid, so the first page is shown');
-          return listSystems(ctx.client, { people, ...filter, ...paging });
-        },
-      );
-      const [counts, overdue, pending, upcoming, page, mail] = await Promise.all([
-        countsByStageAndTier(ctx.client, scope),
-        listOverdueReviews(ctx.client, now, scope, people),
-        listPendingApprovals(ctx.client, now, scope, people),
-        listReviewsDueBetween(ctx.client, now, monthStart(now, 12), scope, people),
-        systems,
-        mailProblems(ctx.store, scope),
-      ]);
-      return reply.type('text/html; charset=utf-8').send(
-        dashboardPage({
-          now,
-          counts,
-          overdue,
-          pending,
-          months: bucketByMonth(now, upcoming),
-          systems: page,
-          filter: raw,
-          filterError: problems.length ? `Not applied: ${problems.join('; ')}.` : undefined,
-          mail,
-        }),
-      );
-    });
+        const now = new Date();
+        const q = req.query ?? {};
+        const raw: DashboardFilter = {
+          stage: one(q.stage),
+          tier: one(q.tier),
+          owner: one(q.owner),
+          pageToken: one(q.pageToken),
+        };
+        // The form's values are checked like the API's; a bad one is named and ignored, never a 500.
+        const problems: string[] = [];
+        const filter: SystemFilter = {};
+        if (raw.stage) {
+          const s = stageSchema.safeParse(raw.stage);
+          if (s.success) filter.stage = s.data;
+          else problems.push(`“${raw.stage}” is not a stage`);
+        }
+        if (raw.tier) {
+          if ((visibilityTiers as readonly string[]).includes(raw.tier)) filter.tier = raw.tier as SystemFilter['tier'];
+          else problems.push(`“${raw.tier}” is not a risk tier`);
+        }
+        if (raw.owner) {
+          const o = emailSchema.safeParse(raw.owner);
+          if (o.success) filter.owner = o.data;
+          else problems.push(`“${raw.owner}” is not an e-mail address`);
+        }
+        const scope = await scopeOf(ctx.store, req.principal);
+        const paging = { pageSize: 50, tokenSecret: ctx.approvalLinkSecret, scope };
+        const systems = listSystems(ctx.client, { people, ...filter, ...paging, nextPageToken: raw.pageToken }).catch(
+          (err: unknown): Promise<SystemPage> => {
+            if (!(err instanceof InvalidPageTokenError)) throw err;
+            problems.push('the page link is not valid, so the first page is shown');
+            return listSystems(ctx.client, { people, ...filter, ...paging });
+          },
+        );
+        const [counts, overdue, pending, upcoming, page, mail] = await Promise.all([
+          countsByStageAndTier(ctx.client, scope),
+          listOverdueReviews(ctx.client, now, scope, people),
+          listPendingApprovals(ctx.client, now, scope, people),
+          listReviewsDueBetween(ctx.client, now, monthStart(now, 12), scope, people),
+          systems,
+          mailProblems(ctx.store, scope),
+        ]);
+        return reply.type('text/html; charset=utf-8').send(
+          dashboardPage({
+            now,
+            counts,
+            overdue,
+            pending,
+            months: bucketByMonth(now, upcoming),
+            systems: page,
+            filter: raw,
+            filterError: problems.length ? `Not applied: ${problems.join('; ')}.` : undefined,
+            mail,
+          }),
+        );
+      },
+    );
 
     /** What a system page shows; null for a system nobody knows. */
     async function systemPageData(id: string): Promise<SystemPageData | null> {

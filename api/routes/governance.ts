@@ -136,7 +136,10 @@ export const governanceRoutes =
       },
       async (req) => {
         const now = new Date();
-        return { asOf: now.toISOString(), reviews: await listOverdueReviews(ctx.client, now, await scope(req), people) };
+        return {
+          asOf: now.toISOString(),
+          reviews: await listOverdueReviews(ctx.client, now, await scope(req), people),
+        };
       },
     );
 
@@ -178,7 +181,10 @@ export const governanceRoutes =
       },
       async (req) => {
         const now = new Date();
-        return { asOf: now.toISOString(), approvals: await listPendingApprovals(ctx.client, now, await scope(req), people) };
+        return {
+          asOf: now.toISOString(),
+          approvals: await listPendingApprovals(ctx.client, now, await scope(req), people),
+        };
       },
     );
 

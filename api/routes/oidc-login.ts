@@ -47,7 +47,8 @@ function openState(cookie: string | undefined, secret: string, now = Date.now())
   if (!cookie) return undefined;
   const [body, mac, extra] = cookie.split('.');
   if (!body || !mac || extra !== undefined) return undefined;
-  if (!constantTimeEqual(mac, createHmac('sha256', stateKey(secret)).update(body).digest('base64url'))) return undefined;
+  if (!constantTimeEqual(mac, createHmac('sha256', stateKey(secret)).update(body).digest('base64url')))
+    return undefined;
   try {
     const parsed = stateSchema.safeParse(JSON.parse(Buffer.from(body, 'base64url').toString('utf8')));
     return parsed.success && parsed.data.exp > now ? parsed.data : undefined;
@@ -73,8 +74,18 @@ const providerText = (v: unknown) => (typeof v === 'string' ? v.slice(0, 300) : 
 
 const tokenAnswerSchema = z.object({ id_token: z.string().min(1, 'is empty') });
 
-async function exchangeCode(login: NonNullable<OidcConfig['login']>, code: string, verifier: string, redirectUri: string) {
-  const form = new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier });
+async function exchangeCode(
+  login: NonNullable<OidcConfig['login']>,
+  code: string,
+  verifier: string,
+  redirectUri: string,
+) {
+  const form = new URLSearchParams({
+    grant_type: 'authorization_code',
+    code,
+    redirect_uri: redirectUri,
+    code_verifier: verifier,
+  });
   const headers: Record<string, string> = {
     'content-type': 'application/x-www-form-urlencoded',
     accept: 'application/json',
@@ -97,7 +108,10 @@ async function exchangeCode(login: NonNullable<OidcConfig['login']>, code: strin
       signal: AbortSignal.timeout(TOKEN_EXCHANGE_TIMEOUT_MS),
     });
   } catch (err) {
-    const why = (err as Error).name === 'TimeoutError' ? `no answer within ${TOKEN_EXCHANGE_TIMEOUT_MS / 1000} s` : 'it could not be reached';
+    const why =
+      (err as Error).name === 'TimeoutError'
+        ? `no answer within ${TOKEN_EXCHANGE_TIMEOUT_MS / 1000} s`
+        : 'it could not be reached';
     throw new SignInFailed(401, `The identity provider's token endpoint did not exchange the sign-in code: ${why}.`);
   }
   let answer: unknown;
@@ -203,7 +217,10 @@ export const oidcLoginRoutes =
           if (q.error !== undefined) {
             const error = providerText(q.error) ?? 'an error';
             const description = providerText(q.error_description);
-            throw new SignInFailed(401, `The identity provider did not sign you in (${error}${description ? `: ${description}` : ''}).`);
+            throw new SignInFailed(
+              401,
+              `The identity provider did not sign you in (${error}${description ? `: ${description}` : ''}).`,
+            );
           }
           if (!attempt) {
             throw new SignInFailed(
@@ -212,7 +229,10 @@ export const oidcLoginRoutes =
             );
           }
           if (typeof q.state !== 'string' || !constantTimeEqual(q.state, attempt.state)) {
-            throw new SignInFailed(400, "The state parameter does not match this browser's sign-in attempt. Start again.");
+            throw new SignInFailed(
+              400,
+              "The state parameter does not match this browser's sign-in attempt. Start again.",
+            );
           }
           if (typeof q.code !== 'string' || q.code.length === 0) {
             throw new SignInFailed(400, 'The identity provider sent no authorization code.');
@@ -222,7 +242,8 @@ export const oidcLoginRoutes =
           try {
             principal = await verify(idToken, login.clientId);
           } catch (err) {
-            if (err instanceof TokenRefused) throw new SignInFailed(401, `The identity provider's ID token was refused: ${err.message}.`);
+            if (err instanceof TokenRefused)
+              throw new SignInFailed(401, `The identity provider's ID token was refused: ${err.message}.`);
             throw err;
           }
           // Verified above, so its claims can be read as they are.

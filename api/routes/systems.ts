@@ -77,7 +77,8 @@ function teamFor(caller: { role: Role; team: string | null }, named: string | un
     throw new ApiError(422, { error: 'validation_failed', message: `${issue.path}: ${message}`, issues: [issue] });
   };
   if (caller.role === 'ai-team') {
-    if (named !== undefined && named !== caller.team) return refuse(`must be your own team (${caller.team}) or left out`);
+    if (named !== undefined && named !== caller.team)
+      return refuse(`must be your own team (${caller.team}) or left out`);
     return caller.team!;
   }
   return named ?? refuse(`is required when the ${caller.role} role registers a system`);
@@ -193,9 +194,9 @@ export const systemRoutes =
     const lifecycleStart = (registration: Registration, registeredBy: string) => ({
       taskQueue: ctx.taskQueue,
       workflowId: workflowIdFor(registration.id),
-      args: [
-        { v: 2, registration, policy: ctx.policy, governanceLead: ctx.governanceLead, registeredBy },
-      ] satisfies [LifecycleInput],
+      args: [{ v: 2, registration, policy: ctx.policy, governanceLead: ctx.governanceLead, registeredBy }] satisfies [
+        LifecycleInput,
+      ],
       // Listed with its name from the first moment; the workflow keeps the memo current from then on.
       // No e-mail address in the memo or a search attribute: views find people in the record store.
       memo: { name: registration.name, modelVersion: registration.model.version },
@@ -259,7 +260,13 @@ export const systemRoutes =
             'An ai-team caller registers for its own team (`team` may be left out); an admin or governance lead names the team.',
           body: registrationBody,
           response: {
-            201: z.object({ id: z.string(), workflowId: z.string(), stage: z.string(), url: z.string(), team: z.string() }),
+            201: z.object({
+              id: z.string(),
+              workflowId: z.string(),
+              stage: z.string(),
+              url: z.string(),
+              team: z.string(),
+            }),
             401: errorBody,
             403: errorBody,
             409: errorBody,
@@ -421,7 +428,7 @@ export const systemRoutes =
           summary: 'Decide the open approval request as the authenticated approver it waits for',
           tags: ['lifecycle'],
           description:
-            'The caller must be the pending approver (403 not_the_pending_approver otherwise); the segregation-of-duties rules apply as they do to links (403 segregation_of_duties naming the rule). decidedBy is the credential\'s e-mail, via is api.',
+            "The caller must be the pending approver (403 not_the_pending_approver otherwise); the segregation-of-duties rules apply as they do to links (403 segregation_of_duties naming the rule). decidedBy is the credential's e-mail, via is api.",
           params: idParams,
           body: apiDecisionSchema,
           response: { 200: resultBody, ...errorResponses },
@@ -435,9 +442,11 @@ export const systemRoutes =
         const caller = principalOf(req);
         const state = await queryState(ctx, id);
         const notPending = pendingApproverBreach(state, caller.email);
-        if (notPending) throw new ApiError(403, { error: 'forbidden', rule: notPending.rule, message: notPending.message });
+        if (notPending)
+          throw new ApiError(403, { error: 'forbidden', rule: notPending.rule, message: notPending.message });
         const breach = decisionBreach(state, caller.email);
-        if (breach) throw new ApiError(403, { error: 'segregation_of_duties', rule: breach.rule, message: breach.message });
+        if (breach)
+          throw new ApiError(403, { error: 'segregation_of_duties', rule: breach.rule, message: breach.message });
         const { decision, comment, returnTo } = req.body;
         const requestId = state.approval!.requestId;
         const decided = {

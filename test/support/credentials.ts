@@ -8,7 +8,11 @@ export const TEST_SESSION_SECRET = 'test-session-secret-that-is-long-enough-0123
 /** The team of the harness's default credentials: `default`, the team systems from before access control join. */
 export const TEST_TEAM = 'default';
 
-export const testAuth: AuthContext = { sessionSecret: TEST_SESSION_SECRET, secureCookies: false, sessionTtlMs: 3_600_000 };
+export const testAuth: AuthContext = {
+  sessionSecret: TEST_SESSION_SECRET,
+  secureCookies: false,
+  sessionTtlMs: 3_600_000,
+};
 
 export interface KeySpec {
   email: string;
@@ -24,9 +28,11 @@ export function keyring(store: Store) {
     const id = `${spec.role}/${team ?? ''}/${spec.email}`;
     let key = made.get(id);
     if (!key) {
-      key = createApiKey({ store }, { name: `test ${id}`, email: spec.email, role: spec.role, team }, 'test harness').then(
-        (k) => k.key,
-      );
+      key = createApiKey(
+        { store },
+        { name: `test ${id}`, email: spec.email, role: spec.role, team },
+        'test harness',
+      ).then((k) => k.key);
       made.set(id, key);
     }
     return key;
