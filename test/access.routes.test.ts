@@ -90,7 +90,7 @@ const TABLE: Record<string, Row> = {
   'OPTIONS /codec/decode': { rule: { open: 'CORS preflight', anonymous: 403 } },
   'OPTIONS /codec/encode': { rule: { open: 'CORS preflight', anonymous: 403 } },
   'POST /codec/decode': { rule: { roles: ['auditor', 'admin'] }, payload: { payloads: [] } },
-  'POST /codec/encode': { rule: { roles: ['auditor', 'admin'] }, payload: { payloads: [] } },
+  'POST /codec/encode': { rule: { roles: ['admin'] }, payload: { payloads: [] } },
   'GET /metrics': { rule: { metrics: ['auditor', 'governance-lead', 'admin'] } },
   'GET /api/v1/me': { rule: { roles: ALL } },
   'GET /api/v1/keys': { rule: { roles: ['admin'] } },

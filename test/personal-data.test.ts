@@ -226,11 +226,18 @@ describe('personal data in Temporal (dev server, Temporal CLI)', () => {
     expect(clear.join('\n')).toContain(example('register.json').deployment.context);
     expect(Buffer.from(decoded[0]!.metadata.encoding!, 'base64').toString('utf8')).toBe('json/plain');
 
-    // Encode answers what decode reads back.
-    const enc = await env.api.inject({
+    // Encode answers what decode reads back; it is an admin's (the auditor changes nothing, not even by Temporal).
+    const refused = await env.api.inject({
       method: 'POST',
       url: '/codec/encode',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${auditor}` },
+      payload: { payloads: decoded.slice(0, 1) },
+    });
+    expect(refused.statusCode, refused.body).toBe(403);
+    const enc = await env.api.inject({
+      method: 'POST',
+      url: '/codec/encode',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${env.adminKey}` },
       payload: { payloads: decoded.slice(0, 1) },
     });
     expect(enc.statusCode, enc.body).toBe(200);

@@ -99,7 +99,8 @@ export const codecRoutes =
             body,
             response: { 200: answer, 401: apiErrorBodySchema, 403: apiErrorBodySchema, 422: apiErrorBodySchema },
           },
-          config: { access: { roles: ['auditor', 'admin'] } },
+          // Auditors read; encrypting is for sending into Temporal (the UI's start and signal forms): admins only.
+          config: { access: { roles: op === 'decode' ? ['auditor', 'admin'] : ['admin'] } },
         },
         async (req, reply) => {
           const out: Payload[] = [];
