@@ -19,6 +19,7 @@ import { roleSchema, roles, teamSchema } from '../api/auth/principal.js';
 import { emailSchema, registrationSchema, systemIdSchema } from '../domain/system.js';
 import { treatmentPlanSchema } from '../domain/treatment.js';
 import { CliError, EXIT, describeError, usageError } from './errors.js';
+import { FAIRNESS_USAGE, fairnessCommand } from './fairness.js';
 import { readJsonFile, validate, zodIssues } from './files.js';
 import { API_KEY_ENV, Api } from './http.js';
 import { age, decisionLine, outcomeOf, pendingLine, renderStatus, type SystemView } from './view.js';
@@ -56,6 +57,7 @@ Commands:
   keys list                     (admin) every key: id, prefix, holder, role, team, created, expiry,
                                 revocation and last use (never the secret)
   keys revoke <key id>          (admin) revoke a key for good; its sessions end with it
+${FAIRNESS_USAGE}
 
 Options:
   --server URL   the API (default: $AI_LIFECYCLE_URL, else ${DEFAULT_SERVER})
@@ -101,6 +103,21 @@ const options = {
   role: { type: 'string' },
   team: { type: 'string' },
   expires: { type: 'string' },
+  label: { type: 'string' },
+  prediction: { type: 'string' },
+  sensitive: { type: 'string' },
+  positive: { type: 'string' },
+  weight: { type: 'string' },
+  score: { type: 'string' },
+  format: { type: 'string' },
+  level: { type: 'string' },
+  resamples: { type: 'string' },
+  seed: { type: 'string' },
+  'min-group-size': { type: 'string' },
+  thresholds: { type: 'string' },
+  mode: { type: 'string' },
+  'max-bytes': { type: 'string' },
+  'max-malformed': { type: 'string' },
 } as const;
 type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
 type OptionName = keyof typeof options;
@@ -212,6 +229,23 @@ const COMMAND_OPTIONS: Record<string, OptionName[]> = {
   'keys create': ['name', 'email', 'role', 'team', 'expires'],
   'keys list': [],
   'keys revoke': [],
+  fairness: [
+    'label',
+    'prediction',
+    'sensitive',
+    'positive',
+    'weight',
+    'score',
+    'format',
+    'level',
+    'resamples',
+    'seed',
+    'min-group-size',
+    'thresholds',
+    'mode',
+    'max-bytes',
+    'max-malformed',
+  ],
   ...Object.fromEntries(Object.keys(FILE_COMMANDS).map((c) => [c, []])),
 };
 
@@ -300,6 +334,10 @@ async function run(command: string, args: string[], ctx: Ctx): Promise<Output> {
     }
     case 'keys create':
       return createKey(args, ctx);
+    case 'fairness': {
+      const [file] = expectArgs(command, args, ['<file>']);
+      return fairnessCommand(file, ctx.values);
+    }
     case 'keys list': {
       expectArgs(command, args, []);
       const r = await ctx.api.request<{ keys: KeyView[] }>('GET', '/api/v1/keys');
