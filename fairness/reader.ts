@@ -128,7 +128,10 @@ export async function analysePredictions(
   let skippedCount = 0;
   const malformed = (line: number, message: string) => {
     skippedCount++;
-    if (skipped.length < LISTED) skipped.push({ line, message });
+    // csv-parse reports a record it skips before the records buffered ahead of it reach us: keep line order.
+    skipped.push({ line, message });
+    skipped.sort((a, b) => a.line - b.line);
+    if (skipped.length > LISTED) skipped.pop();
     if (skippedCount > maxMalformedRows) {
       throw new FairnessFileError(
         `${skippedCount > LISTED ? 'more than ' : ''}${maxMalformedRows} malformed row(s) allowed, and ` +
