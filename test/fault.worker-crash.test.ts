@@ -95,7 +95,13 @@ describe('the worker SIGKILLed at random points', () => {
         ).toEqual(['approve', 'approve']);
       }
       await expectAuditTrails(t, ids);
-      await expectMailExactlyOnce(t, ids, 60_000, `SIGKILLs at ${kills.map((k) => k.at).join(', ')}`);
+      await expectMailExactlyOnce(
+        t,
+        ids,
+        60_000,
+        `SIGKILLs at ${kills.map((k) => k.at).join(', ')}`,
+        kills.map((k) => new Date(k.at)),
+      );
       expect(t.unexpectedExits()).toEqual([]);
     },
     WALK_BUDGET_MS + 90_000,
