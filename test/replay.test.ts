@@ -26,13 +26,14 @@ import { readdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { HistoryAndWorkflowId } from '@temporalio/client';
-import { historyFromJSON, type History } from '@temporalio/common/lib/proto-utils.js';
+import type { History } from '@temporalio/common/lib/proto-utils.js';
 import { temporal } from '@temporalio/proto';
 import { bundleWorkflowCode, DefaultLogger, Worker, type ReplayResult } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { workflowIdFor } from '../domain/system.js';
 import { workflowBundle } from '../worker/worker.js';
+import { historyFromJson } from './support/history-json.js';
 
 const { EventType } = temporal.api.enums.v1;
 const historiesDir = fileURLToPath(new URL('./histories/', import.meta.url));
@@ -40,33 +41,6 @@ const incompatibleWorkflowsPath = fileURLToPath(new URL('./fixtures/incompatible
 const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/tightened/${name}`, import.meta.url));
 const manifestFile = `${historiesDir}manifest.json`;
-
-/**
- * The SDK's historyFromJSON, or the same proto3 JSON conversion done with the
- * protobufjs copy @temporalio/proto was built with: in this install
- * @temporalio/common and @temporalio/proto each get a private copy of
- * protobufjs 8, and protojson's `instanceof Type` check fails across copies
- * ("type must be a Type"). See test/support/record-histories.ts.
- */
-function historyFrom(json: unknown): History {
-  try {
-    return historyFromJSON(json);
-  } catch (err) {
-    if (!(err instanceof TypeError && /type must be a Type/.test(err.message))) throw err;
-    const require = createRequire(import.meta.url);
-    const fromProto = createRequire(require.resolve('@temporalio/proto'));
-    const protojson = fromProto('protobufjs/ext/protojson') as {
-      fromJson(type: unknown, json: unknown): History | null;
-    };
-    const { patchProtobufRoot } = require('@temporalio/proto/lib/patch-protobuf-root') as {
-      patchProtobufRoot(root: unknown): any;
-    };
-    const type = patchProtobufRoot(require('@temporalio/proto')).lookupType('temporal.api.history.v1.History');
-    const history = protojson.fromJson(type, json);
-    if (!history) throw new TypeError('Invalid history');
-    return history;
-  }
-}
 
 /** The workflow id the history ran under, from the registration in its start input. */
 function workflowIdOf(history: History, fallback: string): string {
@@ -89,7 +63,7 @@ beforeAll(async () => {
   const files = (await readdir(historiesDir)).filter((f) => f.endsWith('.json') && f !== 'manifest.json').sort();
   recorded = await Promise.all(
     files.map(async (file) => {
-      const history = historyFrom(JSON.parse(await readFile(`${historiesDir}${file}`, 'utf8')));
+      const history = historyFromJson(JSON.parse(await readFile(`${historiesDir}${file}`, 'utf8')));
       return { file, history, workflowId: workflowIdOf(history, file) };
     }),
   );
