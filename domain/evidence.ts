@@ -32,19 +32,37 @@ export type BiasEvidenceInput = z.input<typeof biasEvidenceSchema>;
 export interface MetricVerdict {
   name: string;
   sensitiveFeature: string;
-  value: number;
+  /** Null for a computed metric no group defines (e.g. TPR without positives); such a metric is inconclusive. */
+  value: number | null;
   min?: number;
   max?: number;
   passed: boolean;
+  // What the bias-testing gate adds (domain/bias-gate.ts); verdicts of runs under older policies lack it.
+  verdict?: 'pass' | 'fail' | 'inconclusive';
+  /** Computed from predictions by the product, or declared (typed in) by the team. */
+  source?: 'computed' | 'declared';
+  /** Whether this verdict holds approval when it is not a pass: the policy requires the metric for the tier. */
+  gating?: boolean;
+  /** The bootstrap interval at the policy's level (computed metrics only). */
+  ci?: [number, number] | null;
+  reason?: string;
+  intersection?: boolean;
+  /** The groups that entered the metric, smallest first, with their row counts (at most MAX_SHOWN_GROUPS). */
+  groups?: { group: string; count: number }[];
+  groupCount?: number;
 }
 
-/** Each metric against the policy's thresholds; metrics without a threshold pass but stay on record. */
+/**
+ * Each metric against the thresholds of a policy from before the bias-testing gate; metrics without a
+ * threshold pass but stay on record. Runs under such a policy keep judging this way (domain/bias-gate.ts).
+ */
 export function judgeEvidence(
   evidence: { metrics: { name: string; sensitiveFeature: string; value: number }[] },
-  policy: Policy,
+  policy: Pick<Policy, 'fairness'>,
 ): MetricVerdict[] {
+  const thresholds = policy.fairness ?? {};
   return evidence.metrics.map((m) => {
-    const t = policy.fairness[m.name];
+    const t = thresholds[m.name];
     const passed = !t || ((t.min === undefined || m.value >= t.min) && (t.max === undefined || m.value <= t.max));
     return { name: m.name, sensitiveFeature: m.sensitiveFeature, value: m.value, min: t?.min, max: t?.max, passed };
   });

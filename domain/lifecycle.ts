@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { EuAiActCategory } from './assessment.js';
+import type { AnalysisRecord } from './bias-gate.js';
 import type { MetricVerdict } from './evidence.js';
 import type { Incident } from './operations.js';
 import type { ApproverRole, Policy, RiskTier } from './policy.js';
@@ -110,8 +111,18 @@ export interface EvidenceRecord {
   /** The policy version whose thresholds judged the metrics. */
   policyVersion: string;
   verdicts: MetricVerdict[];
-  /** metric:feature keys of failed metrics. */
+  /** metric:feature keys of failed metrics (under the gate: of gating metrics). */
   failed: string[];
+  // Set under the bias-testing gate (domain/bias-gate.ts); absent on evidence of older runs.
+  /** metric:feature keys of gating metrics whose verdict is inconclusive: they hold approval as a failure does. */
+  inconclusive?: string[];
+  source?: 'computed' | 'declared';
+  /** Computed evidence: the analysis, the predictions file's SHA-256 (blob store) and its data rows. */
+  analysisId?: string;
+  predictions?: string;
+  rows?: number;
+  /** The governance lead's recorded acceptances of failed or inconclusive metrics of this evidence. */
+  accepted?: { metrics: string[]; by: string; at: string }[];
 }
 
 export interface PlanRecord {
@@ -227,6 +238,8 @@ export interface LifecycleState {
   lastReviewCompletedAt: string | null;
   review: ReviewRecord | null;
   incidents: IncidentRecord[];
+  /** Predictions analyses, newest last (absent in runs from before computed evidence). */
+  analyses?: AnalysisRecord[];
   /** Numbers incidents for the system's whole life, across review cycles. */
   incidentSeq: number;
   /** Set when a review has been signed off: the workflow continues as new. */

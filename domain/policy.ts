@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { biasTestingPolicySchema } from './bias-gate.js';
 import { cadenceSchema, durationSchema } from './duration.js';
 
 /**
@@ -56,13 +57,21 @@ export const policySchema = z
       /** Evidence older than this (from the day the test ran) must be refreshed at review. */
       maxAge: durationSchema,
     }),
-    /** Fairness thresholds; a metric absent here is recorded but not judged. */
-    fairness: z.record(
-      z.string().regex(/^[a-z][a-z0-9_]*$/),
-      z
-        .object({ min: z.number().optional(), max: z.number().optional() })
-        .refine((t) => t.min !== undefined || t.max !== undefined, 'needs min or max'),
-    ),
+    /**
+     * Thresholds of typed-in metrics under policies before 2026.12 (a metric absent here was recorded, not
+     * judged). Runs started under such a policy replay and judge by it until they adopt a newer one; a policy
+     * written today sets biasTesting instead.
+     */
+    fairness: z
+      .record(
+        z.string().regex(/^[a-z][a-z0-9_]*$/),
+        z
+          .object({ min: z.number().optional(), max: z.number().optional() })
+          .refine((t) => t.min !== undefined || t.max !== undefined, 'needs min or max'),
+      )
+      .optional(),
+    /** The bias-testing gate: required metrics per tier, thresholds, uncertainty and uploads (domain/bias-gate.ts). */
+    biasTesting: biasTestingPolicySchema,
     /** Residual risk (severity × likelihood after treatment) above this needs the governance lead's acceptance. */
     riskAppetite: z.object({ maxResidualScore: z.number().positive() }),
     /** Who approves, in order, per tier. */
@@ -118,6 +127,13 @@ export const policySchema = z
     }),
   })
   .superRefine((p, ctx) => {
+    if (p.fairness) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['fairness'],
+        message: 'replaced by biasTesting.thresholds: a policy has one set of fairness thresholds',
+      });
+    }
     if (p.riskScoring.tierMinScore.high <= p.riskScoring.tierMinScore.medium) {
       ctx.addIssue({
         code: 'custom',

@@ -35,6 +35,16 @@ export const registrationSchema = storable(
       .array(z.string().trim().min(1).max(200))
       .min(1, 'name at least one group of affected stakeholders')
       .max(100),
+    /**
+     * The attributes bias testing must cover (columns of the predictions file, features of declared metrics).
+     * Optional: registrations from before the bias-testing gate have none, and evidence still covers every
+     * feature it names.
+     */
+    sensitiveFeatures: z
+      .array(z.string().trim().min(1).max(100))
+      .max(20)
+      .refine((f) => new Set(f).size === f.length, 'must not name a feature twice')
+      .optional(),
   }),
 );
 

@@ -186,7 +186,7 @@ describe('operations on the time-skipping server', () => {
         {
           name: 'demographic_parity_ratio',
           sensitiveFeature: 'gender',
-          value: s.t.policy.fairness.demographic_parity_ratio!.min! - 0.1,
+          value: s.t.policy.biasTesting.thresholds.demographic_parity_ratio!.min! - 0.1,
         },
       ],
     };

@@ -51,11 +51,11 @@ function submitAssessment(state: LifecycleState, ctx: Ctx, raw: Record<string, u
 }
 function submitEvidence(state: LifecycleState, ctx: Ctx, raw: Record<string, unknown>) {
   const msg = evidenceSubmission(doc(biasEvidenceSchema, raw, state));
-  return m.submitEvidence(state, ctx, m.validateEvidence(state, msg));
+  return m.submitEvidence(state, ctx, m.validateEvidence(state, ctx, msg));
 }
 function submitPlan(state: LifecycleState, ctx: Ctx, raw: Record<string, unknown>) {
   const msg = planSubmission(doc(treatmentPlanSchema, raw, state));
-  return m.submitPlan(state, ctx, m.validatePlan(state, msg));
+  return m.submitPlan(state, ctx, m.validatePlan(state, ctx, msg));
 }
 function submitReview(state: LifecycleState, ctx: Ctx, raw: Record<string, unknown>) {
   const { biasEvidence, ...review } = doc(reviewSchema, raw, state);
@@ -108,6 +108,28 @@ const policy: Policy = parsePolicy(
   JSON.parse(readFileSync(fileURLToPath(new URL('../policy/default.json', import.meta.url)), 'utf8')),
   'policy/default.json',
 );
+
+/**
+ * A policy from before the bias-testing gate: runs started under one replay and keep its rules (a failed
+ * metric answered by a plan item), so those rules stay tested.
+ */
+const { biasTesting: _gate, ...withoutGate } = policy;
+const legacyPolicy = {
+  ...withoutGate,
+  version: '2026.11.1',
+  fairness: {
+    demographic_parity_ratio: { min: 0.8 },
+    demographic_parity_difference: { max: 0.1 },
+    equalized_odds_difference: { max: 0.1 },
+    equal_opportunity_difference: { max: 0.1 },
+  },
+} as unknown as Policy;
+/** The example evidence with the age-band parity ratio under the policy's 0.8. */
+const failingEvidence = () => {
+  const e = example<BiasEvidenceInput>('bias-evidence.json');
+  e.metrics[3]!.value = 0.74;
+  return e;
+};
 
 const GL = 'governance-lead@example.org';
 const OWNER = 'ml-team-lead@example.org';
@@ -350,7 +372,7 @@ describe('judgeEvidence', () => {
   it('judges min thresholds inclusively', () => {
     const [pass, fail] = judgeEvidence(
       { metrics: [metric('demographic_parity_ratio', 0.8), metric('demographic_parity_ratio', 0.79)] },
-      policy,
+      legacyPolicy,
     );
     expect(pass).toEqual({
       name: 'demographic_parity_ratio',
@@ -366,20 +388,20 @@ describe('judgeEvidence', () => {
   it('judges max thresholds inclusively', () => {
     const [pass, fail] = judgeEvidence(
       { metrics: [metric('demographic_parity_difference', 0.1), metric('demographic_parity_difference', 0.11)] },
-      policy,
+      legacyPolicy,
     );
     expect(pass).toMatchObject({ max: 0.1, min: undefined, passed: true });
     expect(fail).toMatchObject({ value: 0.11, passed: false });
   });
 
   it('passes a metric the policy has no threshold for, and keeps it on record', () => {
-    expect(judgeEvidence({ metrics: [metric('accuracy', 0.01)] }, policy)).toEqual([
+    expect(judgeEvidence({ metrics: [metric('accuracy', 0.01)] }, legacyPolicy)).toEqual([
       { name: 'accuracy', sensitiveFeature: 'gender', value: 0.01, min: undefined, max: undefined, passed: true },
     ]);
   });
 
   it('applies min and max together', () => {
-    const band = { ...policy, fairness: { disparate_impact: { min: 0.8, max: 1.25 } } };
+    const band = { ...legacyPolicy, fairness: { disparate_impact: { min: 0.8, max: 1.25 } } };
     expect(
       judgeEvidence(
         { metrics: [metric('disparate_impact', 0.7), metric('disparate_impact', 1), metric('disparate_impact', 1.3)] },
@@ -393,7 +415,7 @@ describe('bias evidence', () => {
   it('records failed metrics and moves to risk treatment', () => {
     const { state } = fresh();
     submitAssessment(state, ctxAt(T0), assessmentBody());
-    const { result, effects } = submitEvidence(state, ctxAt(at(1)), evidenceBody());
+    const { result, effects } = submitEvidence(state, ctxAt(at(1)), failingEvidence());
     expect(result.failed).toEqual(['demographic_parity_ratio:age_band']);
     expect(result.stage).toBe('risk_treatment');
     expect(events(effects)).toEqual(['bias_evidence_submitted']);
@@ -456,20 +478,24 @@ describe('risk treatment', () => {
     });
   });
 
-  it('refuses a plan that leaves a failed metric unanswered', () => {
+  it('under a policy before the gate, refuses a plan that leaves a failed metric unanswered', () => {
     const { state } = fresh();
-    submitAssessment(state, ctxAt(T0), assessmentBody());
-    submitEvidence(state, ctxAt(T0), evidenceBody());
+    const legacy = (now: Date) => ctxAt(now, legacyPolicy);
+    submitAssessment(state, legacy(T0), assessmentBody());
+    submitEvidence(state, legacy(T0), failingEvidence());
     const plan = planBody();
-    const r = refusal(() =>
-      submitPlan(state, ctxAt(T0), { ...plan, items: plan.items.map((i) => ({ ...i, addressesMetrics: [] })) }),
-    );
+    const r = refusal(() => submitPlan(state, legacy(T0), plan));
     expect(r.type).toBe('InvalidInput');
     expect(r.issues).toEqual([
       { path: 'items', message: 'no item addresses the failed metrics demographic_parity_ratio:age_band' },
     ]);
     expect(state.stage).toBe('risk_treatment');
     expect(state.plan).toBeNull();
+    const answered = {
+      ...plan,
+      items: [{ ...plan.items[0]!, addressesMetrics: ['demographic_parity_ratio:age_band'] }],
+    };
+    expect(submitPlan(state, legacy(T0), answered).result.stage).toBe('approval');
   });
 });
 
@@ -922,7 +948,7 @@ describe('periodic review', () => {
   it('sends failed review evidence to risk treatment and retires the old plan', () => {
     const state = toActive();
     const review = example('review.json');
-    review.biasEvidence.metrics[1].value = 0.7;
+    review.biasEvidence.metrics[3].value = 0.7;
     const { result, effects } = submitReview(state, ctxAt(at(30)), review as never);
     expect(result.stage).toBe('risk_treatment');
     expect(events(effects)).toEqual(['review_submitted', 'bias_evidence_submitted', 'approval_invalidated']);

@@ -41,7 +41,10 @@ import {
   searchValues,
   type VisibilityValues,
 } from '../domain/visibility.js';
+import { BAD_PREDICTIONS_FILE, gateOf, type AnalysisRecord } from '../domain/bias-gate.js';
 import {
+  acceptFairnessRiskUpdate,
+  analysePredictionsUpdate,
   closeIncidentUpdate,
   decideUpdate,
   delegateUpdate,
@@ -231,12 +234,12 @@ async function lifecycle(input: LifecycleInput): Promise<LifecycleState> {
   );
   onUpdate(
     submitBiasEvidenceUpdate,
-    (e) => machine.validateEvidence(state, e),
+    (e) => machine.validateEvidence(state, ctx(), e),
     (e) => machine.submitEvidence(state, ctx(), e),
   );
   onUpdate(
     submitTreatmentPlanUpdate,
-    (p) => machine.validatePlan(state, p),
+    (p) => machine.validatePlan(state, ctx(), p),
     (p) => machine.submitPlan(state, ctx(), p),
   );
   onUpdate(
@@ -274,6 +277,80 @@ async function lifecycle(input: LifecycleInput): Promise<LifecycleState> {
     (r) => machine.validateRetirement(state, r),
     (r) => machine.retire(state, ctx(), r),
   );
+
+  onUpdate(
+    acceptFairnessRiskUpdate,
+    (r) => machine.validateRiskAcceptance(state, ctx(), r),
+    (r) => machine.acceptRisk(state, ctx(), r),
+  );
+
+  // ---- predictions: the product computes the fairness metrics -----------------------------------
+
+  /**
+   * The computation reads a file of up to gigabytes, so it is an activity
+   * that heartbeats, running beside everything else; its verdicts come back
+   * as a step of their own. A file it cannot read fails for good at once; any
+   * other failure retries a few times, then is recorded as failed, so no
+   * upload can hold the lifecycle.
+   */
+  const gate = gateOf(policy);
+  const { computeFairness } = proxyActivities<Activities>({
+    startToCloseTimeout: gate ? durationMs(gate.uploads.analysisTimeout) : '30 minutes',
+    heartbeatTimeout: '2 minutes',
+    retry: {
+      initialInterval: '5 seconds',
+      maximumInterval: '5 minutes',
+      maximumAttempts: 5,
+      nonRetryableErrorTypes: [BAD_PREDICTIONS_FILE],
+    },
+  });
+  function runAnalysis(a: AnalysisRecord): void {
+    const g = gate!;
+    const principal = a.principal ? { principal: a.principal } : {};
+    computeFairness({
+      systemId: state.systemId,
+      analysisId: a.id,
+      blob: a.blob,
+      spec: a.spec,
+      options: {
+        level: g.level,
+        resamples: g.bootstrap.resamples,
+        seed: g.bootstrap.seed,
+        minGroupSize: g.minGroupSize,
+        mode: g.verdicts,
+        thresholds: g.thresholds,
+      },
+      maxBytes: g.uploads.maxBytes,
+      maxMalformedRows: g.uploads.maxMalformedRows,
+    }).then(
+      (computed) => push(machine.completeAnalysis(state, ctx(), a.id, computed), principal),
+      (err: unknown) => {
+        const cause = err instanceof ActivityFailure ? err.cause : undefined;
+        const bad = cause instanceof ApplicationFailure && cause.type === BAD_PREDICTIONS_FILE;
+        const issues = bad
+          ? ((cause.details?.[0] as { issues?: { line: number; message: string }[] })?.issues ?? [])
+          : [];
+        const error = bad ? cause.message : `the analysis could not be computed: ${describe(err)}`;
+        push(machine.failAnalysis(state, ctx(), a.id, error, issues), principal);
+      },
+    );
+  }
+  setHandler(
+    analysePredictionsUpdate,
+    (sent) => {
+      const { args, principal } = withoutPrincipal([sent] as const);
+      const { result, effects, analysis } = machine.requestAnalysis(state, ctx(), args[0], principal);
+      push(effects, principal ? { principal } : {});
+      runAnalysis(analysis);
+      return result;
+    },
+    {
+      validator: (sent) =>
+        void asFailure(() => machine.validateAnalysis(state, ctx(), withoutPrincipal([sent] as const).args[0])),
+    },
+  );
+  // An analysis the previous run had not finished runs again here: it is idempotent (content-addressed).
+  for (const a of state.analyses ?? []) if (a.status === 'running') runAnalysis(a);
 
   // ---- decisions: who decides is proven, and duties stay apart ---------------------------------
 

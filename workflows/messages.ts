@@ -1,4 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { AnalysisRequest, FairnessRiskAcceptance } from '../domain/bias-gate.js';
 import type { DecisionProof } from '../domain/decision-proof.js';
 import type { MetricVerdict } from '../domain/evidence.js';
 import type { ApprovalDecision, Delegation, LifecycleState, LinkRenewal, Stage } from '../domain/lifecycle.js';
@@ -33,6 +34,19 @@ export const submitBiasEvidenceUpdate = defineUpdate<
   { version: number; failed: string[]; verdicts: MetricVerdict[]; stage: Stage },
   [EvidenceSubmission]
 >('submitBiasEvidence.v2');
+/**
+ * Predictions already in the blob store: accepted at once (202 for the API),
+ * computed by an activity, and consumed as evidence when the verdicts arrive.
+ */
+export const analysePredictionsUpdate = defineUpdate<
+  { analysisId: string; status: 'running'; stage: Stage },
+  [AnalysisRequest]
+>('analysePredictions.v1');
+/** The governance lead's recorded acceptance of fairness metrics that fail or are inconclusive. */
+export const acceptFairnessRiskUpdate = defineUpdate<
+  { evidenceVersion: number; accepted: string[]; open: string[]; stage: Stage },
+  [FairnessRiskAcceptance]
+>('acceptFairnessRisk.v1');
 export const submitTreatmentPlanUpdate = defineUpdate<
   { version: number; residualScore: number; requiresRiskAcceptance: boolean; stage: Stage },
   [PlanSubmission]

@@ -26,7 +26,8 @@ import {
   invalidateApproval,
 } from './core.js';
 import { requestApproval } from './approvals.js';
-import { recordEvidence } from './work.js';
+import { recordEvidence, refuseDeclaredMetrics } from './work.js';
+import { blockingMetrics, gateOf } from '../bias-gate.js';
 
 /** Life after approval: new model versions, incidents, periodic reviews, retirement. */
 
@@ -187,6 +188,7 @@ export function validateReview(state: LifecycleState, ctx: Ctx, raw: unknown): R
       { path: 'biasEvidence', message: `is required: ${since}` },
     ]);
   }
+  if (r.biasEvidence) refuseDeclaredMetrics(state, ctx, r.biasEvidence.metrics);
   return r;
 }
 
@@ -210,7 +212,8 @@ export function submitReview(state: LifecycleState, ctx: Ctx, r: ReviewSubmissio
   ];
   if (r.biasEvidence) {
     effects.push(...recordEvidence(state, ctx, r.biasEvidence, r.performedBy));
-    const { failed } = state.evidence!;
+    // Under the gate an inconclusive metric holds approval as a failed one does.
+    const failed = gateOf(ctx.policy) ? blockingMetrics(state.evidence!) : state.evidence!.failed;
     if (failed.length > 0 && !r.materialChange) {
       // Failed evidence is a material change: the treatment plan must answer it before a new approval.
       effects.push(...invalidateApproval(state, `review evidence failed ${failed.join(', ')}`, r.performedBy));

@@ -38,7 +38,8 @@ export interface MetricVerdict {
 /** Each metric against the policy's thresholds; metrics without a threshold pass but stay on record. */
 export function judgeEvidence(evidence: Pick<BiasEvidence, 'metrics'>, policy: Policy): MetricVerdict[] {
   return evidence.metrics.map((m) => {
-    const t = policy.fairness[m.name];
+    // Version 1 runs were all started under policies that set `fairness`.
+    const t = policy.fairness?.[m.name];
     const passed = !t || ((t.min === undefined || m.value >= t.min) && (t.max === undefined || m.value <= t.max));
     return { name: m.name, sensitiveFeature: m.sensitiveFeature, value: m.value, min: t?.min, max: t?.max, passed };
   });
