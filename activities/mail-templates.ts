@@ -1,4 +1,5 @@
 import { escapeHtml } from '../views/escape.js';
+import { describeVerdict } from '../domain/bias-gate.js';
 import type { Notification } from '../domain/notifications.js';
 
 export interface RenderedMail {
@@ -71,6 +72,12 @@ export function renderNotification(n: Notification, links: MailLinks): RenderedM
         [
           `You are asked to decide on the ${n.subject} of ${name}, assessed as ${n.riskTier} risk.`,
           ...(n.delegatedFrom ? [`${n.delegatedFrom} delegated this decision to you.`] : []),
+          ...(n.fairness?.length
+            ? [
+                'Bias testing, as the policy judged it (verdict, value [interval], the groups behind it and their sizes):',
+                ...n.fairness.map((l) => `• ${describeVerdict(l)}`),
+              ]
+            : []),
           `The link below shows what you are deciding on; nothing is decided until you press a button on that page. It is yours alone and works until ${day(n.expiresAt)}.`,
         ],
         { label: 'Review and decide', url: links.approvalUrl },

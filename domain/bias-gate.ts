@@ -350,3 +350,58 @@ export const blockingMetrics = (evidence: { failed: string[]; inconclusive?: str
   ...evidence.failed,
   ...(evidence.inconclusive ?? []),
 ];
+
+// ---- how a verdict reads to an approver -------------------------------------------------------
+
+/** One verdict as the approval e-mail lists it: small, so notifications stay small in history. */
+export interface VerdictLine {
+  metric: string;
+  feature: string;
+  verdict: 'pass' | 'fail' | 'inconclusive' | 'informational';
+  value: number | null;
+  ci: [number, number] | null;
+  source: 'computed' | 'declared';
+  /** "F 412, M 3,980" — the groups behind the number, smallest first. */
+  groups: string;
+  accepted: boolean;
+}
+
+/** E-mails list at most this many verdicts (holding ones first); the page shows them all. */
+export const MAX_MAILED_VERDICTS = 12;
+
+const thousands = (n: number) => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+const num = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3).replace(/\.?0+$/, ''));
+
+export function verdictLines(evidence: {
+  verdicts: MetricVerdict[];
+  accepted?: { metrics: string[] }[] | undefined;
+}): VerdictLine[] {
+  const accepted = new Set((evidence.accepted ?? []).flatMap((a) => a.metrics));
+  return evidence.verdicts.map((v) => ({
+    metric: v.name,
+    feature: v.sensitiveFeature,
+    verdict: v.verdict ?? 'informational',
+    value: v.value,
+    ci: v.ci ?? null,
+    source: v.source ?? 'declared',
+    groups: (v.groups ?? []).map((g) => `${g.group} ${thousands(g.count)}`).join(', '),
+    accepted: accepted.has(key(v)),
+  }));
+}
+
+/** "fail: 0.74 [0.69, 0.79] · groups 50_plus 412, under_30 1,204 (computed)", for e-mail text. */
+export function describeVerdict(l: VerdictLine): string {
+  const value = l.value === null ? 'undefined' : num(l.value);
+  const ci = l.ci ? ` [${num(l.ci[0])}, ${num(l.ci[1])}]` : '';
+  const groups = l.groups ? ` · groups ${l.groups}` : '';
+  const accepted = l.accepted ? ' — risk accepted by the governance lead' : '';
+  return `${l.metric} (${l.feature}): ${l.verdict} ${value}${ci}${groups} (${l.source})${accepted}`;
+}
+
+/** The lines an approval e-mail carries: verdicts that hold or held approval first, then the gating passes. */
+export function mailedVerdicts(evidence: Parameters<typeof verdictLines>[0]): VerdictLine[] {
+  const gatingKeys = new Set(evidence.verdicts.filter((v) => v.gating).map(key));
+  const lines = verdictLines(evidence).filter((l) => gatingKeys.has(`${l.metric}:${l.feature}`));
+  const rank = (l: VerdictLine) => (l.verdict === 'fail' ? 0 : l.verdict === 'inconclusive' ? 1 : 2);
+  return [...lines].sort((a, b) => rank(a) - rank(b)).slice(0, MAX_MAILED_VERDICTS);
+}

@@ -1,3 +1,4 @@
+import type { VerdictLine } from './bias-gate.js';
 import type { DecisionKind } from './lifecycle.js';
 import type { RiskTier } from './policy.js';
 
@@ -26,6 +27,8 @@ export type Notification = Base &
         expiresAt: string;
         reminder: number;
         delegatedFrom: string | null;
+        /** The gate's verdicts on the evidence being approved (runs under the bias-testing gate only). */
+        fairness?: VerdictLine[];
       }
     | { kind: 'approval_escalation'; approver: string; requestedAt: string; subject: string }
     | {

@@ -1,4 +1,5 @@
 import type { ImpactAssessment } from '../../domain/assessment.js';
+import { verdictLines } from '../../domain/bias-gate.js';
 import type { BiasEvidence } from '../../domain/evidence.js';
 import type { LifecycleState } from '../../domain/lifecycle.js';
 import type { TreatmentPlan } from '../../domain/treatment.js';
@@ -49,20 +50,49 @@ ${doc.foreseeableMisuse.length ? `<p><strong>Foreseeable misuse:</strong> ${e(do
 function evidenceSection(state: LifecycleState): string {
   const ev = state.evidence;
   if (!ev) return '';
+  const lines = verdictLines(ev);
+  const gated = ev.verdicts.some((v) => v.verdict !== undefined);
   const rows = ev.verdicts
-    .map((v) => {
+    .map((v, i) => {
+      const l = lines[i]!;
       const bound =
         [v.min !== undefined ? `≥ ${v.min}` : '', v.max !== undefined ? `≤ ${v.max}` : '']
           .filter(Boolean)
           .join(' and ') || 'no threshold';
-      return `<tr><td data-label="Metric">${e(v.name)}</td><td data-label="Feature">${e(v.sensitiveFeature)}</td><td data-label="Value">${v.value}</td><td data-label="Threshold">${e(bound)}</td><td data-label="Result">${v.passed ? 'passed' : '<strong class="error">failed</strong>'}</td></tr>`;
+      const result = gated
+        ? l.verdict === 'pass'
+          ? 'pass'
+          : l.verdict === 'informational'
+            ? 'recorded'
+            : `<strong class="error">${e(l.verdict)}</strong>${l.accepted ? ' (risk accepted)' : ''}`
+        : v.passed
+          ? 'passed'
+          : '<strong class="error">failed</strong>';
+      const interval = l.ci ? `[${l.ci[0].toFixed(3)}, ${l.ci[1].toFixed(3)}]` : '—';
+      const extra = gated
+        ? `<td data-label="Interval">${e(interval)}</td><td data-label="Groups (rows)">${e(l.groups || '—')}${v.groupCount && v.groupCount > (v.groups?.length ?? 0) ? ` and ${v.groupCount - (v.groups?.length ?? 0)} more` : ''}</td><td data-label="Gates approval">${v.gating ? 'yes' : 'no'}</td>`
+        : '';
+      const value = v.value === null ? 'undefined' : String(v.value);
+      return `<tr><td data-label="Metric">${e(v.name)}</td><td data-label="Feature">${e(v.sensitiveFeature)}</td><td data-label="Value">${e(value)}</td>${extra}<td data-label="Threshold">${e(bound)}</td><td data-label="Result">${result}${v.reason && gated ? `<br><span class="muted">${e(v.reason)}</span>` : ''}</td></tr>`;
     })
     .join('');
+  const head = gated
+    ? '<th scope="col">Metric</th><th scope="col">Feature</th><th scope="col">Value</th><th scope="col">Interval</th><th scope="col">Groups (rows)</th><th scope="col">Gates approval</th><th scope="col">Threshold</th><th scope="col">Result</th>'
+    : '<th scope="col">Metric</th><th scope="col">Feature</th><th scope="col">Value</th><th scope="col">Threshold</th><th scope="col">Result</th>';
+  const source =
+    ev.source === 'computed'
+      ? `Computed by the product from ${ev.rows ?? '?'} predictions (file SHA-256 ${e((ev.predictions ?? '').slice(0, 16))}…).`
+      : ev.source === 'declared'
+        ? 'Declared by the AI team: values typed in, without intervals or group sizes.'
+        : '';
+  const acceptances = (ev.accepted ?? [])
+    .map((a) => `<li>${e(when(a.at))}: ${e(a.by)} accepted the risk of ${e(a.metrics.join(', '))}</li>`)
+    .join('');
   return `<h2>Bias-testing evidence v${ev.version}</h2>
-<p>Test run on ${e(ev.effectiveDate)} for model ${e(ev.modelVersion)}; dataset: ${e(ev.dataset)}; judged by policy ${e(ev.policyVersion)}.</p>
+<p>Test run on ${e(ev.effectiveDate)} for model ${e(ev.modelVersion)}; dataset: ${e(ev.dataset)}; judged by policy ${e(ev.policyVersion)}. ${source}</p>
 <table class="stack words"><caption>Fairness metrics against the policy</caption>
-<thead><tr><th scope="col">Metric</th><th scope="col">Feature</th><th scope="col">Value</th><th scope="col">Threshold</th><th scope="col">Result</th></tr></thead>
-<tbody>${rows}</tbody></table>`;
+<thead><tr>${head}</tr></thead>
+<tbody>${rows}</tbody></table>${acceptances ? `<h3>Risk accepted by the governance lead</h3><ul>${acceptances}</ul>` : ''}`;
 }
 
 function planSection(state: LifecycleState, doc: TreatmentPlan | undefined): string {

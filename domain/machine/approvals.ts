@@ -1,3 +1,4 @@
+import { mailedVerdicts } from '../bias-gate.js';
 import { contentDigest } from '../digest.js';
 import { addCadence, durationMs } from '../duration.js';
 import {
@@ -113,6 +114,10 @@ export function approvalMail(state: LifecycleState, reminder: number): Effect {
     expiresAt: a.expiresAt,
     reminder,
     delegatedFrom: a.delegatedFrom,
+    // Only gate-judged evidence has verdicts to show; older runs' e-mails stay as they were recorded.
+    ...(state.evidence?.verdicts.some((v) => v.verdict !== undefined) && a.kind !== 'review'
+      ? { fairness: mailedVerdicts(state.evidence) }
+      : {}),
   });
 }
 
