@@ -10,7 +10,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund && npm cache clean --force
 
 COPY . .
-RUN mkdir -p /app/.data && chown node:node /app/.data
+# /app/blobs is where docker-compose.yml mounts the blobs volume: a new volume takes this folder's owner.
+RUN mkdir -p /app/.data /app/blobs && chown node:node /app/.data /app/blobs
 
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \

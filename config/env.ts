@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { z } from 'zod';
 import { payloadKeysSchema } from '../payloads/keys.js';
 
@@ -42,6 +43,11 @@ export const envSchema = z.object({
   PORT: port.default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
   DATA_DIR: z.string().min(1).default('.data'),
+  /**
+   * Where uploads (predictions for bias testing) are kept by their SHA-256: the API writes, the worker reads, so
+   * in production every API and worker replica mounts the same directory. Unset: $DATA_DIR/blobs (see blobDir).
+   */
+  BLOB_DIR: z.string().min(1).optional(),
   PUBLIC_BASE_URL: optionalUrl(['http:', 'https:']),
   TEMPORAL_ADDRESS: z
     .string()
@@ -168,6 +174,11 @@ export function requireProduction(env: Env, names: (keyof Env)[]): void {
   if (missing.length > 0) {
     throw new ConfigError(missing.map((n) => `${n}: is required when running this process on its own`));
   }
+}
+
+/** BLOB_DIR, or the blobs folder of DATA_DIR. */
+export function blobDir(env: Pick<Env, 'BLOB_DIR' | 'DATA_DIR'>): string {
+  return env.BLOB_DIR ?? join(env.DATA_DIR, 'blobs');
 }
 
 export function publicBaseUrl(env: Env): string {

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { envSchema, parseEnv, requireProduction, type Env } from '../config/env.js';
+import { blobDir, envSchema, parseEnv, requireProduction, type Env } from '../config/env.js';
 import { allSearchAttributes, searchAttributeCliArgs } from '../domain/search-attributes.js';
 import { ensureSearchAttributes, startDevServer } from '../embedded/dev-server.js';
 import { cliExecutable, ensureTemporalBinaries } from '../embedded/temporal-binaries.js';
@@ -24,8 +24,9 @@ type Service = {
   ports?: (string | number | { target: number; published?: number | string })[];
   depends_on?: string[] | Record<string, { condition?: string }>;
   healthcheck?: { test?: string | string[] };
+  volumes?: (string | { type?: string; source?: string; target: string })[];
 };
-type Compose = { services: Record<string, Service> };
+type Compose = { services: Record<string, Service>; volumes?: Record<string, unknown> };
 
 const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8')) as Compose;
 const services = compose.services;
@@ -163,6 +164,30 @@ describe('docker-compose.yml', () => {
         }),
       ),
     ).toThrow(/READINESS_HEARTBEAT_MAX_AGE_MS/);
+  });
+
+  it('mounts one blobs volume at BLOB_DIR in worker and api: the api writes uploads the worker reads', () => {
+    const mounts = (service: Service) =>
+      (service.volumes ?? []).map((v) => {
+        if (typeof v !== 'string') return { source: v.source, target: v.target };
+        const [source, target] = v.split(':');
+        return { source, target };
+      });
+    const dirs = appServices.map((name) => blobDir(parseEnv(resolvedEnv(services[name]!))));
+    expect(dirs[0]).toBe(dirs[1]);
+    for (const name of appServices) {
+      const mount = mounts(services[name]!).find((m) => m.target === dirs[0]);
+      expect(mount, `${name} mounts a volume at ${dirs[0]}`).toBeDefined();
+      // A named volume (not a path on one host), declared at the top level: every replica sees the same files.
+      expect(mount!.source).toMatch(/^[a-z][a-z0-9_-]*$/);
+      expect(Object.keys(compose.volumes ?? {})).toContain(mount!.source);
+    }
+    expect(mounts(services.worker!).find((m) => m.target === dirs[0])?.source).toBe(
+      mounts(services.api!).find((m) => m.target === dirs[0])?.source,
+    );
+    // The image gives that folder to the user the processes run as, so a new volume is writable by them.
+    const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
+    expect(dockerfile).toMatch(new RegExp(`chown node:node[^\\n]*${dirs[0]}`));
   });
 
   it('requires every secret instead of shipping a default, naming the one missing', () => {
