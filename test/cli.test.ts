@@ -482,20 +482,20 @@ describe('ai-lifecycle CLI against the running product', () => {
     expect(refused.stderr).toContain("body.modelVersion: must be the system's current model version 2.3.0");
 
     const evidence = await cli(['evidence', SYSTEM_ID, 'bias-evidence.json'], 0);
-    expect(evidence.stdout).toContain('failed demographic_parity_ratio:age_band');
+    expect(evidence.stdout).toContain('all metrics within thresholds');
     expect(evidence.stdout).toContain('stage risk_treatment');
     const plan = await cli(['plan', SYSTEM_ID, 'treatment-plan.json'], 0);
     expect(plan.stdout).toContain('stage approval');
 
     const view = await statusJson(SYSTEM_ID);
     expect(view).toMatchObject({ id: SYSTEM_ID, stage: 'approval', riskTier: 'high' });
-    expect(view.evidence.failed).toEqual(['demographic_parity_ratio:age_band']);
+    expect(view.evidence.failed).toEqual([]);
 
     const human = await cli(['status', SYSTEM_ID], 0);
     expect(human.stdout).toMatch(/^ {2}stage +approval$/m);
     expect(human.stdout).toMatch(/^ {2}risk tier +high /m);
     expect(human.stdout).toMatch(/^ {2}model +cv-ranker 2\.3\.0$/m);
-    expect(human.stdout).toMatch(/FAILED demographic_parity_ratio:age_band/);
+    expect(human.stdout).toMatch(/tested 2026-11-20: all metrics within thresholds/);
     expect(view.pendingApproval).toMatchObject({ approver: RISK_OWNER, step: 1, of: 2 });
     expect(human.stdout).toMatch(
       new RegExp(`^ {2}pending approval +${RISK_OWNER} \\(risk owner\\), step 1 of 2, .*requested \\d+s ago$`, 'm'),
