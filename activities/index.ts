@@ -4,12 +4,14 @@ import type { Client } from '@temporalio/client';
 import { decisionProofSchema, type ProofSubject, type ProofVerdict } from '../domain/decision-proof.js';
 import type { Notification } from '../domain/notifications.js';
 import type { Policy } from '../domain/policy.js';
+import type { BlobStore } from '../blobs/index.js';
 import type { PersonKeys } from '../payloads/person-keys.js';
 import { signApprovalLink } from '../links/approval-links.js';
 import { verifyDecisionProof } from '../links/decision-proofs.js';
 import type { RecordBatchResult, Store } from '../store/index.js';
 import { storePeople } from '../views/people.js';
 import { listOverdueReviews, listPendingApprovals } from '../views/visibility.js';
+import { createFairnessActivities } from './fairness.js';
 import { renderDigest, renderNotification, type RenderedMail } from './mail-templates.js';
 import { isPermanentSmtpFailure, type Mailer } from './mailer.js';
 import type {
@@ -36,6 +38,8 @@ export interface ActivityDeps {
   client?: Client;
   /** PERSON_KEY_SECRET's HMAC: the workflow publishes people only under these keys. */
   personKeys: PersonKeys;
+  /** Uploaded predictions, by SHA-256 (BLOB_DIR): the API writes them, computeFairness reads them. */
+  blobs: BlobStore;
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -171,6 +175,8 @@ export function createActivities(deps: ActivityDeps) {
   }
 
   return {
+    ...createFairnessActivities(deps),
+
     /** One lifecycle step's records in one transaction (store.recordBatch). */
     async recordBatch(input: RecordBatchInput): Promise<RecordBatchResult> {
       return store.recordBatch({

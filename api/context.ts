@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import type { BlobStore } from '../blobs/index.js';
 import type { PayloadCodec } from '@temporalio/common';
 import type { Policy } from '../domain/policy.js';
 import type { PersonKeys } from '../payloads/person-keys.js';
@@ -27,4 +28,6 @@ export interface ApiContext {
   personKeys: PersonKeys;
   /** Sessions, OIDC and the metrics scrape token (api/auth). */
   auth: AuthContext;
+  /** Where uploads go (BLOB_DIR), by SHA-256: the worker's computeFairness reads them from the same store. */
+  blobs: BlobStore;
 }

@@ -1,5 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
-import { parseEnv, publicBaseUrl, requireProduction } from '../config/env.js';
+import { FileBlobStore } from '../blobs/index.js';
+import { blobDir, parseEnv, publicBaseUrl, requireProduction } from '../config/env.js';
 import { loadPolicy } from '../config/policy-file.js';
 import { runMain } from '../config/run-main.js';
 import { dataConverterFor, payloadCodec } from '../payloads/data-converter.js';
@@ -39,6 +40,8 @@ runMain(async () => {
       payloadCodec: codec,
       temporalUiOrigin: env.TEMPORAL_UI_ORIGIN,
       personKeys: personKeys(env.PERSON_KEY_SECRET!),
+      // Uploads land here and the workers read them from here: the same directory on every host.
+      blobs: new FileBlobStore(blobDir(env)),
       auth: authFromEnv(env, env.SESSION_SECRET!, publicBaseUrl(env)),
       isReady: createReadiness({
         client,

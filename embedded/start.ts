@@ -9,7 +9,8 @@ import { authFromEnv } from '../api/auth/config.js';
 import { createReadiness } from '../api/readiness.js';
 import { createApiKey, createLoginLink } from '../api/routes/auth.js';
 import { buildApi } from '../api/server.js';
-import { ConfigError, parseEnv, publicBaseUrl } from '../config/env.js';
+import { FileBlobStore } from '../blobs/index.js';
+import { blobDir, ConfigError, parseEnv, publicBaseUrl } from '../config/env.js';
 import { loadPolicy } from '../config/policy-file.js';
 import { runMain } from '../config/run-main.js';
 import { dataConverterFor, payloadCodec } from '../payloads/data-converter.js';
@@ -115,6 +116,8 @@ runMain(async () => {
   const people = personKeys(env.PERSON_KEY_SECRET ?? (await embeddedSecret(dataDir, 'person-key-secret')));
   // Its own file, never the link secret: the worker trusts a decision only with this key's proof.
   const decisionSigningKey = env.DECISION_SIGNING_KEY ?? (await embeddedSecret(dataDir, 'decision-signing-key'));
+  // One process holds API and worker: they share the store object as they would share BLOB_DIR apart.
+  const blobs = new FileBlobStore(resolve(blobDir({ ...env, DATA_DIR: dataDir })));
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop().catch((err) => console.error(err));
@@ -188,6 +191,7 @@ runMain(async () => {
         policy,
         client,
         personKeys: people,
+        blobs,
       }),
     });
     const workerDone = worker.run();
@@ -217,6 +221,7 @@ runMain(async () => {
         payloadCodec: codec,
         temporalUiOrigin: env.TEMPORAL_UI_ORIGIN,
         personKeys: people,
+        blobs,
         auth: authFromEnv(env, env.SESSION_SECRET ?? (await embeddedSecret(dataDir, 'session-secret')), baseUrl),
         isReady: createReadiness({
           client,

@@ -28,6 +28,7 @@ import {
 } from './support/lifecycle-env.js';
 import { approveChain, walker } from './support/walk.js';
 import { testPersonKeys } from './support/privacy.js';
+import { scratchBlobStore } from './support/blobs.js';
 
 /** An owner whose mail server keeps answering 451 (try again later). */
 const HELD = 'held-owner@example.org';
@@ -69,6 +70,7 @@ describe('no effect can kill a lifecycle', () => {
       decisionSigningKey: TEST_DECISION_KEY,
       policy: base,
       personKeys: testPersonKeys,
+      blobs: scratchBlobStore(),
     });
     try {
       // An outbox entry queued by older code, lacking a field today's template reads.

@@ -31,6 +31,7 @@ import { eventually } from './support/dev-env.js';
 import type { LifecycleEnv } from './support/lifecycle-env.js';
 import { walker } from './support/walk.js';
 import { testDataConverter, testPayloadCodec, testPersonKeys, testPrivacy } from './support/privacy.js';
+import { scratchBlobStore } from './support/blobs.js';
 
 const SECRET = 'failed-mail-test-secret-that-is-long-enough-0123';
 const DECISION_KEY = 'failed-mail-test-decision-key-long-enough-0123';
@@ -96,6 +97,7 @@ beforeAll(async () => {
       policy,
       client,
       personKeys: testPersonKeys,
+      blobs: scratchBlobStore(),
     }),
   });
   running = worker.run();
@@ -111,6 +113,7 @@ beforeAll(async () => {
       governanceLead: GOVERNANCE_LEAD,
       isReady: async () => true,
       ...testPrivacy,
+      blobs: scratchBlobStore(),
       auth: testAuth,
     },
     { logLevel: 'warn' },

@@ -15,6 +15,7 @@ import type { SendNotificationInput } from '../activities/types.js';
 import type { NotificationRow } from '../store/index.js';
 import { example } from './support/examples.js';
 import { testPersonKeys } from './support/privacy.js';
+import { scratchBlobStore } from './support/blobs.js';
 import {
   barrier,
   lifecycleSuite,
@@ -126,6 +127,7 @@ describe('sendNotification retried after the e-mail went out', () => {
       decisionSigningKey: TEST_DECISION_KEY,
       policy: s.t.policy,
       personKeys: testPersonKeys,
+      blobs: scratchBlobStore(),
     });
     const systemId = 'smtp-retried-activity';
     const input: SendNotificationInput = {

@@ -36,6 +36,7 @@ import {
 } from './support/lifecycle-env.js';
 import { walker } from './support/walk.js';
 import { testDataConverter, testPersonKeys, testPrivacy } from './support/privacy.js';
+import { scratchBlobStore } from './support/blobs.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/v1-release/${name}`, import.meta.url));
 
@@ -75,6 +76,7 @@ beforeAll(async () => {
       governanceLead: GOVERNANCE_LEAD,
       isReady: async () => true,
       ...testPrivacy,
+      blobs: scratchBlobStore(),
       auth: testAuth,
     },
     { logLevel: 'warn' },
@@ -128,6 +130,7 @@ async function runWorker(bundle: Awaited<ReturnType<typeof workflowBundle>>, opt
       decisionSigningKey: TEST_DECISION_KEY,
       policy,
       personKeys: testPersonKeys,
+      blobs: scratchBlobStore(),
     }),
     // The old release keeps no sticky cache: the run's next task goes to whichever worker polls next.
     ...(opts.sticky ? {} : { maxCachedWorkflows: 0 }),

@@ -2,7 +2,8 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { createSmtpMailer } from '../activities/mailer.js';
-import { parseEnv, publicBaseUrl, requireProduction } from '../config/env.js';
+import { FileBlobStore } from '../blobs/index.js';
+import { blobDir, parseEnv, publicBaseUrl, requireProduction } from '../config/env.js';
 import { runMain } from '../config/run-main.js';
 import { loadPolicy } from '../config/policy-file.js';
 import { dataConverterFor, payloadCodec } from '../payloads/data-converter.js';
@@ -62,6 +63,8 @@ runMain(async () => {
       policy,
       client,
       personKeys: personKeys(env.PERSON_KEY_SECRET!),
+      // The API's uploads: the same directory, mounted on every worker and API host.
+      blobs: new FileBlobStore(blobDir(env)),
     }),
   });
   await pruneHeartbeats(store.db, STALE_HEARTBEAT_ROW_MS).catch(() => undefined);

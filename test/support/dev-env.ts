@@ -19,6 +19,7 @@ import { createWorker } from '../../worker/worker.js';
 import type { LifecycleEnv } from './lifecycle-env.js';
 import { testDataConverter, testPrivacy } from './privacy.js';
 import { walker } from './walk.js';
+import { FileBlobStore } from '../../blobs/index.js';
 
 export const DEV_ENV_SECRET = 'dev-env-test-secret-that-is-long-enough-0123';
 export const DEV_ENV_DECISION_KEY = 'dev-env-test-decision-key-long-enough-0123';
@@ -29,6 +30,8 @@ export interface DevEnv {
   client: Client;
   mailbox: DevMailbox;
   store: Store;
+  /** The uploads' store, shared by API and worker. */
+  blobs: FileBlobStore;
   policy: Policy;
   api: FastifyInstance;
   /** Real API keys (test/support/credentials.ts); requests without a credential go as the body's actor or the admin. */
@@ -71,6 +74,8 @@ export async function startDevEnv(
   const port = opts.listen ? await getFreePort() : undefined;
   const baseUrl = port ? `http://127.0.0.1:${port}` : `http://${name}.test`;
   const taskQueue = `${name}-${Math.random().toString(36).slice(2)}`;
+  // API and worker share one blob store, as they share BLOB_DIR in production; it goes with the data folder.
+  const blobs = new FileBlobStore(join(dataDir, 'blobs'));
   const worker = await createWorker({
     connection: nativeConnection,
     namespace: server.namespace,
@@ -85,6 +90,7 @@ export async function startDevEnv(
       policy,
       client,
       personKeys: testPrivacy.personKeys,
+      blobs,
     }),
   });
   const running = worker.run();
@@ -99,6 +105,7 @@ export async function startDevEnv(
       decisionSigningKey: DEV_ENV_DECISION_KEY,
       governanceLead: DEV_ENV_GOVERNANCE_LEAD,
       ...testPrivacy,
+      blobs,
       isReady: async () => true,
       auth: { ...testAuth, ...opts.auth },
     },
@@ -113,6 +120,7 @@ export async function startDevEnv(
     client,
     mailbox,
     store,
+    blobs,
     policy,
     api,
     keys,

@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { FastifyInstance } from 'fastify';
@@ -11,10 +12,12 @@ import { workflowIdFor } from '../../domain/system.js';
 import { startDevMailbox, type DevMailbox } from '../../embedded/dev-mailbox.js';
 import { testServerExecutable } from '../../embedded/temporal-binaries.js';
 import { openStore, type EventRow, type Store } from '../../store/index.js';
+import type { FileBlobStore } from '../../blobs/index.js';
 import { registerSearchAttributes } from '../../worker/search-attributes.js';
 import { workflowBundle } from '../../worker/worker.js';
 import { resendNotificationUpdate } from '../../workflows/messages.js';
 import { testDataConverter, testPrivacy } from './privacy.js';
+import { scratchBlobStore } from './blobs.js';
 import type { AuthContext } from '../../api/auth/plugin.js';
 import { authenticateByDefault, keyring, testAuth, type Keyring } from './credentials.js';
 import { walker } from './walk.js';
@@ -27,6 +30,8 @@ export const GOVERNANCE_LEAD = 'governance-lead@example.org';
 
 export interface LifecycleEnv {
   env: TestWorkflowEnvironment;
+  /** The uploads' store, shared by API and worker. */
+  blobs: FileBlobStore;
   mailbox: DevMailbox;
   store: Store;
   policy: Policy;
@@ -72,6 +77,8 @@ export async function startLifecycleEnv(
   const policy = opts.policy ?? (await loadPolicy());
   const taskQueue = `lifecycle-${Math.random().toString(36).slice(2)}`;
   const mailer = createSmtpMailer(mailbox.url, 'AI Governance <governance@example.org>');
+  // API and worker share one blob store, as they share BLOB_DIR in production.
+  const blobs = scratchBlobStore('lifecycle-blobs');
   const activities = createActivities({
     store,
     mailer,
@@ -80,6 +87,7 @@ export async function startLifecycleEnv(
     decisionSigningKey: TEST_DECISION_KEY,
     policy: opts.workerPolicy ?? policy,
     personKeys: testPrivacy.personKeys,
+    blobs,
   });
   const api = await buildApi(
     {
@@ -92,6 +100,7 @@ export async function startLifecycleEnv(
       decisionSigningKey: TEST_DECISION_KEY,
       governanceLead: GOVERNANCE_LEAD,
       ...testPrivacy,
+      blobs,
       isReady: async () => true,
       auth: opts.auth ?? testAuth,
     },
@@ -112,6 +121,7 @@ export async function startLifecycleEnv(
   const running = worker.run();
   return {
     env,
+    blobs,
     mailbox,
     store,
     policy,
@@ -127,6 +137,7 @@ export async function startLifecycleEnv(
       await mailbox.stop();
       await store.close();
       await env.teardown();
+      await rm(blobs.dir, { recursive: true, force: true });
     },
   };
 }

@@ -1,0 +1,54 @@
+/**
+ * Predictions files made to order for tests: each group has a number of rows and a selection rate. Half of a
+ * group's rows are labelled positive (alternately), and the first `selectionRate × rows` rows are predicted
+ * positive, so selection rate, TPR and FPR of a group are all close to its selection rate and demographic parity
+ * is set by the rates chosen.
+ */
+export interface GroupSpec {
+  /** The group's value in each sensitive column, e.g. { sex: 'F', region: 'north' }. */
+  values: Record<string, string>;
+  rows: number;
+  selectionRate: number;
+}
+
+export interface PredictionRow {
+  label: string;
+  prediction: string;
+  [column: string]: string;
+}
+
+export function predictionRows(groups: GroupSpec[]): PredictionRow[] {
+  return groups.flatMap((g) => {
+    const selected = Math.round(g.rows * g.selectionRate);
+    return Array.from({ length: g.rows }, (_, i) => ({
+      label: i % 2 === 0 ? '1' : '0',
+      prediction: i < selected ? '1' : '0',
+      ...g.values,
+    }));
+  });
+}
+
+export function predictionsCsv(groups: GroupSpec[]): string {
+  const rows = predictionRows(groups);
+  const columns = Object.keys(rows[0] ?? { label: '', prediction: '' });
+  return [columns.join(','), ...rows.map((r) => columns.map((c) => r[c] ?? '').join(','))].join('\n') + '\n';
+}
+
+export function predictionsJsonl(groups: GroupSpec[]): string {
+  return predictionRows(groups)
+    .map((r) => JSON.stringify(r))
+    .join('\n')
+    .concat('\n');
+}
+
+/** Two large groups of `column` whose selection rates are far apart: demographic parity ratio 0.25, a sure fail. */
+export const unfairGroups = (column = 'sex'): GroupSpec[] => [
+  { values: { [column]: 'F' }, rows: 400, selectionRate: 0.1 },
+  { values: { [column]: 'M' }, rows: 400, selectionRate: 0.4 },
+];
+
+/** Two large groups with the same rates: every metric at its ideal, a sure pass under any interval. */
+export const fairGroups = (column = 'sex'): GroupSpec[] => [
+  { values: { [column]: 'F' }, rows: 2000, selectionRate: 0.5 },
+  { values: { [column]: 'M' }, rows: 2000, selectionRate: 0.5 },
+];
