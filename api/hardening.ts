@@ -37,6 +37,13 @@ export const cspDirectives: Record<string, string[]> = {
   'frame-ancestors': ["'none'"],
 };
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The media types an upload route takes as a raw stream (with a parser of its own) instead of JSON. */
+    streamedBody?: readonly string[];
+  }
+}
+
 export interface HardeningOptions {
   policy: Policy;
   /** HSTS is only sent when the product is served over HTTPS. */
@@ -90,6 +97,15 @@ async function hardening(app: FastifyInstance, opts: HardeningOptions): Promise<
     const type = req.headers['content-type'];
     if (!type || !pathOf(req.url).startsWith('/api/')) return;
     const mediaType = type.split(';')[0]!.trim().toLowerCase();
+    // An upload route names the types it streams (and parses them itself); those, and only those, it takes.
+    const streamed = req.routeOptions.config?.streamedBody;
+    if (streamed) {
+      if (streamed.includes(mediaType)) return;
+      throw new ApiError(415, {
+        error: 'unsupported_media_type',
+        message: `this route takes the file as ${streamed.join(', ')}, not ${mediaType || 'an empty content type'}`,
+      });
+    }
     if (mediaType !== 'application/json') {
       throw new ApiError(415, {
         error: 'unsupported_media_type',

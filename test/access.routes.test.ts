@@ -124,6 +124,19 @@ const TABLE: Record<string, Row> = {
     url: `/api/v1/systems/${SYS_A}/incidents/inc-1/close`,
     payload: {},
   },
+  // No query: a permitted call is refused by validation before a byte of a file is read.
+  'POST /api/v1/systems/:id/bias-evidence/predictions': { rule: { roles: WORKERS, system: true } },
+  'GET /api/v1/systems/:id/bias-evidence/analyses': { rule: { roles: ALL, system: true } },
+  // Not an analysis id: a permitted call answers 422, not the 404 of an unknown analysis.
+  'GET /api/v1/systems/:id/bias-evidence/analyses/:analysisId': {
+    rule: { roles: ALL, system: true },
+    url: `/api/v1/systems/${SYS_A}/bias-evidence/analyses/not-an-analysis`,
+  },
+  // Only the governance lead accepts fairness risk.
+  'POST /api/v1/systems/:id/bias-evidence/risk-acceptance': {
+    rule: { roles: ['governance-lead'], system: true },
+    payload: {},
+  },
   'GET /systems/:id': { rule: { roles: ALL, system: true } },
   'POST /systems/:id/notifications/resend': { rule: { roles: WORKERS, system: true }, form: {} },
 };

@@ -52,3 +52,13 @@ export const fairGroups = (column = 'sex'): GroupSpec[] => [
   { values: { [column]: 'F' }, rows: 2000, selectionRate: 0.5 },
   { values: { [column]: 'M' }, rows: 2000, selectionRate: 0.5 },
 ];
+
+/**
+ * Every combination of the registration example's sensitive features (gender × age band), `rows` each, with the
+ * selection rate `rate` gives the combination: rates by gender alone leave age band at parity.
+ */
+export function genderAndAgeGroups(rate: (gender: string) => number, rows = 500): GroupSpec[] {
+  return ['F', 'M'].flatMap((gender) =>
+    ['18-39', '40+'].map((age_band) => ({ values: { gender, age_band }, rows, selectionRate: rate(gender) })),
+  );
+}
