@@ -68,6 +68,151 @@ describe('counts', () => {
     );
   });
 
+  /** The file cut at the given sizes (cycled), so boundaries fall inside CRLF, quotes and multi-byte characters. */
+  const streamInSizes = (bytes: Buffer, sizes: number[]) => {
+    const parts: Buffer[] = [];
+    for (let i = 0, n = 0; i < bytes.length; n++) {
+      const size = sizes[n % sizes.length]!;
+      parts.push(bytes.subarray(i, i + size));
+      i += size;
+    }
+    return Readable.from(parts);
+  };
+  const naiveCounts = (rows: { y: boolean; p: boolean; s: string; t: string }[]) => {
+    const naive = new Map<string, { tp: number; fp: number; fn: number; tn: number }>();
+    for (const r of rows) {
+      const key = `${r.s} × ${r.t}`;
+      const c = naive.get(key) ?? { tp: 0, fp: 0, fn: 0, tn: 0 };
+      c[r.y ? (r.p ? 'tp' : 'fn') : r.p ? 'fp' : 'tn']++;
+      naive.set(key, c);
+    }
+    return naive;
+  };
+  const countsOf = (report: Awaited<ReturnType<typeof analysePredictions>>) =>
+    new Map(
+      report.groups
+        .filter((g) => g.intersection && !g.empty)
+        .map((g) => {
+          const { tp, fp, fn, tn } = g.confusion;
+          return [g.values.join(' × '), { tp, fp, fn, tn }];
+        }),
+    );
+  const lineBreaks = (text: string) => text.match(/\r\n|\r|\n/g)?.length ?? 0;
+  const newlineValue = fc.oneof(value, fc.constantFrom('a\rb', '\r\n', '"\r\n"', 'x\n\ny', '""', ',', '\n'));
+
+  it('from CSV cut into chunks of any size, with LF, CRLF or CR line ends, quoted line breaks, a BOM and blank lines, equal the naive counts', async () => {
+    const wideRow = fc.record({
+      y: fc.boolean(),
+      p: fc.boolean(),
+      s: newlineValue,
+      t: newlineValue,
+      extra: newlineValue,
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ row: wideRow, blankBefore: fc.boolean(), quote: fc.boolean() }), {
+          minLength: 1,
+          maxLength: 30,
+        }),
+        fc.constantFrom('\n', '\r\n', '\r'),
+        fc.boolean(),
+        fc.boolean(),
+        fc.array(fc.integer({ min: 1, max: 23 }), { minLength: 1, maxLength: 8 }),
+        async (rows, eol, bom, finalEol, sizes) => {
+          let text = (bom ? '\ufeff' : '') + 'extra,y,s,p,t' + eol;
+          rows.forEach(({ row: r, blankBefore, quote }, i) => {
+            if (blankBefore) text += eol;
+            text += [r.extra, r.y ? '1' : '0', r.s, r.p ? 'yes' : 'no', r.t].map((v) => csvField(v, quote)).join(',');
+            if (finalEol || i < rows.length - 1) text += eol;
+          });
+          const bytes = Buffer.from(text, 'utf8');
+          const report = await analysePredictions(streamInSizes(bytes, sizes), spec, fast);
+          expect(report.rows).toBe(rows.length);
+          expect(report.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+          expect(countsOf(report)).toEqual(naiveCounts(rows.map((r) => r.row)));
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('skip malformed CSV records, each reported on the line it starts on, in any chunking', async () => {
+    const fault = fc.constantFrom('none', 'none', 'none', 'no label', 'short', 'opening quote', 'closing quote');
+    const faultyRow = fc.record({ y: fc.boolean(), p: fc.boolean(), s: newlineValue, t: newlineValue, fault });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(faultyRow, { minLength: 1, maxLength: 40 }),
+        fc.constantFrom('\n', '\r\n'),
+        fc.array(fc.integer({ min: 1, max: 17 }), { minLength: 1, maxLength: 6 }),
+        async (rows, eol, sizes) => {
+          let text = 'extra,y,s,p,t' + eol;
+          let line = 2;
+          const expected: { line: number; message: RegExp }[] = [];
+          for (const r of rows) {
+            const fields = [
+              r.fault === 'opening quote' ? 'ab"c' : r.fault === 'closing quote' ? '"ab"c' : 'e',
+              r.fault === 'no label' ? '' : r.y ? '1' : '0',
+              csvField(r.s, false),
+              r.p ? '1' : '0',
+              csvField(r.t, false),
+            ];
+            const record = r.fault === 'short' ? fields.slice(0, 3).join(',') : fields.join(',');
+            const messages = {
+              'no label': /^no value for column "y"$/,
+              short: /^no value for column "p"$/,
+              'opening quote': /^Invalid Opening Quote: .*field 1 \(column "extra"\)/,
+              'closing quote': /^Invalid Closing Quote: "c" after the closing quote of field 1/,
+            };
+            if (r.fault !== 'none') expected.push({ line, message: messages[r.fault] });
+            text += record + eol;
+            line += 1 + lineBreaks(record);
+          }
+          const good = rows.filter((r) => r.fault === 'none');
+          const stream = streamInSizes(Buffer.from(text, 'utf8'), sizes);
+          if (!good.length) {
+            await expect(analysePredictions(stream, spec, { ...fast, maxMalformedRows: rows.length })).rejects.toThrow(
+              /no row could be counted/,
+            );
+            return;
+          }
+          const report = await analysePredictions(stream, spec, { ...fast, maxMalformedRows: rows.length });
+          expect(report.rows).toBe(good.length);
+          expect(countsOf(report)).toEqual(naiveCounts(good));
+          expect(report.skipped.count).toBe(expected.length);
+          expect(report.skipped.first.map((s) => s.line)).toEqual(expected.slice(0, 10).map((e) => e.line));
+          report.skipped.first.forEach((s, i) => expect(s.message).toMatch(expected[i]!.message));
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('read a field longer than many chunks, wanted or not, and weights written in any way Number() reads', async () => {
+    const long = 'x'.repeat(200_000);
+    const text =
+      `y,p,s,w,note\n1,1,"${long}",2.50,"${long.replaceAll('x', '""')}"\n0,1,a,1e0,${long}\n` +
+      `1,0,a, 3 ,"q"\n0,0,a,0.1,\n`;
+    const r = await analysePredictions(
+      streamOf(text, 4096),
+      { format: 'csv', label: 'y', prediction: 'p', sensitive: ['s'], weight: 'w' },
+      fast,
+    );
+    expect(r.rows).toBe(4);
+    expect(
+      r.groups.map((g) => [g.group.length, g.confusion.tp, g.confusion.fp, g.confusion.fn, g.confusion.tn]),
+    ).toEqual([
+      [1, 0, 1, 3, 0.1],
+      [200_000, 2.5, 0, 0, 0],
+    ]);
+  });
+
+  it('read UTF-16LE with its byte-order mark, as csv-parse did', async () => {
+    const text = 'y,p,s\r\n1,1,é\r\n0,1,é\r\n';
+    const bytes = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]);
+    const r = await analysePredictions(streamInSizes(bytes, [3]), { ...spec, sensitive: ['s'] }, fast);
+    expect(r.groups.map((g) => [g.group, g.count])).toEqual([['é', 2]]);
+  });
+
   it('from JSONL equal those from the same rows as CSV', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(row, { minLength: 1, maxLength: 30 }), async (rows) => {
@@ -157,6 +302,11 @@ describe('bad files', () => {
     );
     expect(ok.rows).toBe(2);
     expect(ok.skipped).toEqual({ count: 1, first: [{ line: 3, message: 'no value for column "p"' }] });
+  });
+
+  it('a header that is not valid CSV is refused, not taken from the next line', async () => {
+    const err = await refusal('y,"p"x,s\n1,1,a\n');
+    expect(err.message).toMatch(/^the header \(line 1\) is not valid CSV: Invalid Closing Quote/);
   });
 
   it('JSONL lines that are not JSON objects are malformed rows', async () => {
