@@ -24,6 +24,7 @@ import type { MailboxMessage } from '../../embedded/dev-mailbox.js';
 import { example } from './examples.js';
 import {
   csrfFrom,
+  GOVERNANCE_LEAD,
   pathOf,
   PUBLIC_BASE_URL,
   startLifecycleEnv,
@@ -33,6 +34,7 @@ import {
 import { signApprovalLink } from '../../links/approval-links.js';
 import { signDecisionProof } from '../../links/decision-proofs.js';
 import { decideUpdate } from '../../workflows/messages.js';
+import { genderAndAgeGroups, predictionsCsv } from './predictions.js';
 import { tokenRequest, walker } from './walk.js';
 
 const outDir = fileURLToPath(new URL('../histories/', import.meta.url));
@@ -141,6 +143,36 @@ async function eventRecorded(t: LifecycleEnv, id: string, type: string, count = 
     if (Date.now() > deadline) throw new Error(`no ${type} event recorded for ${id}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+const PREDICTIONS_QUERY = 'label=label&prediction=prediction&sensitive=gender,age_band&dataset=holdout';
+/** Women selected at 0.1, men at 0.4: demographic parity ratio 0.25, far under the threshold. */
+const failingPredictions = () => predictionsCsv(genderAndAgeGroups((g) => (g === 'F' ? 0.1 : 0.4), 1000));
+const passingPredictions = () => predictionsCsv(genderAndAgeGroups(() => 0.5, 1000));
+
+/** Uploads predictions and waits until their analysis has ended; returns the result. */
+async function analysed(t: LifecycleEnv, id: string, file: string): Promise<Record<string, any>> {
+  const res = await t.api.inject({
+    method: 'POST',
+    url: `/api/v1/systems/${id}/bias-evidence/predictions?${PREDICTIONS_QUERY}`,
+    headers: { 'content-type': 'text/csv' },
+    payload: file,
+  });
+  if (res.statusCode !== 202) throw new Error(`upload: ${res.statusCode} ${res.body}`);
+  const { result } = res.json() as { result: string };
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const r = (await t.api.inject({ method: 'GET', url: result })).json() as Record<string, any>;
+    if (r.status !== 'running') return r;
+    if (Date.now() > deadline) throw new Error(`analysis ${result} still running`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function assessed(w: Walker, id: string): Promise<void> {
+  await w.register(id);
+  await w.assess(id);
+  await w.until(id, (v) => v.stage === 'bias_testing', 'stage bias_testing');
 }
 
 /**
@@ -500,6 +532,81 @@ const scenarios: Scenario[] = [
       await w.call('POST', w.sys(id, '/retire'), example('retire.json'), 200);
       await handleFor(t, id).result();
       return { 'v2-incident-then-retired': undefined };
+    },
+  },
+  {
+    name: 'v2-gate-computed-fail-then-pass',
+    systemId: 'replay2-gate-pass',
+    description:
+      'predictions analysed by the activity fail the gate (the plan is held); new passing predictions let it go to approval and active',
+    async run(t, w, id) {
+      await assessed(w, id);
+      const bad = await analysed(t, id, failingPredictions());
+      if (bad.status !== 'completed' || bad.evidence.failed.length === 0) throw new Error('expected failed metrics');
+      await w.plan(id, example('treatment-plan.json'), 422);
+      const good = await analysed(t, id, passingPredictions());
+      if (good.status !== 'completed' || good.evidence.failed.length) throw new Error('expected passing metrics');
+      await w.plan(id);
+      await approveChain(w, id);
+      await w.notifyAuthority(id);
+      await w.until(id, (v) => v.stage === 'active', 'active');
+      return { 'v2-gate-computed-fail-then-pass': undefined };
+    },
+  },
+  {
+    name: 'v2-gate-risk-accepted',
+    systemId: 'replay2-gate-accepted',
+    description: "computed metrics fail; the governance lead's recorded risk acceptance lets the plan through",
+    async run(t, w, id) {
+      await assessed(w, id);
+      const bad = await analysed(t, id, failingPredictions());
+      const open: string[] = [...bad.evidence.failed, ...bad.evidence.inconclusive];
+      if (!open.length) throw new Error('expected metrics holding approval');
+      const lead = await t.keys({ email: GOVERNANCE_LEAD, role: 'governance-lead' });
+      const res = await t.api.inject({
+        method: 'POST',
+        url: `/api/v1/systems/${id}/bias-evidence/risk-acceptance`,
+        headers: { authorization: `Bearer ${lead}` },
+        payload: {
+          evidenceVersion: bad.evidenceVersion,
+          metrics: open,
+          reasons: 'Interim release to a pilot group of recruiters who review every ranking by hand.',
+        },
+      });
+      if (res.statusCode !== 200) throw new Error(`risk acceptance: ${res.statusCode} ${res.body}`);
+      const plan = example('treatment-plan.json');
+      plan.items[0] = { ...plan.items[0], addressesMetrics: open };
+      await w.plan(id, plan);
+      await approveChain(w, id);
+      await w.notifyAuthority(id);
+      await w.until(id, (v) => v.stage === 'active', 'active');
+      return { 'v2-gate-risk-accepted': undefined };
+    },
+  },
+  {
+    name: 'v2-gate-bad-file',
+    systemId: 'replay2-gate-bad-file',
+    description: 'a predictions file whose label is not binary fails its analysis for good; declared evidence follows',
+    async run(t, w, id) {
+      await assessed(w, id);
+      const broken = passingPredictions().replace(/\n1,0,F,18-39\n/, '\nmaybe,0,F,18-39\n');
+      const failed = await analysed(t, id, broken);
+      if (failed.status !== 'failed') throw new Error(`expected a failed analysis, got ${failed.status}`);
+      await w.evidence(id);
+      await w.until(id, (v) => v.stage === 'risk_treatment', 'stage risk_treatment');
+      return { 'v2-gate-bad-file': undefined };
+    },
+  },
+  {
+    name: 'v2-gate-monitoring-reopens',
+    systemId: 'replay2-gate-monitoring',
+    description: 'an active system whose monitoring predictions fail the gate goes back to risk treatment',
+    async run(t, w, id) {
+      await w.toActive(id);
+      const bad = await analysed(t, id, failingPredictions());
+      if (bad.status !== 'completed') throw new Error(`expected a completed analysis, got ${bad.status}`);
+      await w.until(id, (v) => v.stage === 'risk_treatment', 'back to risk treatment');
+      return { 'v2-gate-monitoring-reopens': undefined };
     },
   },
 ];
