@@ -11,6 +11,7 @@ import {
 } from 'kysely';
 import { Migrator } from 'kysely/migration';
 import pg from 'pg';
+import type { ChainCheck } from '../domain/audit.js';
 import { contentDigest } from '../domain/digest.js';
 import { computeEventHash, GENESIS_HASH, normalizeJson } from './hash.js';
 import { migrationProvider } from './migrations.js';
@@ -69,6 +70,12 @@ export interface RecordBatch {
   mails: { key: string; messageId: string; notification: { kind: string; to: string } }[];
   failedMails: { key: string; error: string }[];
   resends: { from: string; messageId: string }[];
+  /**
+   * The chain head the workflow anchored after its previous step, checked
+   * before anything is appended: a database that no longer holds it was
+   * rewritten or cut, and the answer says so (anchorMismatch).
+   */
+  anchor?: { seq: number; hash: string };
   /** The system as it stood after the step; absent for an e-mail queued on its own. */
   projection?: {
     stage: string;
@@ -85,6 +92,12 @@ export interface RecordBatch {
 export interface RecordBatchResult {
   /** The chain head after the batch: the workflow keeps it, outside the database. */
   head: { seq: number; hash: string } | null;
+  /**
+   * Set when the batch's anchor is not in the chain (another hash at its seq,
+   * or no record there): the records were still written, and the workflow
+   * keeps its anchor rather than adopt a head of a chain it cannot vouch for.
+   */
+  anchorMismatch?: { seq: number; expected: string; found: string | null };
   /** The outbox entries the batch's resends created. */
   resent: { key: string; to: string; kind: string }[];
 }
@@ -92,8 +105,7 @@ export interface RecordBatchResult {
 export type DeliveryClaim =
   { claimed: true; row: NotificationRow } | { claimed: false; status: NotificationStatus; lastError: string | null };
 
-export type VerifyChainResult =
-  { ok: true; count: number } | { ok: false; count: number; brokenAtSeq: number; reason: string };
+export type VerifyChainResult = ChainCheck;
 
 export interface Store {
   readonly kind: 'postgres' | 'pglite';
@@ -250,6 +262,37 @@ function assertDate(name: string, value: Date): void {
   }
 }
 
+/**
+ * Recomputes a chain read in order (listEvents); reports the first event
+ * whose seq, stored hash or prev link doesn't match. `count` is the number of
+ * events read. The system page and the audit API verify the rows they read
+ * with this, so both judge the same rows the same way.
+ */
+export function checkChain(events: readonly EventRow[]): VerifyChainResult {
+  const count = events.length;
+  let prevHash = GENESIS_HASH;
+  for (const [index, ev] of events.entries()) {
+    const expectedSeq = index + 1;
+    if (ev.seq !== expectedSeq) {
+      return {
+        ok: false,
+        count,
+        brokenAtSeq: ev.seq,
+        reason: `sequence gap: expected seq ${expectedSeq}, found ${ev.seq}`,
+      };
+    }
+    if (ev.prevHash !== prevHash) {
+      return { ok: false, count, brokenAtSeq: ev.seq, reason: 'prev_hash does not link to the previous event' };
+    }
+    const recomputed = computeEventHash(prevHash, ev);
+    if (recomputed !== ev.hash) {
+      return { ok: false, count, brokenAtSeq: ev.seq, reason: 'hash does not match the event content' };
+    }
+    prevHash = ev.hash;
+  }
+  return { ok: true, count };
+}
+
 // ---------------------------------------------------------------------------
 // Implementation
 // ---------------------------------------------------------------------------
@@ -298,6 +341,18 @@ class KyselyStore implements Store {
     assertDate('at', at);
     return this.db.transaction().execute(async (trx) => {
       await lockSystem(trx, b.systemId);
+      let anchorMismatch: RecordBatchResult['anchorMismatch'];
+      if (b.anchor) {
+        const stored = await trx
+          .selectFrom('events')
+          .select('hash')
+          .where('systemId', '=', b.systemId)
+          .where('seq', '=', b.anchor.seq)
+          .executeTakeFirst();
+        if (stored?.hash !== b.anchor.hash) {
+          anchorMismatch = { seq: b.anchor.seq, expected: b.anchor.hash, found: stored?.hash ?? null };
+        }
+      }
       for (const [i, e] of b.events.entries()) {
         await appendEvent(trx, { ...e, idempotencyKey: `${b.batchKey}/e${i}`, systemId: b.systemId, at });
       }
@@ -393,7 +448,7 @@ class KyselyStore implements Store {
         .orderBy('seq', 'desc')
         .limit(1)
         .executeTakeFirst();
-      return { head: head ?? null, resent };
+      return { head: head ?? null, resent, ...(anchorMismatch ? { anchorMismatch } : {}) };
     });
   }
 
@@ -422,29 +477,7 @@ class KyselyStore implements Store {
   }
 
   async verifyChain(systemId: string): Promise<VerifyChainResult> {
-    const events = await this.listEvents(systemId);
-    const count = events.length;
-    let prevHash = GENESIS_HASH;
-    for (const [index, ev] of events.entries()) {
-      const expectedSeq = index + 1;
-      if (ev.seq !== expectedSeq) {
-        return {
-          ok: false,
-          count,
-          brokenAtSeq: ev.seq,
-          reason: `sequence gap: expected seq ${expectedSeq}, found ${ev.seq}`,
-        };
-      }
-      if (ev.prevHash !== prevHash) {
-        return { ok: false, count, brokenAtSeq: ev.seq, reason: 'prev_hash does not link to the previous event' };
-      }
-      const recomputed = computeEventHash(prevHash, ev);
-      if (recomputed !== ev.hash) {
-        return { ok: false, count, brokenAtSeq: ev.seq, reason: 'hash does not match the event content' };
-      }
-      prevHash = ev.hash;
-    }
-    return { ok: true, count };
+    return checkChain(await this.listEvents(systemId));
   }
 
   // -- assessments & decisions -------------------------------------------------
