@@ -9,7 +9,11 @@
  *   3  `wait`: sent back to the AI team after having been in approval (rejected, changes requested, or the approval
  *      was invalidated); the approver's comment is printed
  *   4  `wait`: the system is rejected (prohibited practice) or retired
- *   5  `wait`: no outcome within --timeout
+ *   5  `wait`: no outcome within --timeout; `evidence --predictions --wait`: the analysis still running at --timeout
+ *   6  `evidence --predictions --wait`: the analysis failed (the file could not be analysed; the reason is printed)
+ *      or its verdicts did not become the system's evidence (superseded)
+ *   7  `evidence --predictions --wait`: a gating fairness verdict is fail or inconclusive, and not accepted:
+ *      approval is held
  */
 export const EXIT = {
   OK: 0,
@@ -18,6 +22,8 @@ export const EXIT = {
   SENT_BACK: 3,
   ENDED: 4,
   TIMEOUT: 5,
+  ANALYSIS_FAILED: 6,
+  FAIRNESS_HELD: 7,
 } as const;
 
 export interface Issue {

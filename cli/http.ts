@@ -1,6 +1,11 @@
+import { createReadStream } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { CliError, EXIT, usageError, type ErrorBody, type Issue } from './errors.js';
 
 const REQUEST_TIMEOUT_MS = 30_000;
+/** How long an upload waits for the server's 100 Continue before sending anyway (curl waits a second; a slow lifecycle query may take longer). */
+const CONTINUE_WAIT_MS = 3_000;
 
 /** Where the key comes from; what a missing or refused key's message tells the user to set. */
 export const API_KEY_ENV = 'AI_LIFECYCLE_API_KEY';
@@ -65,25 +70,97 @@ export class Api {
         message: `cannot reach ${this.server}: ${networkReason(err)}`,
       });
     }
-    const text = await res.text().catch(() => '');
-    let json: unknown;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
-    }
-    if (res.ok) {
-      if (json === undefined || typeof json !== 'object' || json === null) {
-        throw new CliError(EXIT.SERVER, {
-          error: 'bad_response',
-          status: res.status,
-          message: `${method} ${this.server}${path} answered HTTP ${res.status} without a JSON body: is ${this.server} the AI lifecycle API?`,
-        });
-      }
-      return json as T;
-    }
-    throw refusal(res.status, json, `${method} ${path}`);
+    return answer<T>(res, `${method} ${this.server}${path}`, this.server, `${method} ${path}`);
   }
+
+  /**
+   * POSTs a file as the body, streamed from disk (never read whole), with `contentType`. It announces the file's
+   * size and sends `Expect: 100-continue`: the server answers a refusal (wrong stage, too large, no such system)
+   * before a byte is sent, and asks for the file only once it will take it. No overall deadline: a large file
+   * takes as long as it takes.
+   */
+  async upload<T = Record<string, unknown>>(
+    path: string,
+    file: string,
+    bytes: number,
+    contentType: string,
+  ): Promise<T> {
+    if (!this.apiKey) throw new CliError(EXIT.USAGE, { error: 'no_api_key', message: MISSING_KEY_MESSAGE });
+    const url = new URL(`${this.server}${path}`);
+    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${this.apiKey}`,
+          'content-type': contentType,
+          'content-length': String(bytes),
+          accept: 'application/json',
+          expect: '100-continue',
+        },
+      });
+      let sending = false;
+      const send = () => {
+        if (sending) return;
+        sending = true;
+        clearTimeout(unasked);
+        const body = createReadStream(file);
+        body.on('error', (err) => req.destroy(err));
+        body.pipe(req);
+      };
+      // A server (or proxy) that ignores Expect never says 100: after a few seconds, send anyway, as curl does after one.
+      const unasked = setTimeout(send, CONTINUE_WAIT_MS);
+      req.on('continue', send);
+      req.on('response', (res) => {
+        clearTimeout(unasked);
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+          // Refused before it was all sent: the rest is not wanted.
+          if (!req.writableFinished) req.destroy();
+        });
+        res.on('error', reject);
+      });
+      req.on('error', (err) => {
+        clearTimeout(unasked);
+        reject(
+          new CliError(EXIT.SERVER, {
+            error: 'unreachable',
+            message: sending
+              ? `the connection to ${this.server} broke while ${file} (${bytes} bytes) was being sent: ${networkReason(err)}`
+              : `cannot reach ${this.server}: ${networkReason(err)}`,
+          }),
+        );
+      });
+      req.flushHeaders();
+    });
+    return answerText<T>(status, text, `POST ${this.server}${path}`, this.server, `POST ${path}`);
+  }
+}
+
+/** An answer as a command's result: the JSON of a 2xx, else the refusal with the exit code it means. */
+async function answer<T>(res: Response, where: string, server: string, what: string): Promise<T> {
+  return answerText<T>(res.status, await res.text().catch(() => ''), where, server, what);
+}
+
+function answerText<T>(status: number, text: string, where: string, server: string, what: string): T {
+  let json: unknown;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  if (status >= 200 && status < 300) {
+    if (json === undefined || typeof json !== 'object' || json === null) {
+      throw new CliError(EXIT.SERVER, {
+        error: 'bad_response',
+        status,
+        message: `${where} answered HTTP ${status} without a JSON body: is ${server} the AI lifecycle API?`,
+      });
+    }
+    return json as T;
+  }
+  throw refusal(status, json, what);
 }
 
 /** An error answer: the API's body `{ error, message, issues?, stage? }` when there is one. */

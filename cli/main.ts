@@ -20,6 +20,7 @@ import { emailSchema, registrationSchema, systemIdSchema } from '../domain/syste
 import { treatmentPlanSchema } from '../domain/treatment.js';
 import { CliError, EXIT, describeError, usageError } from './errors.js';
 import { FAIRNESS_USAGE, fairnessCommand } from './fairness.js';
+import { PREDICTION_ONLY_FLAGS, PREDICTIONS_USAGE, acceptFairnessRisk, uploadPredictions } from './predictions.js';
 import { readJsonFile, validate, zodIssues } from './files.js';
 import { API_KEY_ENV, Api } from './http.js';
 import { age, decisionLine, outcomeOf, pendingLine, renderStatus, type SystemView } from './view.js';
@@ -34,6 +35,7 @@ Commands:
   register <file.json>          register an AI system and start its lifecycle
   assess <id> <file.json>       submit the impact assessment
   evidence <id> <file.json>     submit bias-testing evidence (metrics)
+${PREDICTIONS_USAGE}
   plan <id> <file.json>         submit the risk-treatment plan
   new-version <id> --version V [--by EMAIL] [--unchanged|--changed] --summary TEXT [--evidence FILE ...]
                                 announce a new model version (--unchanged, the default: purpose and context
@@ -82,7 +84,11 @@ Exit codes:
      or already registered; the current stage is printed)
   3  wait: sent back to the AI team (rejected or changes requested); the approver's comment is printed
   4  wait: the system is rejected (prohibited practice) or retired
-  5  wait: no outcome within --timeout
+  5  wait: no outcome within --timeout; evidence --predictions --wait: the analysis still running
+  6  evidence --predictions --wait: the analysis failed (the reason and the lines are printed), or its
+     verdicts did not become the system's evidence
+  7  evidence --predictions --wait: a gating fairness verdict fails or is inconclusive (and its risk is
+     not accepted): approval is held
 `;
 
 const options = {
@@ -118,6 +124,14 @@ const options = {
   mode: { type: 'string' },
   'max-bytes': { type: 'string' },
   'max-malformed': { type: 'string' },
+  predictions: { type: 'string' },
+  dataset: { type: 'string' },
+  'effective-date': { type: 'string' },
+  'model-version': { type: 'string' },
+  wait: { type: 'boolean' },
+  'evidence-version': { type: 'string' },
+  metrics: { type: 'string' },
+  reasons: { type: 'string' },
 } as const;
 type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
 type OptionName = keyof typeof options;
@@ -247,6 +261,8 @@ const COMMAND_OPTIONS: Record<string, OptionName[]> = {
     'max-malformed',
   ],
   ...Object.fromEntries(Object.keys(FILE_COMMANDS).map((c) => [c, []])),
+  evidence: ['predictions', ...PREDICTION_ONLY_FLAGS],
+  'accept-fairness-risk': ['evidence-version', 'metrics', 'reasons'],
 };
 
 async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -338,6 +354,24 @@ async function run(command: string, args: string[], ctx: Ctx): Promise<Output> {
       const [file] = expectArgs(command, args, ['<file>']);
       return fairnessCommand(file, ctx.values);
     }
+    case 'evidence': {
+      if (ctx.values.predictions === undefined) {
+        const given = PREDICTION_ONLY_FLAGS.filter((f) => ctx.values[f] !== undefined);
+        if (given.length) throw usageError(`evidence takes --${given[0]} only with --predictions FILE`);
+        return fileCommand(command, args, ctx);
+      }
+      const [id] = expectArgs('evidence --predictions', args, ['<id>']);
+      return uploadPredictions(checkId(id), ctx.values, {
+        api: ctx.api,
+        note: ctx.note,
+        timeoutMs: parseDuration(ctx.values.timeout ?? '30m', '--timeout', 0),
+        intervalMs: parseDuration(ctx.values.interval ?? '2s', '--interval', 100),
+      });
+    }
+    case 'accept-fairness-risk': {
+      const [id] = expectArgs(command, args, ['<id>']);
+      return acceptFairnessRisk(checkId(id), ctx.values, ctx.api);
+    }
     case 'keys list': {
       expectArgs(command, args, []);
       const r = await ctx.api.request<{ keys: KeyView[] }>('GET', '/api/v1/keys');
@@ -351,15 +385,19 @@ async function run(command: string, args: string[], ctx: Ctx): Promise<Output> {
         text: `revoked ${k.id} (${k.prefix}…, ${k.name}, ${k.email}) at ${k.revokedAt}; it and its sessions no longer sign in`,
       };
     }
-    default: {
-      const spec = FILE_COMMANDS[command]!;
-      const [id, file] = expectArgs(command, args, ['<id>', '<file.json>']);
-      checkId(id);
-      const body = await readChecked(file, spec.schema, spec.what, spec.actor);
-      const r = await ctx.api.request(spec.method, ctx.api.systemPath(id, spec.path), body);
-      return { json: r, text: spec.text(id, r) };
-    }
+    default:
+      return fileCommand(command, args, ctx);
   }
+}
+
+/** The commands that send one JSON file to one endpoint (FILE_COMMANDS). */
+async function fileCommand(command: string, args: string[], ctx: Ctx): Promise<Output> {
+  const spec = FILE_COMMANDS[command]!;
+  const [id, file] = expectArgs(command, args, ['<id>', '<file.json>']);
+  checkId(id);
+  const body = await readChecked(file, spec.schema, spec.what, spec.actor);
+  const r = await ctx.api.request(spec.method, ctx.api.systemPath(id, spec.path), body);
+  return { json: r, text: spec.text(id, r) };
 }
 
 /**

@@ -5,6 +5,7 @@
  * inconclusive, with reasons.
  */
 import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { FastifyPluginAsyncZod, ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -27,7 +28,7 @@ import { roleSchema, type Role } from '../auth/principal.js';
 import type { ApiContext } from '../context.js';
 import { ApiError, apiErrorBodySchema } from '../errors.js';
 import { queryState, sendToLifecycle } from '../lifecycle-state.js';
-import { namedColumns, readHead } from '../predictions-head.js';
+import { headProblems, readHead } from '../../fairness/head.js';
 
 const errorBody = apiErrorBodySchema;
 const errorResponses = { 401: errorBody, 403: errorBody, 404: errorBody, 409: errorBody, 422: errorBody };
@@ -42,6 +43,11 @@ const UPLOAD_TYPES: Record<string, 'csv' | 'jsonl' | undefined> = {
   'application/jsonl': 'jsonl',
   'application/octet-stream': undefined,
 };
+
+const UPLOAD_PATH = /^\/api\/v1\/systems\/[^/]+\/bias-evidence\/predictions\/?$/;
+/** Requests that were sent their 100 Continue. */
+const continued = new WeakSet<IncomingMessage>();
+const expectsContinue = (req: IncomingMessage) => /^\s*100-continue\s*$/i.test(req.headers.expect ?? '');
 
 const idParams = z.object({ id: systemIdSchema });
 const analysisParams = z.object({ id: systemIdSchema, analysisId: analysisIdSchema });
@@ -162,14 +168,33 @@ function evidenceOf(state: LifecycleState, a: AnalysisRecord) {
 export const predictionRoutes =
   (ctx: ApiContext): FastifyPluginAsyncZod =>
   async (app) => {
+    // Expect: 100-continue: Node would answer 100 before any route runs. An upload is asked for its body only
+    // once the request has passed every check that needs none of it (credential, stage, size), so a refused
+    // file is never sent; every other request gets its 100 at once, as before.
+    app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      if (!UPLOAD_PATH.test((req.url ?? '').split('?')[0]!)) {
+        continued.add(req);
+        res.writeContinue();
+      }
+      app.server.emit('request', req, res);
+    });
+
     // Its own scope: only the upload route takes these bodies, and takes them as the raw stream (never buffered).
     await app.register(async (scope) => {
       const upload = scope.withTypeProvider<ZodTypeProvider>();
       upload.addContentTypeParser(Object.keys(UPLOAD_TYPES), (_req, payload, done) => done(null, payload));
-      // An answer before the whole file has arrived ends the connection, as Fastify's own refusals of a body do:
-      // draining gigabytes to keep it alive would cost more than a new connection.
+      // An answer before the whole file has arrived (a refusal) must still reach a client that is busy sending:
+      // a socket closed under it loses the answer. A client that asked to be told first (Expect: 100-continue)
+      // has sent nothing, and the connection ends. One sending a file of a size the server would take has it
+      // read to the end and discarded (what Node does with an unread body), as an accepted upload would cost.
+      // Anything larger, or of no stated size, ends the connection: reading more would cost more than it tells.
       upload.addHook('onSend', async (req, reply) => {
-        if (!req.raw.complete) void reply.header('connection', 'close');
+        if (req.raw.complete) return;
+        const length = Number(req.headers['content-length']);
+        const waiting = expectsContinue(req.raw) && !continued.has(req.raw);
+        if (waiting || !Number.isFinite(length) || length > ctx.policy.biasTesting.uploads.maxBytes) {
+          void reply.header('connection', 'close');
+        }
       });
       upload.post(
         '/api/v1/systems/:id/bias-evidence/predictions',
@@ -249,6 +274,11 @@ export const predictionRoutes =
           if (!body) throw invalid([{ path: 'body', message: 'is required: the predictions file itself' }]);
           let stored: { sha256: string; bytes: number };
           try {
+            // Every check that needs no byte of the file has passed: now it is asked for.
+            if (expectsContinue(req.raw) && !continued.has(req.raw)) {
+              continued.add(req.raw);
+              reply.raw.writeContinue();
+            }
             stored = await ctx.blobs.put(body, { maxBytes });
           } catch (err) {
             if (err instanceof BlobTooLarge) return tooLarge();
@@ -258,35 +288,15 @@ export const predictionRoutes =
             throw err;
           }
 
-          if (stored.bytes === 0)
-            throw invalid([{ path: 'body', message: 'the file is empty' }], 'invalid_predictions');
-          const head = await readHead(ctx.blobs.open(stored.sha256), format);
-          if (head.columns) {
-            const where = format === 'csv' ? 'header' : 'first row';
-            const shown =
-              head.columns
-                .slice(0, 50)
-                .map((c) => `"${c}"`)
-                .join(', ') || '(nothing)';
-            const missing = namedColumns(spec).filter((c) => !head.columns!.includes(c.column));
-            if (missing.length) {
-              throw invalid(
-                missing.map((m) => ({
-                  path: `querystring.${m.param}`,
-                  message: `column "${m.column}" is not in the file's ${where}; it has: ${shown}`,
-                })),
-                'invalid_predictions',
-              );
-            }
-            if (!head.hasRow && head.complete) {
-              throw invalid(
-                [{ path: 'body', message: 'the file has a header but no data rows' }],
-                'invalid_predictions',
-              );
-            }
-          } else if (head.complete) {
-            const why = format === 'csv' ? 'no header and no data rows' : 'no data rows: no line is a JSON object';
-            throw invalid([{ path: 'body', message: `the file has ${why}` }], 'invalid_predictions');
+          const problems = headProblems(await readHead(ctx.blobs.open(stored.sha256), format), spec, stored.bytes);
+          if (problems.length) {
+            throw invalid(
+              problems.map((p) => ({
+                path: p.param === 'body' ? 'body' : `querystring.${p.param}`,
+                message: p.message,
+              })),
+              'invalid_predictions',
+            );
           }
 
           const request: AnalysisRequest = {

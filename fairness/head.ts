@@ -80,13 +80,48 @@ async function jsonlHead(source: Readable): Promise<PredictionsHead> {
   return { columns, hasRow: columns !== null, complete: true };
 }
 
+/** A problem with the file against the spec, and the parameter (or the file itself: `body`) it is about. */
+export interface HeadProblem {
+  param: 'label' | 'prediction' | 'sensitive' | 'weight' | 'score' | 'body';
+  message: string;
+}
+
+/**
+ * What would make the reader refuse the file outright, as far as its head tells: no bytes, no data row, a
+ * column the spec names that the header (or first row) lacks. Empty when the file may go to the reader.
+ */
+export function headProblems(head: PredictionsHead, spec: PredictionSpecInput, bytes: number): HeadProblem[] {
+  if (bytes === 0) return [{ param: 'body', message: 'the file is empty' }];
+  if (!head.columns) {
+    if (!head.complete) return [];
+    const why = spec.format === 'csv' ? 'no header and no data rows' : 'no data rows: no line is a JSON object';
+    return [{ param: 'body', message: `the file has ${why}` }];
+  }
+  const columns = head.columns;
+  const where = spec.format === 'csv' ? 'header' : 'first row';
+  const shown =
+    columns
+      .slice(0, 50)
+      .map((c) => `"${c}"`)
+      .join(', ') || '(nothing)';
+  const missing = namedColumns(spec).filter((c) => !columns.includes(c.column));
+  if (missing.length) {
+    return missing.map((m) => ({
+      param: m.param,
+      message: `column "${m.column}" is not in the file's ${where}; it has: ${shown}`,
+    }));
+  }
+  if (!head.hasRow && head.complete) return [{ param: 'body', message: 'the file has a header but no data rows' }];
+  return [];
+}
+
 /** The columns the spec names, each with the query parameter that named it. */
-export function namedColumns(spec: PredictionSpecInput): { param: string; column: string }[] {
+export function namedColumns(spec: PredictionSpecInput): { param: HeadProblem['param']; column: string }[] {
   return [
     { param: 'label', column: spec.label },
     { param: 'prediction', column: spec.prediction },
-    ...spec.sensitive.map((column) => ({ param: 'sensitive', column })),
-    ...(spec.weight !== undefined ? [{ param: 'weight', column: spec.weight }] : []),
-    ...(spec.score !== undefined ? [{ param: 'score', column: spec.score }] : []),
+    ...spec.sensitive.map((column) => ({ param: 'sensitive' as const, column })),
+    ...(spec.weight !== undefined ? [{ param: 'weight' as const, column: spec.weight }] : []),
+    ...(spec.score !== undefined ? [{ param: 'score' as const, column: spec.score }] : []),
   ];
 }
