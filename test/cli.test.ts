@@ -574,10 +574,8 @@ describe('ai-lifecycle CLI against the running product', () => {
     await file('metrics.json', {
       effectiveDate: new Date().toISOString().slice(0, 10),
       dataset: 'Hold-out set of 2026 applications',
-      metrics: [
-        { name: 'demographic_parity_ratio', sensitiveFeature: 'gender', value: 0.9 },
-        { name: 'demographic_parity_ratio', sensitiveFeature: 'age_band', value: 0.84 },
-      ],
+      // Every metric the policy requires of a high-tier system, for each registered feature.
+      metrics: example('bias-evidence.json').metrics,
     });
     const args = [
       'new-version',

@@ -177,18 +177,27 @@ describe('operations on the time-skipping server', () => {
     const unchanged = await s.w.view(id);
     expect(unchanged).toMatchObject({ stage: 'active', approvedDigest: active.approvedDigest });
 
-    // Fresh review evidence with a failing metric is a material change: back to risk treatment.
+    // Review evidence must show every metric the policy requires of the tier, for every registered feature.
     const review = example('review.json');
+    const today = isoDay(await serverNow());
+    const partial = {
+      ...review.biasEvidence,
+      effectiveDate: today,
+      metrics: review.biasEvidence.metrics.filter((m: { sensitiveFeature: string }) => m.sensitiveFeature === 'gender'),
+    };
+    const incomplete = await s.w.call('POST', s.w.sys(id, '/reviews'), reviewBody({ biasEvidence: partial }), 422);
+    expect(incomplete.json().message).toContain('demographic_parity_ratio:age_band');
+    expect((await s.w.view(id)).stage).toBe('active');
+
+    // Fresh review evidence with a failing metric is a material change: back to risk treatment.
     const failing = {
       ...review.biasEvidence,
-      effectiveDate: isoDay(await serverNow()),
-      metrics: [
-        {
-          name: 'demographic_parity_ratio',
-          sensitiveFeature: 'gender',
-          value: s.t.policy.biasTesting.thresholds.demographic_parity_ratio!.min! - 0.1,
-        },
-      ],
+      effectiveDate: today,
+      metrics: review.biasEvidence.metrics.map((m: { name: string; sensitiveFeature: string }) =>
+        m.name === 'demographic_parity_ratio' && m.sensitiveFeature === 'gender'
+          ? { ...m, value: s.t.policy.biasTesting.thresholds.demographic_parity_ratio!.min! - 0.1 }
+          : m,
+      ),
     };
     const res = await s.w.call('POST', s.w.sys(id, '/reviews'), reviewBody({ biasEvidence: failing }), 202);
     expect(res.json().stage).toBe('risk_treatment');
@@ -533,14 +542,30 @@ describe('operations on the time-skipping server', () => {
     expect((await s.w.view(id)).evidence).toBeNull();
 
     await s.w.assess(id);
-    const evidence = (await s.w.evidence(id)).json();
-    expect(evidence.failed.length).toBeGreaterThan(0);
+    const passing = example('bias-evidence.json');
+    const failingEvidence = {
+      ...passing,
+      metrics: passing.metrics.map((m: { name: string; sensitiveFeature: string }) =>
+        m.name === 'demographic_parity_ratio' && m.sensitiveFeature === 'gender' ? { ...m, value: 0.5 } : m,
+      ),
+    };
+    const evidence = (await s.w.evidence(id, failingEvidence)).json();
+    expect(evidence.failed).toEqual(['demographic_parity_ratio:gender']);
+    // Under the fairness gate a plan item naming the failed metric does not answer it: the plan is refused either way.
     const plan = example('treatment-plan.json');
     const blind = { ...plan, items: plan.items.map((i: Record<string, unknown>) => ({ ...i, addressesMetrics: [] })) };
-    const refused = await s.w.plan(id, blind, 422);
-    expect(refused.json().issues.map((i: { path: string }) => i.path)).toContain('body.items');
-    expect(refused.json().message).toContain(evidence.failed[0]);
+    const naming = {
+      ...plan,
+      items: [{ ...plan.items[0], addressesMetrics: evidence.failed }, ...plan.items.slice(1)],
+    };
+    for (const body of [blind, naming]) {
+      const refused = await s.w.plan(id, body, 422);
+      expect(refused.json().issues.map((i: { path: string }) => i.path)).toContain('body.items');
+      expect(refused.json().message).toContain(evidence.failed[0]);
+    }
     expect(await s.w.view(id)).toMatchObject({ stage: 'risk_treatment', treatmentPlan: null });
+    // New passing evidence lifts the hold.
+    expect((await s.w.evidence(id, passing)).json().failed).toEqual([]);
     expect((await s.w.plan(id)).json().stage).toBe('approval');
   });
 });

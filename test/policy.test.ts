@@ -77,9 +77,21 @@ describe('an invalid policy stops start-up naming the file and the field', () =>
     ['an empty approval chain', (p) => (p.approvalChains.low = []), 'approvalChains.low', /too small|>=\s*1/i],
     [
       'a fairness threshold without bounds',
-      (p) => (p.fairness.accuracy_gap = {}),
-      'fairness.accuracy_gap',
-      /needs min or max/,
+      (p) => (p.biasTesting.thresholds.demographic_parity_ratio = {}),
+      'biasTesting.thresholds.demographic_parity_ratio',
+      /needs max, min or both/,
+    ],
+    [
+      'a required fairness metric without a threshold',
+      (p) => delete p.biasTesting.thresholds.equal_opportunity_difference,
+      'biasTesting.required.high.2',
+      /equal_opportunity_difference is required but has no threshold/,
+    ],
+    [
+      'the old fairness section beside biasTesting',
+      (p) => (p.fairness = { demographic_parity_ratio: { min: 0.8 } }),
+      'fairness',
+      /replaced by biasTesting.thresholds/,
     ],
     [
       'an unknown tier as EU AI Act floor',
