@@ -18,6 +18,7 @@ import { installAuth } from './auth/plugin.js';
 import { healthAnswer } from './readiness.js';
 import { authRoutes } from './routes/auth.js';
 import { approvalRoutes } from './routes/approvals.js';
+import { auditRoutes } from './routes/audit.js';
 import { codecRoutes } from './routes/codec.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import { governanceRoutes } from './routes/governance.js';
@@ -103,6 +104,7 @@ export async function buildApi(ctx: ApiContext, opts: ApiOptions = {}): Promise<
 
   await app.register(authRoutes(ctx));
   await app.register(systemRoutes(ctx));
+  await app.register(auditRoutes(ctx));
   await app.register(predictionRoutes(ctx));
   await app.register(approvalRoutes(ctx));
   await app.register(governanceRoutes(ctx));

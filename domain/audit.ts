@@ -36,6 +36,8 @@ export const auditVerificationSchema = z.object({
   head: chainHeadSchema.nullable(),
   /** The first record that cannot be trusted; absent when ok. */
   brokenAtSeq: z.number().int().positive().optional(),
+  /** Which check failed: the chain's own links, or its head against the anchor (a consistent rewrite). */
+  brokenBy: z.enum(['chain', 'anchor']).optional(),
   reason: z.string().optional(),
   anchored: z.object({
     status: anchorStatusSchema,
@@ -80,12 +82,15 @@ export function auditVerdict(
   const head = last ? { seq: last.seq, hash: last.hash } : null;
   const anchored = anchorVerdict(rows, anchor);
   const base = { count: chain.count, head, anchored };
-  if (!chain.ok) return { ok: false, ...base, brokenAtSeq: chain.brokenAtSeq, reason: chain.reason };
+  if (!chain.ok) {
+    return { ok: false, ...base, brokenAtSeq: chain.brokenAtSeq, brokenBy: 'chain', reason: chain.reason };
+  }
   if (anchored.status === 'mismatch') {
     return {
       ok: false,
       ...base,
       brokenAtSeq: anchored.seq!,
+      brokenBy: 'anchor',
       reason:
         `the chain was rewritten: record #${anchored.seq} has hash ${short(anchored.storedHash!)} in the database, ` +
         `but the lifecycle workflow anchored ${short(anchored.hash!)} when it was written. Every link was recomputed ` +
@@ -98,6 +103,7 @@ export function auditVerdict(
       ok: false,
       ...base,
       brokenAtSeq: chain.count + 1,
+      brokenBy: 'anchor',
       reason:
         `records were removed: the chain ends at #${chain.count}, but the lifecycle workflow anchored record ` +
         `#${anchored.seq} (hash ${short(anchored.hash!)})`,

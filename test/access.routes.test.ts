@@ -137,6 +137,8 @@ const TABLE: Record<string, Row> = {
     rule: { roles: ['governance-lead'], system: true },
     payload: {},
   },
+  // The proof the audit trail is intact is for those who answer for it.
+  'GET /api/v1/systems/:id/audit/verify': { rule: { roles: ['auditor', 'governance-lead', 'admin'], system: true } },
   'GET /systems/:id': { rule: { roles: ALL, system: true } },
   'POST /systems/:id/notifications/resend': { rule: { roles: WORKERS, system: true }, form: {} },
 };

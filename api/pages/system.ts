@@ -1,5 +1,6 @@
+import type { AuditVerification } from '../../domain/audit.js';
 import type { LifecycleState } from '../../domain/lifecycle.js';
-import type { EventRow, NotificationRow, SystemRow, VerifyChainResult } from '../../store/index.js';
+import type { EventRow, NotificationRow, SystemRow } from '../../store/index.js';
 import { escapeHtml as e } from '../html.js';
 import { governancePage, label, tierBadge, timeEl, when } from './layout.js';
 
@@ -10,7 +11,8 @@ export interface SystemPageData {
   /** The record store's projection, the fallback for the facts. */
   record: SystemRow | null;
   events: EventRow[];
-  chain: VerifyChainResult;
+  /** GET /api/v1/systems/:id/audit/verify's answer; null when there is nothing to verify (no workflow, no record). */
+  chain: AuditVerification | null;
   /** The system's e-mails given up on, newest first. */
   failedMail: NotificationRow[];
   /** After a re-send: what was done (plain text). */
@@ -114,10 +116,21 @@ ${s && s.stage === 'review_due' ? row('Escalations sent', String(s.reviewEscalat
 </dl>${s ? '' : '<p class="muted">The live lifecycle could not be asked just now; these facts come from the record store.</p>'}`;
 }
 
-function chainSection(c: VerifyChainResult): string {
-  const body = c.ok
-    ? `<p class="verify good" id="chain-status"><strong>Verified:</strong> all ${c.count} record${c.count === 1 ? '' : 's'} of the audit trail chain correctly (SHA-256 hash chain, nothing altered or removed).</p>`
-    : `<p class="verify bad" id="chain-status" role="alert"><strong>Broken:</strong> the hash chain fails at record #${c.brokenAtSeq} of ${c.count}: ${e(c.reason)}. The audit trail from that record on cannot be trusted.</p>`;
+function chainSection(c: AuditVerification | null): string {
+  const records = (n: number) => `${n} record${n === 1 ? '' : 's'}`;
+  let body: string;
+  if (!c) body = '<p id="chain-status">No records to verify.</p>';
+  else if (c.ok) {
+    const anchor =
+      c.anchored.status === 'matched'
+        ? `The chain was not rewritten either: ${e(c.anchored.detail)}.`
+        : `Not compared with the anchor kept outside the database: ${e(c.anchored.detail)}.`;
+    body = `<p class="verify good" id="chain-status"><strong>Verified:</strong> all ${records(c.count)} of the audit trail chain correctly (SHA-256 hash chain, nothing altered or removed). <span id="chain-anchor" data-status="${c.anchored.status}">${anchor}</span></p>`;
+  } else if (c.brokenBy === 'anchor') {
+    body = `<p class="verify bad" id="chain-status" role="alert"><strong>Broken:</strong> ${e(c.reason ?? '')}. <span id="chain-anchor" data-status="${c.anchored.status}">Checked against the head the lifecycle workflow keeps outside the database (record #${c.anchored.seq}).</span></p>`;
+  } else {
+    body = `<p class="verify bad" id="chain-status" role="alert"><strong>Broken:</strong> the hash chain fails at record #${c.brokenAtSeq} of ${c.count}: ${e(c.reason ?? '')}. The audit trail from that record on cannot be trusted. <span id="chain-anchor" data-status="${c.anchored.status}">${e(c.anchored.detail)}.</span></p>`;
+  }
   return `<section aria-labelledby="chain-h"><h2 id="chain-h">Audit trail integrity</h2>${body}</section>`;
 }
 

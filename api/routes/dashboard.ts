@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { stageSchema, type LifecycleState } from '../../domain/lifecycle.js';
+import { stageSchema } from '../../domain/lifecycle.js';
 import { emailSchema, systemIdSchema } from '../../domain/system.js';
-import { queryState } from '../lifecycle-state.js';
+import { verifyAuditTrail } from '../audit.js';
 import type { ApiContext } from '../context.js';
 import { storePeople } from '../../views/people.js';
 import { ApiError } from '../errors.js';
@@ -161,16 +161,16 @@ export const dashboardRoutes =
     /** What a system page shows; null for a system nobody knows. */
     async function systemPageData(id: string): Promise<SystemPageData | null> {
       if (!systemIdSchema.safeParse(id).success) return null;
-      const [state, record, events, chain, failedMail] = await Promise.all([
-        // The record store's projection stands in when the workflow cannot answer.
-        queryState(ctx, id).catch((): LifecycleState | null => null),
+      const [audit, record, failedMail] = await Promise.all([
+        // The same verification as GET /api/v1/systems/:id/audit/verify, anchor included; its state query is the
+        // page's, and the record store's projection stands in when the workflow cannot answer.
+        verifyAuditTrail(ctx, id),
         ctx.store.getSystem(id).then((r) => r ?? null),
-        ctx.store.listEvents(id),
-        ctx.store.verifyChain(id),
         ctx.store.listFailedNotifications([id]),
       ]);
-      if (!state && !record && events.length === 0) return null;
-      return { id, state, record, events, chain, failedMail };
+      if (!audit && !record) return null;
+      const { state = null, events = [], verification = null } = audit ?? {};
+      return { id, state, record, events, chain: verification, failedMail };
     }
 
     app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
