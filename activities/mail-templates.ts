@@ -1,5 +1,6 @@
 import { escapeHtml } from '../views/escape.js';
 import { describeVerdict } from '../domain/bias-gate.js';
+import { stepReference } from '../domain/control-mapping.js';
 import type { Notification } from '../domain/notifications.js';
 
 export interface RenderedMail {
@@ -35,13 +36,19 @@ function compose(subject: string, paragraphs: string[], action?: { label: string
 
 const stageWork: Record<string, { what: string; how: string }> = {
   impact_assessment: {
-    what: 'its impact assessment (ISO/IEC 42001 A.5, ISO/IEC 42005)',
+    what: `its impact assessment (${stepReference('impact_assessment')}; ISO/IEC 42005)`,
     how: 'PUT {url}/impact-assessment',
   },
-  bias_testing: { what: 'bias-testing evidence for its current model version', how: 'PUT {url}/bias-evidence' },
-  risk_treatment: { what: 'its risk-treatment plan', how: 'PUT {url}/treatment-plan' },
+  bias_testing: {
+    what: `bias-testing evidence for its current model version (${stepReference('bias_evidence')})`,
+    how: 'PUT {url}/bias-evidence',
+  },
+  risk_treatment: {
+    what: `its risk-treatment plan (${stepReference('treatment_plan')})`,
+    how: 'PUT {url}/treatment-plan',
+  },
   fria_notification: {
-    what: 'the record of notifying the market surveillance authority of its fundamental rights impact assessment (EU AI Act Art. 27)',
+    what: `the record of notifying the market surveillance authority of its fundamental rights impact assessment (EU AI Act Art. 27; ${stepReference('fria_notice')})`,
     how: 'POST {url}/fria-notification',
   },
 };
@@ -107,7 +114,7 @@ export function renderNotification(n: Notification, links: MailLinks): RenderedM
       return compose(
         `Periodic review coming up: ${n.systemName}`,
         [
-          `The periodic review of ${name} is due on ${day(n.reviewDueAt)}.`,
+          `The periodic review of ${name} (${stepReference('review')}) is due on ${day(n.reviewDueAt)}.`,
           `Submit it with POST ${systemUrl}/reviews.`,
         ],
         see,
@@ -115,7 +122,10 @@ export function renderNotification(n: Notification, links: MailLinks): RenderedM
     case 'review_due':
       return compose(
         `Periodic review due: ${n.systemName}`,
-        [`The review of ${name} is due (${day(n.reviewDueAt)}).`, `Submit it with POST ${systemUrl}/reviews.`],
+        [
+          `The periodic review of ${name} (${stepReference('review')}) is due (${day(n.reviewDueAt)}).`,
+          `Submit it with POST ${systemUrl}/reviews.`,
+        ],
         see,
       );
     case 'review_overdue':
@@ -130,7 +140,7 @@ export function renderNotification(n: Notification, links: MailLinks): RenderedM
         [
           `${n.reportedBy} reported a ${n.severity} incident on ${name}: ${n.description}`,
           ...(n.severity === 'serious'
-            ? ['Its approval no longer stands; an immediate review is required (ISO/IEC 42001 A.8.4, clause 10).']
+            ? [`Its approval no longer stands; an immediate review is required (${stepReference('incident')}).`]
             : []),
         ],
         see,

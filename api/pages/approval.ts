@@ -1,5 +1,6 @@
 import type { ImpactAssessment } from '../../domain/assessment.js';
 import { verdictLines } from '../../domain/bias-gate.js';
+import { controlLabel, stepReference, type StepId } from '../../domain/control-mapping.js';
 import type { BiasEvidence } from '../../domain/evidence.js';
 import type { LifecycleState } from '../../domain/lifecycle.js';
 import type { TreatmentPlan } from '../../domain/treatment.js';
@@ -25,6 +26,9 @@ export interface ApprovalPageData {
 
 const when = (iso: string) => iso.replace('T', ' ').slice(0, 16) + ' UTC';
 
+/** Under each part's heading: the control or clause it is the evidence of (domain/control-mapping.ts). */
+const cites = (step: StepId) => `<p class="muted cites">Evidence for ${e(stepReference(step))}</p>`;
+
 function assessmentSection(state: LifecycleState, doc: ImpactAssessment | undefined): string {
   const a = state.assessment;
   if (!a) return '<p class="muted">No impact assessment is on record.</p>';
@@ -38,6 +42,7 @@ function assessmentSection(state: LifecycleState, doc: ImpactAssessment | undefi
     .join('');
   return `
 <h2>Impact assessment v${a.version}</h2>
+${cites('impact_assessment')}
 <p>Submitted by ${e(a.submittedBy)} on ${e(when(a.submittedAt))}. Risk tier <strong>${e(a.riskTier)}</strong> (highest score ${a.score}).</p>
 <p><strong>Intended purpose:</strong> ${e(doc.intendedPurpose)}</p>
 <p><strong>Context of use:</strong> ${e(doc.contextOfUse)}</p>
@@ -89,6 +94,7 @@ function evidenceSection(state: LifecycleState): string {
     .map((a) => `<li>${e(when(a.at))}: ${e(a.by)} accepted the risk of ${e(a.metrics.join(', '))}</li>`)
     .join('');
   return `<h2>Bias-testing evidence v${ev.version}</h2>
+${cites('bias_evidence')}
 <p>Test run on ${e(ev.effectiveDate)} for model ${e(ev.modelVersion)}; dataset: ${e(ev.dataset)}; judged by policy ${e(ev.policyVersion)}. ${source}</p>
 <table class="stack words"><caption>Fairness metrics against the policy</caption>
 <thead><tr>${head}</tr></thead>
@@ -103,10 +109,11 @@ function planSection(state: LifecycleState, doc: TreatmentPlan | undefined): str
   const rows = doc.items
     .map(
       (i) =>
-        `<tr><td data-label="Risk">${e(i.risk)}</td><td data-label="Option">${e(i.option)}</td><td data-label="Annex A controls">${e(i.controls.join(', '))}</td><td data-label="Measures">${e(i.measures)}</td><td data-label="Owner">${e(i.owner)}, by ${e(i.dueDate)}</td><td data-label="Residual">${e(i.residualSeverity)} × ${e(i.residualLikelihood)}</td></tr>`,
+        `<tr><td data-label="Risk">${e(i.risk)}</td><td data-label="Option">${e(i.option)}</td><td data-label="Annex A controls">${e(i.controls.map(controlLabel).join('; '))}</td><td data-label="Measures">${e(i.measures)}</td><td data-label="Owner">${e(i.owner)}, by ${e(i.dueDate)}</td><td data-label="Residual">${e(i.residualSeverity)} × ${e(i.residualLikelihood)}</td></tr>`,
     )
     .join('');
   return `<h2>Risk-treatment plan v${plan.version}</h2>
+${cites('treatment_plan')}
 <p>Highest residual risk score <strong>${plan.residualScore}</strong>${plan.requiresRiskAcceptance ? ' — <strong>above the risk appetite</strong>: the governance lead must accept it separately' : ' (within the risk appetite)'}.</p>
 <table class="stack words"><caption>Treated risks</caption>
 <thead><tr><th scope="col">Risk</th><th scope="col">Option</th><th scope="col">Annex A controls</th><th scope="col">Measures</th><th scope="col">Owner</th><th scope="col">Residual</th></tr></thead>
@@ -143,6 +150,7 @@ ${assessmentSection(s, d.documents.assessment)}${evidenceSection(s)}${planSectio
 ${d.error ? `<p class="error" role="alert">${e(d.error)}</p>` : ''}
 ${system}
 <h2 id="decide">Your decision${s?.approval ? `: ${e(s.approval.kind.replaceAll('_', ' '))}, step ${s.approval.step} of ${s.approval.chain.length}` : ''}</h2>
+${s?.approval ? cites(s.approval.kind === 'review' ? 'review' : 'plan_approval') : ''}
 ${s?.approval ? `<p class="muted">You decide on content with digest <code>${e(s.approval.digest.slice(0, 16))}…</code>; any later change needs a new decision.</p>` : ''}
 <form method="post" action="${e(d.action)}">
 <input type="hidden" name="csrf" value="${e(d.csrf)}">

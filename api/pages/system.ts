@@ -1,4 +1,5 @@
 import type { AuditVerification } from '../../domain/audit.js';
+import { stepsForEvent, stepsReference } from '../../domain/control-mapping.js';
 import type { LifecycleState } from '../../domain/lifecycle.js';
 import type { EventRow, NotificationRow, SystemRow } from '../../store/index.js';
 import { escapeHtml as e } from '../html.js';
@@ -138,16 +139,17 @@ function timeline(events: EventRow[]): string {
   if (events.length === 0) return '<p>No records yet.</p>';
   const rows = events
     .map(
-      (ev) => `<tr data-type="${e(ev.type)}">
+      (ev) => `<tr data-type="${e(ev.type)}" id="event-${ev.seq}">
 <td data-label="#" class="num seq">${ev.seq}</td>
 <td data-label="When" class="nowrap when">${timeEl(ev.at.toISOString())}</td>
 <td data-label="Who" class="who">${e(ev.actor ?? 'the lifecycle (automatic)')}</td>
 <td data-label="What">${e(describeEvent(ev))}</td>
+<td data-label="Evidence for" class="cites">${e(stepsReference(stepsForEvent(ev)).replace('ISO/IEC 42001 ', '')) || '—'}</td>
 </tr>`,
     )
     .join('');
   return `<table class="stack" id="timeline"><caption>${events.length} record${events.length === 1 ? '' : 's'}, oldest first</caption>
-<thead><tr><th scope="col" class="num">#</th><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th></tr></thead>
+<thead><tr><th scope="col" class="num">#</th><th scope="col">When</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Evidence for (ISO/IEC 42001)</th></tr></thead>
 <tbody>${rows}</tbody></table>`;
 }
 

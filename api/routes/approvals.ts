@@ -3,6 +3,7 @@ import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { decisionBreach, delegationBreach, type DutyBreach } from '../../domain/duties.js';
 import { decisionKindSchema, returnStages, type LifecycleState } from '../../domain/lifecycle.js';
+import { stepReference } from '../../domain/control-mapping.js';
 import { storable } from '../../domain/storable.js';
 import { verifyApprovalLink, type ApprovalClaims, type LinkRefusal } from '../../links/approval-links.js';
 import { signDecisionProof } from '../../links/decision-proofs.js';
@@ -158,7 +159,7 @@ export const approvalRoutes =
         'segregation_of_duties',
         what === 'Decision' ? 403 : 422,
         `${what} not recorded: segregation of duties`,
-        `${breach.message} (rule ${breach.rule}, ISO/IEC 42001 A.3.2).`,
+        `${breach.message} (rule ${breach.rule}, ${stepReference('segregation_of_duties')}).`,
       );
       return true;
     }

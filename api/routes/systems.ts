@@ -34,6 +34,7 @@ import {
 } from '../../domain/operations.js';
 import { SA } from '../../domain/search-attributes.js';
 import { decisionBreach, pendingApproverBreach, registrationBreach, type DutyBreach } from '../../domain/duties.js';
+import { stepReference } from '../../domain/control-mapping.js';
 import { storable } from '../../domain/storable.js';
 import { signDecisionProof } from '../../links/decision-proofs.js';
 import { registrationSchema, systemIdSchema, workflowIdFor, type Registration } from '../../domain/system.js';
@@ -103,7 +104,7 @@ function refuseDutyBreach(breach: DutyBreach | null): void {
   throw new ApiError(422, {
     error: 'segregation_of_duties',
     rule: breach.rule,
-    message: `${breach.message} (rule ${breach.rule}, ISO/IEC 42001 A.3.2)`,
+    message: `${breach.message} (rule ${breach.rule}, ${stepReference('segregation_of_duties')})`,
   });
 }
 
@@ -533,7 +534,7 @@ export const systemRoutes =
       path: '/reviews',
       roles: WORKERS,
       actors: [['performedBy']],
-      summary: 'Submit a periodic review (ISO/IEC 42001 clause 9) for sign-off',
+      summary: `Submit a periodic review (${stepReference('review')}) for sign-off`,
       body: reviewSchema,
       update: submitReviewUpdate,
       status: 202,
