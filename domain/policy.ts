@@ -95,6 +95,12 @@ export const policySchema = z
       /** Corrective actions not closed after this long are escalated. */
       correctiveActionDue: durationSchema,
     }),
+    /**
+     * Dates that name something that already happened (occurredAt, effectiveDate, notifiedAt) may lie at most
+     * this far ahead of the workflow's clock, for senders whose clocks run ahead (domain/dates.ts). Absent in
+     * policies from before the check, whose runs do not check.
+     */
+    pastDates: z.object({ clockSkewTolerance: durationSchema }).optional(),
     /** How long one workflow run may last before it continues as new, so no run spans a whole review cycle. */
     runs: z.object({
       continueAsNewAfter: durationSchema,
