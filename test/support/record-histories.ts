@@ -18,6 +18,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { historyToJSON, type History } from '@temporalio/common/lib/proto-utils.js';
+import { sql } from 'kysely';
 import { durationMs } from '../../domain/duration.js';
 import { workflowIdFor } from '../../domain/system.js';
 import type { MailboxMessage } from '../../embedded/dev-mailbox.js';
@@ -34,6 +35,7 @@ import {
 import { signApprovalLink } from '../../links/approval-links.js';
 import { signDecisionProof } from '../../links/decision-proofs.js';
 import { decideUpdate } from '../../workflows/messages.js';
+import { computeEventHash, GENESIS_HASH } from '../../store/index.js';
 import { genderAndAgeGroups, predictionsCsv } from './predictions.js';
 import { tokenRequest, walker } from './walk.js';
 
@@ -609,7 +611,47 @@ const scenarios: Scenario[] = [
       return { 'v2-gate-monitoring-reopens': undefined };
     },
   },
+  {
+    name: 'v2-audit-anchor',
+    systemId: 'replay2-audit-anchor',
+    description:
+      'every batch sends the head the workflow anchored; the chain rewritten consistently in the database, the next batch finds another hash there and the workflow keeps its anchor; the lifecycle goes on',
+    async run(t, w, id) {
+      await assessed(w, id);
+      await settled(t, id);
+      const anchored = (await w.view(id)).auditHead as { seq: number; hash: string };
+      await rewriteChain(t, id);
+      await w.evidence(id);
+      await w.until(id, (v) => v.stage === 'risk_treatment', 'stage risk_treatment');
+      await settled(t, id);
+      const kept = (await w.view(id)).auditHead;
+      if (kept.seq !== anchored.seq || kept.hash !== anchored.hash) throw new Error('the anchor followed the rewrite');
+      return { 'v2-audit-anchor': undefined };
+    },
+  },
 ];
+
+/** What someone with database access can do: change a record and recompute every hash so the chain still links. */
+async function rewriteChain(t: LifecycleEnv, id: string): Promise<void> {
+  const events = await t.store.listEvents(id);
+  await t.store.db.transaction().execute(async (trx) => {
+    await sql`alter table events disable trigger events_append_only`.execute(trx);
+    let prevHash = GENESIS_HASH;
+    for (const ev of events) {
+      const payload =
+        ev.type === 'assessment_submitted' ? { ...(ev.payload as object), riskTier: 'minimal' } : ev.payload;
+      const hash = computeEventHash(prevHash, { ...ev, payload });
+      await trx
+        .updateTable('events')
+        .set({ payload: JSON.stringify(payload), prevHash, hash })
+        .where('systemId', '=', id)
+        .where('seq', '=', ev.seq)
+        .execute();
+      prevHash = hash;
+    }
+    await sql`alter table events enable trigger events_append_only`.execute(trx);
+  });
+}
 
 const only = process.argv.slice(2);
 const unknown = only.filter((n) => !scenarios.some((s) => s.name === n));
