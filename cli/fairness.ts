@@ -4,10 +4,9 @@
  * (domain/fairness/schema.ts) is the one object printed; without, a table per feature and the metrics.
  */
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { extname } from 'node:path';
 import { thresholdsSchema, type FairnessReport, type Rate } from '../domain/fairness/schema.js';
-import { FairnessFileError, analysePredictions, type PredictionSpec } from '../fairness/reader.js';
+import { FairnessFileError, analysePredictions } from '../fairness/reader.js';
+import { readableFileSize, specFromFlags } from './prediction-flags.js';
 import { CliError, EXIT, usageError } from './errors.js';
 import { readJsonFile, validate } from './files.js';
 
@@ -57,24 +56,7 @@ export async function fairnessCommand(
   file: string,
   flags: FairnessFlags,
 ): Promise<{ json: FairnessReport; text: string }> {
-  for (const [flag, what] of [
-    ['label', 'COL'],
-    ['prediction', 'COL'],
-    ['sensitive', 'COL[,COL…]'],
-  ] as const) {
-    if (!flags[flag]?.trim()) throw usageError(`fairness needs --${flag} ${what}`);
-  }
-  const sensitive = flags.sensitive!.split(',').map((s) => s.trim());
-  if (sensitive.some((s) => s === '')) throw usageError(`--sensitive ${flags.sensitive} has an empty column name`);
-  const ext = extname(file).toLowerCase();
-  const format = flags.format ?? (ext === '.csv' ? 'csv' : ext === '.jsonl' || ext === '.ndjson' ? 'jsonl' : undefined);
-  if (format !== 'csv' && format !== 'jsonl') {
-    throw usageError(
-      flags.format !== undefined
-        ? `--format ${flags.format}: csv or jsonl`
-        : `cannot tell the format of ${file} from its extension: give --format csv or --format jsonl`,
-    );
-  }
+  const spec = specFromFlags('fairness', file, flags);
   if (flags.mode !== undefined && flags.mode !== 'point' && flags.mode !== 'interval') {
     throw usageError(`--mode ${flags.mode}: interval or point`);
   }
@@ -82,15 +64,6 @@ export async function fairnessCommand(
     flags.thresholds === undefined
       ? undefined
       : validate(thresholdsSchema, await readJsonFile(flags.thresholds), 'thresholds file', flags.thresholds);
-  const spec: PredictionSpec = {
-    format,
-    label: flags.label!.trim(),
-    prediction: flags.prediction!.trim(),
-    sensitive,
-    score: flags.score?.trim(),
-    weight: flags.weight?.trim(),
-    positive: flags.positive,
-  };
   const options = {
     level: number('level', flags.level, (n) => n > 0 && n < 1, 'a level between 0 and 1, e.g. 0.95'),
     resamples: number('resamples', flags.resamples, integer(0, 100_000), 'a whole number from 0 to 100000'),
@@ -103,14 +76,7 @@ export async function fairnessCommand(
   };
   const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
 
-  try {
-    const info = await stat(file);
-    if (info.isDirectory()) throw Object.assign(new Error('it is a directory'), { code: 'EISDIR' });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message;
-    throw new CliError(EXIT.USAGE, { error: 'file_unreadable', message: `cannot read ${file}: ${why}`, file });
-  }
+  await readableFileSize(file);
   let report: FairnessReport;
   try {
     report = await analysePredictions(createReadStream(file), spec, defined);

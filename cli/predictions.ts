@@ -5,12 +5,10 @@
  * hold approval.
  */
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { extname } from 'node:path';
 import { headProblems, readHead } from '../fairness/head.js';
-import type { PredictionSpecInput } from '../domain/bias-gate.js';
 import type { MetricVerdict } from '../domain/evidence.js';
-import { CliError, EXIT, usageError, type Issue } from './errors.js';
+import { readableFileSize, specFromFlags } from './prediction-flags.js';
+import { CliError, EXIT, type Issue } from './errors.js';
 import type { Api } from './http.js';
 
 export const PREDICTIONS_USAGE = `  evidence <id> --predictions FILE --label COL --prediction COL --sensitive COL[,COL…]
@@ -127,47 +125,13 @@ interface Analysis {
 
 export async function uploadPredictions(id: string, flags: PredictionFlags, io: Io): Promise<Output> {
   const file = flags.predictions!;
-  for (const [flag, what] of [
-    ['label', 'COL'],
-    ['prediction', 'COL'],
-    ['sensitive', 'COL[,COL…]'],
-  ] as const) {
-    if (!flags[flag]?.trim()) throw usageError(`evidence --predictions needs --${flag} ${what}`);
-  }
-  const sensitive = flags.sensitive!.split(',').map((c) => c.trim());
-  if (sensitive.some((c) => c === '')) throw usageError(`--sensitive ${flags.sensitive} has an empty column name`);
-  const ext = extname(file).toLowerCase();
-  const format = flags.format ?? (ext === '.csv' ? 'csv' : ext === '.jsonl' || ext === '.ndjson' ? 'jsonl' : undefined);
-  if (format !== 'csv' && format !== 'jsonl') {
-    throw usageError(
-      flags.format !== undefined
-        ? `--format ${flags.format}: csv or jsonl`
-        : `cannot tell the format of ${file} from its extension: give --format csv or --format jsonl`,
-    );
-  }
+  const spec = specFromFlags('evidence --predictions', file, flags);
+  const { format, sensitive } = spec;
   const date = flags['effective-date'];
   if (date !== undefined && (!/^\d{4}-\d{2}-\d{2}$/.test(date) || Number.isNaN(Date.parse(`${date}T00:00:00Z`)))) {
     throw invalidOptions('evidence', [{ path: '--effective-date', message: 'must be a date like 2026-11-20' }]);
   }
-  let bytes: number;
-  try {
-    const info = await stat(file);
-    if (info.isDirectory()) throw Object.assign(new Error('it is a directory'), { code: 'EISDIR' });
-    bytes = info.size;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message;
-    throw new CliError(EXIT.USAGE, { error: 'file_unreadable', message: `cannot read ${file}: ${why}`, file });
-  }
-  const spec: PredictionSpecInput = {
-    format,
-    label: flags.label!.trim(),
-    prediction: flags.prediction!.trim(),
-    sensitive,
-    ...(flags.weight !== undefined ? { weight: flags.weight.trim() } : {}),
-    ...(flags.score !== undefined ? { score: flags.score.trim() } : {}),
-    ...(flags.positive !== undefined ? { positive: flags.positive } : {}),
-  };
+  const bytes = await readableFileSize(file);
   // The server refuses these too, but only once the whole file is up: say it before sending gigabytes.
   const problems = headProblems(await readHead(createReadStream(file), format), spec, bytes);
   if (problems.length) {
