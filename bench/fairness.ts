@@ -178,7 +178,7 @@ const columnArgs = (file: string) => [
   COLUMNS.sensitive.join(','),
 ];
 
-async function runOurs(file: string): Promise<FairnessOursResult & { wallSeconds: number }> {
+export async function runOurs(file: string): Promise<FairnessOursResult & { wallSeconds: number }> {
   const node = [process.execPath, '--import', 'tsx', OURS_SCRIPT, ...columnArgs(file)];
   const core = oneCore();
   const [cmd, ...args] = core === undefined ? node : ['/usr/bin/taskset', '--cpu-list', core, ...node];
@@ -186,7 +186,7 @@ async function runOurs(file: string): Promise<FairnessOursResult & { wallSeconds
   return { ...parseLast('bench/fairness-ours.ts', oursResultSchema, run.stdout), wallSeconds: run.wallSeconds };
 }
 
-async function runFairlearn(file: string): Promise<FairlearnResult & { wallSeconds: number }> {
+export async function runFairlearn(file: string): Promise<FairlearnResult & { wallSeconds: number }> {
   const { python, env } = await ensureFairlearn();
   const run = await runChild(
     'Fairlearn (bench/fairness_metricframe.py)',
