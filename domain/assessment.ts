@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { storable } from './storable.js';
+import { classificationProblems, euAiActSchema, type EuAiActCategory, type TransparencyDuty } from './eu-ai-act.js';
 import { likelihoods, maxTier, severities, type Policy, type RiskTier } from './policy.js';
 
 /**
@@ -28,20 +29,7 @@ export const impactSchema = z.object({
 
 const text = (max = 4000) => z.string().trim().min(3).max(max);
 
-/** EU AI Act categories: Art. 5 prohibited practices, Art. 6 / Annex III high-risk, Art. 50 transparency duties, minimal. */
-export const euAiActCategories = ['prohibited', 'high_risk', 'limited', 'minimal'] as const;
-export type EuAiActCategory = (typeof euAiActCategories)[number];
-
-export const annexIIIAreas = [
-  'biometrics',
-  'critical_infrastructure',
-  'education',
-  'employment',
-  'essential_services',
-  'law_enforcement',
-  'migration',
-  'justice_democracy',
-] as const;
+export { annexIIIAreas, euAiActCategories, type EuAiActCategory } from './eu-ai-act.js';
 
 /** A.7: where the data came from and how fit it is. */
 export const dataSourceSchema = z.object({
@@ -75,11 +63,7 @@ export const impactAssessmentSchema = storable(
       intendedPurpose: z.string().trim().min(10).max(4000),
       contextOfUse: z.string().trim().min(10).max(4000),
       foreseeableMisuse: z.array(z.string().trim().min(3).max(1000)).max(50).default([]),
-      euAiAct: z.object({
-        category: z.enum(euAiActCategories),
-        annexIIIArea: z.enum(annexIIIAreas).optional(),
-        rationale: text(),
-      }),
+      euAiAct: euAiActSchema,
       /** Whether the system takes or supports decisions about natural persons. */
       decisionsAboutPeople: z.boolean(),
       impacts: z.array(impactSchema).min(1, 'list at least one identified impact').max(200),
@@ -89,12 +73,8 @@ export const impactAssessmentSchema = storable(
       summary: z.string().trim().max(4000).optional(),
     })
     .superRefine((a, ctx) => {
-      if (a.euAiAct.category === 'high_risk' && !a.euAiAct.annexIIIArea) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['euAiAct', 'annexIIIArea'],
-          message: 'name the Annex III area of a high-risk system',
-        });
+      for (const p of classificationProblems(a.euAiAct)) {
+        ctx.addIssue({ code: 'custom', path: ['euAiAct', ...p.path], message: p.message });
       }
     }),
 );
@@ -117,16 +97,19 @@ export function tierForScore(score: number, policy: Policy): RiskTier {
 /**
  * The worst impact decides the tier (a single severe, likely harm is not
  * averaged away), raised to the floor of the system's EU AI Act category.
+ * Art. 50 duties apply alongside any category: a system that has them is
+ * raised to at least the limited category's floor whatever its category.
  */
 export function deriveRiskTier(
   assessment: {
     impacts: Pick<Impact, 'severity' | 'likelihood'>[];
-    euAiAct: { category: EuAiActCategory };
+    euAiAct: { category: EuAiActCategory; transparency?: readonly TransparencyDuty[] };
   },
   policy: Policy,
 ): { tier: RiskTier; score: number } {
   const score = Math.max(...assessment.impacts.map((i) => impactScore(i, policy)));
   const category = assessment.euAiAct.category;
   const floor = category === 'prohibited' ? 'high' : policy.euAiActTierFloor[category];
-  return { tier: maxTier(tierForScore(score, policy), floor), score };
+  const withDuties = assessment.euAiAct.transparency?.length ? maxTier(floor, policy.euAiActTierFloor.limited) : floor;
+  return { tier: maxTier(tierForScore(score, policy), withDuties), score };
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { EuAiActCategory } from './assessment.js';
+import type { EuAiActFacts } from './eu-ai-act.js';
 import type { AnalysisRecord } from './bias-gate.js';
 import type { MetricVerdict } from './evidence.js';
 import type { Incident } from './operations.js';
@@ -96,8 +97,32 @@ export interface AssessmentRecord {
   score: number;
   digest: string;
   euAiActCategory: EuAiActCategory;
+  /** The classification's facts (Annex I/III basis, derogation, Art. 50 duties, GPAI); absent on older records. */
+  euAiAct?: EuAiActFacts;
   decisionsAboutPeople: boolean;
   impacts: number;
+}
+
+/** The authority's notification of a FRIA's results (EU AI Act Art. 27(3)). */
+export interface FriaNotice {
+  notifiedAt: string;
+  authority: string;
+  reference: string | null;
+  /** The assessment whose FRIA was notified; absent on notifications recorded before it was kept. */
+  assessmentVersion?: number;
+}
+
+export interface FriaState {
+  required: boolean;
+  notifiedAt: string | null;
+  authority: string | null;
+  reference: string | null;
+  /** Why a FRIA is (not) required (domain/eu-ai-act.ts friaScope); absent in runs from before it was kept. */
+  basis?: string;
+  /** The assessment version the current notification covers. */
+  assessmentVersion?: number;
+  /** Notifications a later re-assessment superseded, oldest first. */
+  superseded?: FriaNotice[];
 }
 
 export interface EvidenceRecord {
@@ -230,7 +255,7 @@ export interface LifecycleState {
   approvedDigest: string | null;
   approvedAt: string | null;
   decisions: DecisionRecord[];
-  fria: { required: boolean; notifiedAt: string | null; authority: string | null; reference: string | null };
+  fria: FriaState;
   reviewDueAt: string | null;
   reviewTrigger: ReviewRecord['trigger'] | null;
   reviewReminderSent: boolean;

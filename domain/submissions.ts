@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { annexIIIAreas, euAiActCategories, type ImpactAssessment } from './assessment.js';
+import type { ImpactAssessment } from './assessment.js';
 import { contentDigest } from './digest.js';
+import { euAiActFacts, euAiActFactsSchema } from './eu-ai-act.js';
 import type { BiasEvidence } from './evidence.js';
 import { likelihoods, severities } from './policy.js';
 import { storable } from './storable.js';
@@ -21,10 +22,7 @@ const scored = z.object({ severity: z.enum(severities), likelihood: z.enum(likel
 export const assessmentSubmissionSchema = z.strictObject({
   submittedBy: emailSchema,
   digest: sha256Schema,
-  euAiAct: z.strictObject({
-    category: z.enum(euAiActCategories),
-    annexIIIArea: z.enum(annexIIIAreas).optional(),
-  }),
+  euAiAct: euAiActFactsSchema,
   decisionsAboutPeople: z.boolean(),
   friaIncluded: z.boolean(),
   impacts: z.array(scored).min(1).max(200),
@@ -86,10 +84,7 @@ export function assessmentSubmission(a: ImpactAssessment, digest = documentDiges
   return {
     submittedBy: a.submittedBy,
     digest,
-    euAiAct: {
-      category: a.euAiAct.category,
-      ...(a.euAiAct.annexIIIArea ? { annexIIIArea: a.euAiAct.annexIIIArea } : {}),
-    },
+    euAiAct: euAiActFacts(a.euAiAct),
     decisionsAboutPeople: a.decisionsAboutPeople,
     friaIncluded: a.fria !== undefined,
     impacts: a.impacts.map((i) => ({ severity: i.severity, likelihood: i.likelihood })),

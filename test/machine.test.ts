@@ -66,14 +66,14 @@ function newModelVersion(state: LifecycleState, ctx: Ctx, raw: Record<string, un
   return m.newModelVersion(state, ctx, m.validateNewVersion(state, doc(newVersionSchema, raw, state)));
 }
 function reportIncident(state: LifecycleState, ctx: Ctx, raw: Record<string, unknown>) {
-  return m.reportIncident(state, ctx, m.validateIncident(state, doc(incidentSchema, raw, state)));
+  return m.reportIncident(state, ctx, m.validateIncident(state, ctx, doc(incidentSchema, raw, state)));
 }
 function closeIncident(state: LifecycleState, ctx: Ctx, id: string, raw: Record<string, unknown>) {
   return m.closeIncident(state, ctx, id, m.validateIncidentClosure(state, id, doc(incidentClosureSchema, raw, state)));
 }
 function recordAuthorityNotification(state: LifecycleState, ctx: Ctx, raw: Record<string, unknown>) {
   const n = doc(authorityNotificationSchema, raw, state);
-  return m.recordAuthorityNotification(state, ctx, m.validateAuthorityNotification(state, n));
+  return m.recordAuthorityNotification(state, ctx, m.validateAuthorityNotification(state, ctx, n));
 }
 function retire(state: LifecycleState, ctx: Ctx, raw: Record<string, unknown>) {
   return m.retire(state, ctx, m.validateRetirement(state, doc(retirementSchema, raw, state)));
@@ -288,22 +288,16 @@ describe('impact assessment', () => {
   it('reports the paths of invalid fields', () => {
     const { state } = fresh();
     const body = assessmentBody();
+    const { annexIIIArea: _area, annexIIIPoint: _point, ...noBasis } = body.euAiAct;
     const r = refusal(() =>
-      submitAssessment(state, ctxAt(T0), {
-        ...body,
-        submittedBy: 'not-an-email',
-        impacts: [],
-        euAiAct: { ...body.euAiAct, annexIIIArea: undefined },
-      }),
+      submitAssessment(state, ctxAt(T0), { ...body, submittedBy: 'not-an-email', impacts: [], euAiAct: noBasis }),
     );
     expect(r.type).toBe('InvalidInput');
     expect(r.stage).toBe('impact_assessment');
     // Every problem at once, the high-risk refinement included.
-    expect(r.issues.map((i) => i.path).sort()).toEqual(['euAiAct.annexIIIArea', 'impacts', 'submittedBy']);
-    const r2 = refusal(() =>
-      submitAssessment(state, ctxAt(T0), { ...body, euAiAct: { ...body.euAiAct, annexIIIArea: undefined } }),
-    );
-    expect(r2.issues.map((i) => i.path)).toEqual(['euAiAct.annexIIIArea']);
+    expect(r.issues.map((i) => i.path).sort()).toEqual(['euAiAct.annexIIIPoint', 'impacts', 'submittedBy']);
+    const r2 = refusal(() => submitAssessment(state, ctxAt(T0), { ...body, euAiAct: noBasis }));
+    expect(r2.issues.map((i) => i.path)).toEqual(['euAiAct.annexIIIPoint']);
   });
 
   it('refuses an assessment in the wrong stage', () => {
@@ -908,7 +902,7 @@ describe('periodic review', () => {
       ['review_due', 'approval'],
     ]);
     expect(state.review).toMatchObject({ cycle: 0, trigger: 'early', performedBy: OWNER });
-    expect(state.evidence).toMatchObject({ version: 2, effectiveDate: '2027-05-10', failed: [] });
+    expect(state.evidence).toMatchObject({ version: 2, effectiveDate: '2026-11-30', failed: [] });
     expect(state.approval).toMatchObject({
       purpose: 'review',
       kind: 'review',

@@ -254,7 +254,7 @@ async function lifecycle(input: LifecycleInput): Promise<LifecycleState> {
   );
   onUpdate(
     reportIncidentUpdate,
-    (i) => machine.validateIncident(state, i),
+    (i) => machine.validateIncident(state, ctx(), i),
     (i) => machine.reportIncident(state, ctx(), i),
   );
   onUpdate(
@@ -264,7 +264,7 @@ async function lifecycle(input: LifecycleInput): Promise<LifecycleState> {
   );
   onUpdate(
     recordAuthorityNotificationUpdate,
-    (n) => machine.validateAuthorityNotification(state, n),
+    (n) => machine.validateAuthorityNotification(state, ctx(), n),
     (n) => machine.recordAuthorityNotification(state, ctx(), n),
   );
   onUpdate(

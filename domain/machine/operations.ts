@@ -26,7 +26,7 @@ import {
   invalidateApproval,
 } from './core.js';
 import { requestApproval } from './approvals.js';
-import { recordEvidence, refuseDeclaredMetrics } from './work.js';
+import { recordEvidence, refuseDeclaredMetrics, refuseFutureDates } from './work.js';
 import { blockingMetrics, gateOf } from '../bias-gate.js';
 
 /** Life after approval: new model versions, incidents, periodic reviews, retirement. */
@@ -95,9 +95,11 @@ export function newModelVersion(state: LifecycleState, ctx: Ctx, v: NewVersion) 
 
 // ---- incidents ---------------------------------------------------------------------------------
 
-export function validateIncident(state: LifecycleState, raw: unknown): Incident {
+export function validateIncident(state: LifecycleState, ctx: Ctx, raw: unknown): Incident {
   requireNotFinal(state, 'an incident');
-  return accept(incidentSchema, raw, state.stage);
+  const incident = accept(incidentSchema, raw, state.stage);
+  refuseFutureDates(state, ctx, [{ path: 'occurredAt', value: incident.occurredAt }]);
+  return incident;
 }
 
 export function reportIncident(state: LifecycleState, ctx: Ctx, incident: Incident) {
@@ -178,6 +180,7 @@ export function closeIncident(state: LifecycleState, ctx: Ctx, incidentId: strin
 export function validateReview(state: LifecycleState, ctx: Ctx, raw: unknown): ReviewSubmission {
   requireStage(state, ['active', 'review_due'], 'a review');
   const r = accept(reviewSubmissionSchema, raw, state.stage);
+  refuseFutureDates(state, ctx, [{ path: 'biasEvidence.effectiveDate', value: r.biasEvidence?.effectiveDate }]);
   const needsEvidence = biasTestingRequired(state, ctx.policy);
   const stale = !state.evidence || evidenceIsStale(state.evidence.effectiveDate, ctx.now, ctx.policy);
   if (needsEvidence && stale && !r.materialChange && !r.biasEvidence) {

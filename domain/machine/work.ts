@@ -1,4 +1,6 @@
 import { deriveRiskTier } from '../assessment.js';
+import { futureDateIssues } from '../dates.js';
+import { friaScope, submissionProblems } from '../eu-ai-act.js';
 import {
   analysisRequestSchema,
   blockingMetrics,
@@ -15,7 +17,7 @@ import {
   type FairnessRiskAcceptance,
 } from '../bias-gate.js';
 import { judgeEvidence, metricKey, type MetricVerdict } from '../evidence.js';
-import { keepRecent, type LifecycleState, type Stage } from '../lifecycle.js';
+import { keepRecent, type FriaNotice, type LifecycleState, type Stage } from '../lifecycle.js';
 import { authorityNotificationSchema, type AuthorityNotification } from '../operations.js';
 import {
   assessmentSubmissionSchema,
@@ -43,19 +45,29 @@ import { requestApproval } from './approvals.js';
 
 /** The AI team's submissions: impact assessment, bias evidence, risk treatment, the FRIA notification. */
 
+/** A date naming something that already happened cannot lie in the future (422 naming the field). */
+export function refuseFutureDates(
+  state: LifecycleState,
+  ctx: Ctx,
+  dates: { path: string; value: string | undefined }[],
+): void {
+  const issues = futureDateIssues(dates, ctx.now, ctx.policy);
+  if (issues.length > 0) {
+    throw new Refusal('InvalidInput', issues.map((i) => `${i.path}: ${i.message}`).join('; '), state.stage, issues);
+  }
+}
+
 // ---- impact assessment -------------------------------------------------------------------------
 
 export function validateAssessment(state: LifecycleState, raw: unknown): AssessmentSubmission {
   requireStage(state, ['impact_assessment'], 'an impact assessment');
   const a = accept(assessmentSubmissionSchema, raw, state.stage);
-  const isDeployer = state.registration.deployment.role !== 'provider';
-  if (a.euAiAct.category === 'high_risk' && isDeployer && !a.friaIncluded) {
-    throw new Refusal(
-      'InvalidInput',
-      'fria: a deployer of a high-risk system must include the fundamental rights impact assessment (EU AI Act Art. 27)',
-      state.stage,
-      [{ path: 'fria', message: 'is required for a deployer of a high-risk system (EU AI Act Art. 27)' }],
-    );
+  const problems = submissionProblems(state.registration.deployment.role, a.euAiAct, a.friaIncluded).map((p) => ({
+    path: p.path.join('.'),
+    message: p.message,
+  }));
+  if (problems.length > 0) {
+    throw new Refusal('InvalidInput', problems.map((p) => `${p.path}: ${p.message}`).join('; '), state.stage, problems);
   }
   return a;
 }
@@ -72,14 +84,44 @@ export function submitAssessment(state: LifecycleState, ctx: Ctx, content: Asses
     score,
     digest: content.digest,
     euAiActCategory: content.euAiAct.category,
+    euAiAct: content.euAiAct,
     decisionsAboutPeople: content.decisionsAboutPeople,
     impacts: content.impacts.length,
   };
   state.riskTier = tier;
   if (state.plan) state.plan.current = false;
-  state.fria.required = content.euAiAct.category === 'high_risk' && state.registration.deployment.role !== 'provider';
-  const effects: Effect[] = [{ kind: 'assessment', record: state.assessment }];
+  const scope = friaScope(state.registration.deployment.role, content.euAiAct);
+  const notified = state.fria.notifiedAt;
+  state.fria.required = scope.required;
+  state.fria.basis = scope.basis;
   const by = content.submittedBy;
+  const superseded: Effect[] = [];
+  // A re-assessment redoes the FRIA it contains (Art. 27(2)); the authority is told the new results (Art. 27(3)).
+  // Assessments from before Art. 27(1)'s scope was recorded keep the notification they had.
+  if (scope.art27 && scope.required && notified) {
+    const { assessmentVersion, superseded: earlier = [] } = state.fria;
+    const previous: FriaNotice = {
+      notifiedAt: notified,
+      authority: state.fria.authority ?? '',
+      reference: state.fria.reference,
+      ...(assessmentVersion !== undefined ? { assessmentVersion } : {}),
+    };
+    state.fria = {
+      required: true,
+      notifiedAt: null,
+      authority: null,
+      reference: null,
+      basis: scope.basis,
+      superseded: keepRecent(earlier, previous, 10),
+    };
+    superseded.push({
+      kind: 'event',
+      type: 'fria_notification_superseded',
+      actor: by,
+      payload: { previous: { ...previous }, assessmentVersion: version, basis: scope.basis },
+    });
+  }
+  const effects: Effect[] = [{ kind: 'assessment', record: state.assessment }, ...superseded];
   if (content.euAiAct.category === 'prohibited') {
     effects.push(...enter(state, ctx, 'rejected', 'prohibited practice under EU AI Act Art. 5', by));
     for (const to of [ctx.governanceLead, state.registration.owner]) {
@@ -103,6 +145,7 @@ export function submitAssessment(state: LifecycleState, ctx: Ctx, content: Asses
 export function validateEvidence(state: LifecycleState, ctx: Ctx, raw: unknown): EvidenceSubmission {
   requireStage(state, ['bias_testing', 'risk_treatment'], 'bias-testing evidence');
   const e = accept(evidenceSubmissionSchema, raw, state.stage);
+  refuseFutureDates(state, ctx, [{ path: 'effectiveDate', value: e.effectiveDate }]);
   if (e.modelVersion !== state.modelVersion) {
     throw new Refusal(
       'InvalidInput',
@@ -299,6 +342,7 @@ export function validateAnalysis(state: LifecycleState, ctx: Ctx, raw: unknown):
     );
   }
   const a = accept(analysisRequestSchema, raw, state.stage);
+  refuseFutureDates(state, ctx, [{ path: 'effectiveDate', value: a.effectiveDate }]);
   if (a.modelVersion !== state.modelVersion) {
     throw new Refusal(
       'InvalidInput',
@@ -599,17 +643,32 @@ export function submitPlan(state: LifecycleState, ctx: Ctx, content: PlanSubmiss
 
 // ---- FRIA notification -------------------------------------------------------------------------
 
-export function validateAuthorityNotification(state: LifecycleState, raw: unknown): AuthorityNotification {
+export function validateAuthorityNotification(state: LifecycleState, ctx: Ctx, raw: unknown): AuthorityNotification {
   requireNotFinal(state, 'an authority notification');
-  if (!state.fria.required)
-    throw new Refusal('WrongStage', 'no fundamental rights impact assessment is required for this system', state.stage);
+  if (!state.fria.required) {
+    const why = state.fria.basis ? `: ${state.fria.basis}` : '';
+    throw new Refusal(
+      'WrongStage',
+      `no fundamental rights impact assessment is required for this system (EU AI Act Art. 27(1))${why}`,
+      state.stage,
+    );
+  }
   if (state.fria.notifiedAt)
     throw new Refusal('WrongStage', `the authority was already notified on ${state.fria.notifiedAt}`, state.stage);
-  return accept(authorityNotificationSchema, raw, state.stage);
+  const n = accept(authorityNotificationSchema, raw, state.stage);
+  refuseFutureDates(state, ctx, [{ path: 'notifiedAt', value: n.notifiedAt }]);
+  return n;
 }
 
 export function recordAuthorityNotification(state: LifecycleState, ctx: Ctx, n: AuthorityNotification) {
-  state.fria = { required: true, notifiedAt: n.notifiedAt, authority: n.authority, reference: n.reference ?? null };
+  state.fria = {
+    ...state.fria,
+    required: true,
+    notifiedAt: n.notifiedAt,
+    authority: n.authority,
+    reference: n.reference ?? null,
+    ...(state.assessment ? { assessmentVersion: state.assessment.version } : {}),
+  };
   const effects: Effect[] = [{ kind: 'event', type: 'fria_authority_notified', actor: n.notifiedBy, payload: n }];
   if (state.stage === 'fria_notification')
     effects.push(
