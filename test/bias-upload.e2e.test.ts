@@ -8,44 +8,28 @@
 import { describe, expect, it } from 'vitest';
 import { example, exampleText } from './support/examples.js';
 import { barrier, GOVERNANCE_LEAD, lifecycleSuite } from './support/lifecycle-env.js';
-import { genderAndAgeGroups, predictionsCsv } from './support/predictions.js';
+import {
+  analysisEnded,
+  genderAndAgeGroups,
+  PREDICTIONS_QUERY,
+  predictionsCsv,
+  uploadPredictions,
+} from './support/predictions.js';
 import { approveChain } from './support/walk.js';
 
 const s = lifecycleSuite();
 
-const QUERY = 'label=label&prediction=prediction&sensitive=gender,age_band&dataset=holdout%202026-Q3';
+const QUERY = `${PREDICTIONS_QUERY}&dataset=holdout%202026-Q3`;
 /** 1000 rows a combination: women selected at 0.1, men at 0.4 (parity ratio 0.25); age bands at parity. */
 const failing = predictionsCsv(genderAndAgeGroups((g) => (g === 'F' ? 0.1 : 0.4), 1000));
 /** The README's example (the same rates for everyone): every required metric within its threshold, interval included. */
 const passing = exampleText('predictions.csv');
 
-async function upload(id: string, file: string) {
-  const res = await s.t.api.inject({
-    method: 'POST',
-    url: `/api/v1/systems/${id}/bias-evidence/predictions?${QUERY}`,
-    headers: { 'content-type': 'text/csv' },
-    payload: file,
-  });
-  expect(res.statusCode, res.body).toBe(202);
-  return res.json() as { analysisId: string; result: string };
-}
-
-/** Polls the result link until the analysis has ended (a barrier on the condition, not a sleep). */
+/** Uploads a file and waits until its analysis has ended. */
 async function analysed(id: string, file: string): Promise<Record<string, any>> {
-  const { result } = await upload(id, file);
-  let last: Record<string, any> = {};
-  await expect
-    .poll(
-      async () => {
-        const res = await s.t.api.inject({ method: 'GET', url: result });
-        expect(res.statusCode, res.body).toBe(200);
-        last = res.json();
-        return last.status;
-      },
-      { timeout: 60_000, interval: 100 },
-    )
-    .not.toBe('running');
-  return last;
+  const res = await uploadPredictions(s.t.api, id, file, { query: QUERY });
+  expect(res.statusCode, res.body).toBe(202);
+  return analysisEnded(s.t.api, res.json().result);
 }
 
 async function assessed(id: string) {

@@ -12,7 +12,14 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadPolicy } from '../config/policy-file.js';
 import { example } from './support/examples.js';
 import { lifecycleSuite } from './support/lifecycle-env.js';
-import { genderAndAgeGroups, predictionsCsv, predictionsJsonl } from './support/predictions.js';
+import {
+  analysisEnded,
+  genderAndAgeGroups,
+  PREDICTIONS_QUERY,
+  predictionsCsv,
+  predictionsJsonl,
+  uploadPredictions,
+} from './support/predictions.js';
 
 const base = await loadPolicy();
 /** Small enough that a test file goes over it; the default (2 GiB) is the shipped policy's. */
@@ -26,22 +33,12 @@ const s = lifecycleSuite({
 
 const SYS = 'upload-refusals';
 const FRESH = 'upload-fresh';
-const QUERY = 'label=label&prediction=prediction&sensitive=gender,age_band';
+const QUERY = PREDICTIONS_QUERY;
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const unfair = predictionsCsv(genderAndAgeGroups((g) => (g === 'F' ? 0.1 : 0.4), 200));
 
-function upload(
-  id: string,
-  body: string,
-  opts: { query?: string; type?: string; headers?: Record<string, string> } = {},
-) {
-  return s.t.api.inject({
-    method: 'POST',
-    url: `/api/v1/systems/${id}/bias-evidence/predictions?${opts.query ?? QUERY}`,
-    headers: { 'content-type': opts.type ?? 'text/csv', ...opts.headers },
-    payload: body,
-  });
-}
+const upload = (id: string, body: string, opts: Parameters<typeof uploadPredictions>[3] = {}) =>
+  uploadPredictions(s.t.api, id, body, opts);
 
 /** Every blob the store holds. */
 async function storedBlobs(): Promise<string[]> {
@@ -51,21 +48,7 @@ async function storedBlobs(): Promise<string[]> {
   return all.flat().sort();
 }
 
-async function finished(result: string) {
-  let last: Record<string, any> = {};
-  await expect
-    .poll(
-      async () => {
-        const res = await s.t.api.inject({ method: 'GET', url: result });
-        expect(res.statusCode, res.body).toBe(200);
-        last = res.json();
-        return last.status;
-      },
-      { timeout: 30_000, interval: 100 },
-    )
-    .not.toBe('running');
-  return last;
-}
+const finished = (result: string) => analysisEnded(s.t.api, result, 30_000);
 
 beforeAll(async () => {
   await s.w.register(SYS);

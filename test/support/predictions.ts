@@ -1,3 +1,4 @@
+import type { FastifyInstance } from 'fastify';
 /**
  * Predictions files made to order for tests: each group has a number of rows and a selection rate. Half of a
  * group's rows are labelled positive (alternately), and the first `selectionRate × rows` rows are predicted
@@ -61,4 +62,37 @@ export function genderAndAgeGroups(rate: (gender: string) => number, rows = 500)
   return ['F', 'M'].flatMap((gender) =>
     ['18-39', '40+'].map((age_band) => ({ values: { gender, age_band }, rows, selectionRate: rate(gender) })),
   );
+}
+
+/** The columns of the files above, as the upload's query names them. */
+export const PREDICTIONS_QUERY = 'label=label&prediction=prediction&sensitive=gender,age_band';
+
+type Injector = Pick<FastifyInstance, 'inject'>;
+
+/** POSTs a predictions file to a system's upload route, as the AI team's client would. */
+export function uploadPredictions(
+  api: Injector,
+  id: string,
+  body: string,
+  opts: { query?: string; type?: string; headers?: Record<string, string> } = {},
+) {
+  return api.inject({
+    method: 'POST',
+    url: `/api/v1/systems/${id}/bias-evidence/predictions?${opts.query ?? PREDICTIONS_QUERY}`,
+    headers: { 'content-type': opts.type ?? 'text/csv', ...opts.headers },
+    payload: body,
+  });
+}
+
+/** Reads the result link until the analysis is no longer running (a barrier on that condition), and returns it. */
+export async function analysisEnded(api: Injector, result: string, timeoutMs = 60_000): Promise<Record<string, any>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await api.inject({ method: 'GET', url: result });
+    if (res.statusCode !== 200) throw new Error(`GET ${result}: ${res.statusCode} ${res.body}`);
+    const analysis = res.json() as Record<string, any>;
+    if (analysis.status !== 'running') return analysis;
+    if (Date.now() > deadline) throw new Error(`the analysis at ${result} is still running after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

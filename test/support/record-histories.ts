@@ -36,7 +36,13 @@ import { signApprovalLink } from '../../links/approval-links.js';
 import { signDecisionProof } from '../../links/decision-proofs.js';
 import { decideUpdate } from '../../workflows/messages.js';
 import { computeEventHash, GENESIS_HASH } from '../../store/index.js';
-import { genderAndAgeGroups, predictionsCsv } from './predictions.js';
+import {
+  analysisEnded,
+  genderAndAgeGroups,
+  PREDICTIONS_QUERY,
+  predictionsCsv,
+  uploadPredictions,
+} from './predictions.js';
 import { tokenRequest, walker } from './walk.js';
 
 const outDir = fileURLToPath(new URL('../histories/', import.meta.url));
@@ -147,28 +153,16 @@ async function eventRecorded(t: LifecycleEnv, id: string, type: string, count = 
   }
 }
 
-const PREDICTIONS_QUERY = 'label=label&prediction=prediction&sensitive=gender,age_band&dataset=holdout';
+const QUERY = `${PREDICTIONS_QUERY}&dataset=holdout`;
 /** Women selected at 0.1, men at 0.4: demographic parity ratio 0.25, far under the threshold. */
 const failingPredictions = () => predictionsCsv(genderAndAgeGroups((g) => (g === 'F' ? 0.1 : 0.4), 1000));
 const passingPredictions = () => predictionsCsv(genderAndAgeGroups(() => 0.5, 1000));
 
 /** Uploads predictions and waits until their analysis has ended; returns the result. */
 async function analysed(t: LifecycleEnv, id: string, file: string): Promise<Record<string, any>> {
-  const res = await t.api.inject({
-    method: 'POST',
-    url: `/api/v1/systems/${id}/bias-evidence/predictions?${PREDICTIONS_QUERY}`,
-    headers: { 'content-type': 'text/csv' },
-    payload: file,
-  });
+  const res = await uploadPredictions(t.api, id, file, { query: QUERY });
   if (res.statusCode !== 202) throw new Error(`upload: ${res.statusCode} ${res.body}`);
-  const { result } = res.json() as { result: string };
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const r = (await t.api.inject({ method: 'GET', url: result })).json() as Record<string, any>;
-    if (r.status !== 'running') return r;
-    if (Date.now() > deadline) throw new Error(`analysis ${result} still running`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  return analysisEnded(t.api, res.json().result);
 }
 
 async function assessed(w: Walker, id: string): Promise<void> {
