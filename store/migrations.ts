@@ -255,11 +255,39 @@ const identityAndAccess: Migration = {
   },
 };
 
+/**
+ * The organisation's own entries for ISO/IEC 42001 controls (document, review date, note), for the Statement
+ * of Applicability. Replacing an entry marks it superseded; nothing is deleted, so the history stays.
+ */
+const organisationControls: Migration = {
+  async up(db) {
+    await run(db, [
+      `create table organisation_control_entries (
+        id                 bigint generated always as identity primary key,
+        control_id         text not null check (control_id ~ '^A\\.[0-9]+(\\.[0-9]+)+$'),
+        document_reference text not null check (length(document_reference) between 1 and 500),
+        review_date        text not null check (review_date ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$'),
+        note               text not null default '',
+        recorded_by        text not null,
+        recorded_by_id     text not null,
+        recorded_at        timestamptz not null default now(),
+        superseded_at      timestamptz
+      )`,
+      `create index organisation_control_entries_current_idx
+        on organisation_control_entries (control_id) where superseded_at is null`,
+    ]);
+  },
+  async down(db) {
+    await run(db, ['drop table organisation_control_entries']);
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0003_worker_heartbeats': workerHeartbeats,
   '0004_documents_and_outbox': documentsAndOutbox,
   '0005_identity_and_access': identityAndAccess,
+  '0006_organisation_controls': organisationControls,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -181,6 +181,25 @@ export interface LoginLinksTable {
   usedAt: Timestamp | null;
 }
 
+/**
+ * The organisation's documented information for an ISO/IEC 42001 control (its AI policy, role descriptions,
+ * resource plans): what the Statement of Applicability shows for organisation-level controls. Rows are never
+ * deleted; a replaced entry keeps its row with the time it was superseded.
+ */
+export interface OrganisationControlEntriesTable {
+  id: IdentityInt8;
+  controlId: string;
+  documentReference: string;
+  /** YYYY-MM-DD: when the document is next to be reviewed. */
+  reviewDate: string;
+  note: string;
+  recordedBy: string;
+  /** The principal's id (`key:…`, `oidc:…`), beside the e-mail. */
+  recordedById: string;
+  recordedAt: GeneratedTimestamp;
+  supersededAt: Timestamp | null;
+}
+
 export interface Database {
   documents: DocumentsTable;
   systems: SystemsTable;
@@ -194,4 +213,5 @@ export interface Database {
   apiKeys: ApiKeysTable;
   systemAccess: SystemAccessTable;
   loginLinks: LoginLinksTable;
+  organisationControlEntries: OrganisationControlEntriesTable;
 }
