@@ -623,6 +623,55 @@ const scenarios: Scenario[] = [
       return { 'v2-audit-anchor': undefined };
     },
   },
+  {
+    name: 'v2-fria-scope-private-deployer',
+    systemId: 'replay2-fria-private',
+    description:
+      'a private deployer of an Annex III point 4(a) system (no FRIA under EU AI Act Art. 27(1)): approved straight to active, no FRIA notification stage',
+    async run(t, w, id) {
+      const a = example('impact-assessment.json');
+      const { fria: _fria, ...rest } = a;
+      await w.register(id);
+      await w.assess(id, {
+        ...rest,
+        euAiAct: { ...a.euAiAct, deployer: { publicLawBody: false, publicServices: false } },
+      });
+      await w.evidence(id);
+      await w.plan(id);
+      await approveChain(w, id);
+      const v = await w.until(id, (x) => x.stage === 'active', 'active');
+      if (v.fria.required) throw new Error('a FRIA was required of a private deployer');
+      return { 'v2-fria-scope-private-deployer': undefined };
+    },
+  },
+  {
+    name: 'v2-fria-renotified-after-reassessment',
+    systemId: 'replay2-fria-renotified',
+    description:
+      'a public-law deployer active with its FRIA notified; a review finds a material change, the re-assessment supersedes the notification, and the re-approved system waits in fria_notification for a fresh one',
+    async run(t, w, id) {
+      await w.toActive(id);
+      await w.call(
+        'POST',
+        w.sys(id, '/reviews'),
+        {
+          ...example<object>('review.json'),
+          materialChange: true,
+          changeDescription: 'Now also ranks internal moves.',
+        },
+        202,
+      );
+      await w.until(id, (v) => v.stage === 'impact_assessment', 'a full reassessment');
+      await w.assess(id);
+      await w.evidence(id);
+      await w.plan(id);
+      await approveChain(w, id);
+      await w.until(id, (v) => v.stage === 'fria_notification', 'a fresh FRIA notification');
+      await w.notifyAuthority(id);
+      await w.until(id, (v) => v.stage === 'active', 'active again');
+      return { 'v2-fria-renotified-after-reassessment': undefined };
+    },
+  },
 ];
 
 /** What someone with database access can do: change a record and recompute every hash so the chain still links. */
