@@ -14,6 +14,8 @@
  *      or its verdicts did not become the system's evidence (superseded)
  *   7  `evidence --predictions --wait`: a gating fairness verdict is fail or inconclusive, and not accepted:
  *      approval is held
+ *   8  `audit verify`: the audit trail is broken: its hash chain, or its head against the workflow's anchor (a
+ *      consistent rewrite); the record and the reason are printed
  */
 export const EXIT = {
   OK: 0,
@@ -24,6 +26,7 @@ export const EXIT = {
   TIMEOUT: 5,
   ANALYSIS_FAILED: 6,
   FAIRNESS_HELD: 7,
+  AUDIT_BROKEN: 8,
 } as const;
 
 export interface Issue {

@@ -18,6 +18,7 @@ import {
 import { roleSchema, roles, teamSchema } from '../api/auth/principal.js';
 import { emailSchema, registrationSchema, systemIdSchema } from '../domain/system.js';
 import { treatmentPlanSchema } from '../domain/treatment.js';
+import { AUDIT_USAGE, verifyAuditTrail } from './audit.js';
 import { CliError, EXIT, describeError, usageError } from './errors.js';
 import { FAIRNESS_USAGE, fairnessCommand } from './fairness.js';
 import { PREDICTION_ONLY_FLAGS, PREDICTIONS_USAGE, acceptFairnessRisk, uploadPredictions } from './predictions.js';
@@ -59,6 +60,7 @@ ${PREDICTIONS_USAGE}
   keys list                     (admin) every key: id, prefix, holder, role, team, created, expiry,
                                 revocation and last use (never the secret)
   keys revoke <key id>          (admin) revoke a key for good; its sessions end with it
+${AUDIT_USAGE}
 ${FAIRNESS_USAGE}
 
 Options:
@@ -89,6 +91,7 @@ Exit codes:
      verdicts did not become the system's evidence
   7  evidence --predictions --wait: a gating fairness verdict fails or is inconclusive (and its risk is
      not accepted): approval is held
+  8  audit verify: the audit trail is broken (its hash chain, or its head against the workflow's anchor)
 `;
 
 const options = {
@@ -243,6 +246,7 @@ const COMMAND_OPTIONS: Record<string, OptionName[]> = {
   'keys create': ['name', 'email', 'role', 'team', 'expires'],
   'keys list': [],
   'keys revoke': [],
+  'audit verify': [],
   fairness: [
     'label',
     'prediction',
@@ -290,6 +294,13 @@ async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
         throw usageError(`keys needs create, list or revoke${sub ? `, not "${sub}"` : ''}; see ai-lifecycle --help`);
       }
       command = `keys ${sub}`;
+      args = rest;
+    }
+    if (command === 'audit') {
+      const [sub, ...rest] = args;
+      if (sub !== 'verify')
+        throw usageError(`audit needs verify${sub ? `, not "${sub}"` : ''}; see ai-lifecycle --help`);
+      command = 'audit verify';
       args = rest;
     }
     const allowed = COMMAND_OPTIONS[command];
@@ -371,6 +382,10 @@ async function run(command: string, args: string[], ctx: Ctx): Promise<Output> {
     case 'accept-fairness-risk': {
       const [id] = expectArgs(command, args, ['<id>']);
       return acceptFairnessRisk(checkId(id), ctx.values, ctx.api);
+    }
+    case 'audit verify': {
+      const [id] = expectArgs(command, args, ['<id>']);
+      return verifyAuditTrail(checkId(id), ctx.api);
     }
     case 'keys list': {
       expectArgs(command, args, []);
