@@ -396,3 +396,38 @@ export function submissionProblems(role: OrganisationRole, f: EuAiActFacts, fria
   }
   return [];
 }
+
+const DUTY_WORDS: Record<TransparencyDuty, string> = {
+  interacts_with_people: 'tells people they interact with an AI system (50(1))',
+  synthetic_content: 'marks synthetic content as generated (50(2))',
+  emotion_recognition_or_biometric_categorisation:
+    'informs people exposed to emotion recognition or biometric categorisation (50(3))',
+  deep_fake_or_public_interest_text: 'discloses deep fakes and AI-generated public-interest text (50(4))',
+};
+const CATEGORY_WORDS: Record<EuAiActCategory, string> = {
+  prohibited: 'Prohibited practice (Art. 5)',
+  high_risk: 'High-risk',
+  limited: 'Limited risk (Art. 50 duties)',
+  minimal: 'Minimal risk',
+};
+
+/** The classification in one line, for pages and e-mails. */
+export function describeClassification(f: EuAiActFacts): string {
+  const parts: string[] = [CATEGORY_WORDS[f.category]];
+  const bases: string[] = [];
+  if (f.annexI?.thirdPartyConformityAssessment)
+    bases.push(`Annex I product legislation ${f.annexI.legislation} (Art. 6(1))`);
+  if (f.annexIIIPoint) bases.push(`Annex III point ${f.annexIIIPoint}, ${annexIIIPoints[f.annexIIIPoint][1]}`);
+  else if (f.annexIIIArea) bases.push(`Annex III area ${f.annexIIIArea.replaceAll('_', ' ')}`);
+  if (bases.length) parts[0] += f.derogation ? ` despite ${bases.join(' and ')}` : `: ${bases.join(' and ')}`;
+  if (f.derogation)
+    parts.push(`Art. 6(3) derogation, condition ${f.derogation.conditions.map((c) => `(${c})`).join(', ')}`);
+  if (f.transparency?.length) parts.push(`Art. 50: ${f.transparency.map((d) => DUTY_WORDS[d]).join('; ')}`);
+  if (f.generalPurposeModel) {
+    const g = f.generalPurposeModel;
+    parts.push(
+      `Built on the general-purpose AI model ${g.name} by ${g.provider}${g.systemicRisk ? ' (systemic risk, Art. 51)' : ''}`,
+    );
+  }
+  return parts.join('. ');
+}

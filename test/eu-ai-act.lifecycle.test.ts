@@ -75,6 +75,15 @@ describe('the FRIA notification stage, by Art. 27(1)', () => {
     await s.w.plan(id);
     const { view: approved } = await approveChain(s.t, s.w, id);
     expect(approved.stage).toBe('fria_notification');
+    expect(approved.assessment).toMatchObject({ version: 2, euAiAct: { annexIIIPoint: '4(a)' } });
+    // The system page says what it waits on, and why a FRIA is required.
+    const page = await s.t.api.inject({ method: 'GET', url: `/systems/${id}`, headers: { accept: 'text/html' } });
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain('Annex III point 4(a)');
+    expect(page.body).toMatch(
+      /required \(the deployer is a body governed by public law\); <strong>authority not notified yet/,
+    );
+    expect(page.body).toContain('Re-assessment v2 supersedes the FRIA notification of 2026-11-24');
     await s.w.call(
       'POST',
       s.w.sys(id, '/fria-notification'),

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { impactAssessmentSchema, type ImpactAssessmentInput } from '../domain/assessment.js';
 import type { AnalysisRequest } from '../domain/bias-gate.js';
-import { friaScope, type EuAiActFacts } from '../domain/eu-ai-act.js';
+import { describeClassification, friaScope, type EuAiActFacts } from '../domain/eu-ai-act.js';
 import {
   evidenceSubmission,
   assessmentSubmission,
@@ -285,6 +285,11 @@ describe('general-purpose AI is a recorded property', () => {
       provider: 'Lab',
       systemicRisk: false,
     });
+    // Pages show it with the classification.
+    expect(describeClassification(state.assessment!.euAiAct!)).toBe(
+      'High-risk: Annex III point 4(a), recruitment or selection: targeted job ads, filtering applications, evaluating candidates. ' +
+        'Built on the general-purpose AI model Multilingual text embedding model by Embedding model vendor',
+    );
   });
 });
 

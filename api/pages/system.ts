@@ -1,5 +1,6 @@
 import type { AuditVerification } from '../../domain/audit.js';
 import { stepsForEvent, stepsReference } from '../../domain/control-mapping.js';
+import { describeClassification } from '../../domain/eu-ai-act.js';
 import type { LifecycleState } from '../../domain/lifecycle.js';
 import type { EventRow, NotificationRow, SystemRow } from '../../store/index.js';
 import { escapeHtml as e } from '../html.js';
@@ -67,6 +68,8 @@ export function describeEvent(ev: Pick<EventRow, 'type' | 'payload'>): string {
       return `Approval invalidated: ${p.reason}`;
     case 'approval_request_withdrawn':
       return `Approval request ${p.requestId} withdrawn: ${p.reason}`;
+    case 'fria_notification_superseded':
+      return `Re-assessment v${p.assessmentVersion} supersedes the FRIA notification of ${p.previous?.notifiedAt ?? '—'}: the authority is to be notified of the new results (EU AI Act Art. 27(3))`;
     case 'fria_authority_notified':
       return `Market surveillance authority notified of the FRIA: ${p.authority}${p.reference ? ` (reference ${p.reference})` : ''}`;
     case 'model_version_changed':
@@ -92,6 +95,15 @@ export function describeEvent(ev: Pick<EventRow, 'type' | 'payload'>): string {
   }
 }
 
+function friaFact(f: LifecycleState['fria']): string {
+  const basis = f.basis ? ` (${e(f.basis)})` : '';
+  if (!f.required) return `not required${basis}`;
+  const notified = f.notifiedAt
+    ? `authority notified ${e(f.notifiedAt)}${f.authority ? `: ${e(f.authority)}` : ''}`
+    : '<strong>authority not notified yet</strong>';
+  return `required${basis}; ${notified}`;
+}
+
 function facts(d: SystemPageData): string {
   const s = d.state;
   const r = d.record;
@@ -110,6 +122,8 @@ ${row('Risk tier', tierBadge(s?.riskTier ?? r?.riskTier))}
 ${row('Owner', e(s?.registration.owner ?? r?.owner ?? '—'))}
 ${row('Risk owner', e(s?.registration.riskOwner ?? r?.riskOwner ?? '—'))}
 ${s ? row('Model', `${e(s.registration.model.name)} ${e(s.modelVersion)}`) : ''}
+${s?.assessment ? row('EU AI Act', e(describeClassification(s.assessment.euAiAct ?? { category: s.assessment.euAiActCategory }))) : ''}
+${s?.assessment ? row('FRIA (Art. 27)', friaFact(s.fria)) : ''}
 ${row('Next review due', timeEl(s?.reviewDueAt ?? r?.reviewDueAt?.toISOString() ?? null))}
 ${s ? row('Last review completed', timeEl(s.lastReviewCompletedAt)) : ''}
 ${s ? row('Waiting on', approval) : ''}

@@ -149,6 +149,7 @@ export function systemView(state: LifecycleState, now = new Date()) {
       score: state.assessment.score,
       digest: state.assessment.digest,
       euAiActCategory: state.assessment.euAiActCategory,
+      euAiAct: state.assessment.euAiAct ?? { category: state.assessment.euAiActCategory },
       impacts: state.assessment.impacts,
     },
     evidence: state.evidence && {
