@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { biasTestingPolicySchema } from './bias-gate.js';
 import { cadenceSchema, durationSchema } from './duration.js';
+import { applicabilityPolicySchema } from './soa-policy.js';
 
 /**
  * The governance policy: every number that decides how a system is treated
@@ -120,6 +121,8 @@ export const policySchema = z
       /** After this long without a decision the governance lead is told. */
       escalateAfter: durationSchema,
     }),
+    /** The Annex A controls excluded from the Statement of Applicability, with the reasons; none when absent. */
+    statementOfApplicability: applicabilityPolicySchema.default({ exclusions: [] }),
     /** Per client address, within a fixed window: how often the doors open to anyone may be knocked on. */
     security: z.object({
       rateLimits: z.object({
