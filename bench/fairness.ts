@@ -207,6 +207,8 @@ export interface FairnessSize {
   fairlearn_rows_per_s: number;
   /** ours_rows_per_s / fairlearn_rows_per_s. */
   ratio: number;
+  /** fairlearn_cpu_seconds / ours_cpu_seconds: the ratio with what else ran on the machine taken out. */
+  cpu_ratio: number;
   ours_peak_rss_mb: number;
   fairlearn_peak_rss_mb: number;
   ours_seconds: number;
@@ -250,6 +252,7 @@ async function measure(file: string, rows: number, log: (m: string) => void): Pr
     ours_rows_per_s: oursRate,
     fairlearn_rows_per_s: theirRate,
     ratio: oursRate / theirRate,
+    cpu_ratio: fl.cpu_seconds / ours.cpu_seconds,
     // The most any run of ours took: the target is a bound, so the worst run answers it.
     ours_peak_rss_mb: Math.max(...runs.map((r) => r.peak_rss_mb)),
     fairlearn_peak_rss_mb: fl.peak_rss_mb,
@@ -356,8 +359,11 @@ export function renderFairness(sizes: FairnessSize[], targets: Target[]): string
         n0(r.fairlearn_rows_per_s),
         n0(r.fairlearn_peak_rss_mb),
         `${r.ratio.toFixed(1)}×`,
+        `${r.cpu_ratio.toFixed(1)}×`,
       ]),
     ),
+    "ratio: our rows/s over Fairlearn's (wall time); CPU ratio: Fairlearn's CPU seconds over ours, which other " +
+      'work on the machine sways less',
     '',
     ...sizes.map(
       (r) =>

@@ -60,6 +60,7 @@ const sizeSchema = z.object({
   ours_rows_per_s: positive,
   fairlearn_rows_per_s: positive,
   ratio: positive,
+  cpu_ratio: positive,
   ours_peak_rss_mb: positive,
   fairlearn_peak_rss_mb: positive,
   ours_seconds: positive,
@@ -111,6 +112,7 @@ describe('npm run bench -- fairness', () => {
     expect(out.fairness.map((s) => s.rows)).toEqual(SIZES);
     for (const s of out.fairness) {
       expect(s.ratio).toBeCloseTo(s.ours_rows_per_s / s.fairlearn_rows_per_s, 6);
+      expect(s.cpu_ratio).toBeCloseTo(s.fairlearn_cpu_seconds / s.ours_cpu_seconds, 6);
       expect(s.ours_rows_per_s).toBeCloseTo(s.rows / s.ours_seconds, 3);
       expect(s.fairlearn_rows_per_s).toBeCloseTo(s.rows / s.fairlearn_seconds, 3);
       // The median run is the one reported.
@@ -132,8 +134,8 @@ describe('npm run bench -- fairness', () => {
   it('the table shows each size and the targets; an unknown section or bad --rows is refused (exit 2)', async () => {
     // What bench/main.ts prints without --json, from the figures of the run above.
     const text = renderFairness(sizes, targets);
-    expect(text).toMatch(/\n *1,500 +[\d.]+ +[\d,]+ +\d+ +[\d.]+ +[\d,]+ +\d+ +[\d.]+×\n/);
-    expect(text).toMatch(/\n *3,000 +[\d.]+ +[\d,]+ +\d+ +[\d.]+ +[\d,]+ +\d+ +[\d.]+×\n/);
+    expect(text).toMatch(/\n *1,500 +[\d.]+ +[\d,]+ +\d+ +[\d.]+ +[\d,]+ +\d+ +[\d.]+× +[\d.]+×\n/);
+    expect(text).toMatch(/\n *3,000 +[\d.]+ +[\d,]+ +\d+ +[\d.]+ +[\d,]+ +\d+ +[\d.]+× +[\d.]+×\n/);
     expect(text).toContain("– at least 50× Fairlearn's rows/s at 10,000,000 rows (not measured");
     expect(text).toMatch(/[✓✗] at least 2,000,000 rows\/s on one core/);
     expect(text).toMatch(/agreement at 3,000 rows: \d+ values over 12 groups/);
