@@ -282,7 +282,7 @@ function systemsSection(d: DashboardData): string {
 <td data-label="Stage">${e(label(s.stage))}${s.status !== 'RUNNING' && s.status !== 'COMPLETED' ? ` <span class="badge">${e(s.status.toLowerCase())}</span>` : ''}</td>
 <td data-label="Risk tier">${tierBadge(s.riskTier)}</td>
 <td data-label="Owner" class="who">${e(s.owner ?? '—')}</td>
-<td data-label="Review due">${timeEl(s.reviewDueAt)}</td>
+<td data-label="Review due">${timeEl(s.stage === 'retired' ? null : s.reviewDueAt)}</td>
 </tr>`,
     )
     .join('');

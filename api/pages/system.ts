@@ -2,6 +2,7 @@ import type { AuditVerification } from '../../domain/audit.js';
 import { stepsForEvent, stepsReference } from '../../domain/control-mapping.js';
 import { describeClassification } from '../../domain/eu-ai-act.js';
 import type { LifecycleState } from '../../domain/lifecycle.js';
+import { waitingOn } from '../../domain/waiting.js';
 import type { EventRow, NotificationRow, SystemRow } from '../../store/index.js';
 import { escapeHtml as e } from '../html.js';
 import { governancePage, label, tierBadge, timeEl, when } from './layout.js';
@@ -22,6 +23,8 @@ export interface SystemPageData {
   /** A refused re-send (plain text), and what the form held, so it can be corrected. */
   resendError?: string;
   requestedBy?: string;
+  /** Named in what the system waits on when the governance lead's input is needed. */
+  governanceLead?: string;
 }
 
 type Payload = Record<string, any>;
@@ -113,9 +116,12 @@ function facts(d: SystemPageData): string {
     stage === 'review_due' && s?.reviewDueAt && Date.parse(s.reviewDueAt) < Date.now()
       ? ' <strong class="error">(overdue)</strong>'
       : '';
-  const approval = s?.approval
-    ? `${e(s.approval.approver)} — ${e(label(s.approval.kind))}, step ${s.approval.step} of ${s.approval.chain.length}, since ${timeEl(s.approval.requestedAt)}`
-    : 'none';
+  const waiting = s ? waitingOn(s, new Date(), d.governanceLead) : null;
+  const waitingHtml = waiting
+    ? `<span id="waiting-on" data-stage="${e(s!.stage)}"${waiting.overdue ? ' data-overdue="true"' : ''}>${waiting.who ? `<strong>${e(waiting.who)}</strong>: ` : ''}${e(waiting.what)}${waiting.since ? `, since ${timeEl(waiting.since)}` : ''}</span>`
+    : '';
+  // A retired system has no review ahead of it, whatever date its last cycle had set.
+  const retired = stage === 'retired';
   return `<dl class="facts">
 ${row('Current stage', `<strong id="current-stage">${e(label(stage))}</strong>${overdue}`)}
 ${row('Risk tier', tierBadge(s?.riskTier ?? r?.riskTier))}
@@ -124,9 +130,9 @@ ${row('Risk owner', e(s?.registration.riskOwner ?? r?.riskOwner ?? '—'))}
 ${s ? row('Model', `${e(s.registration.model.name)} ${e(s.modelVersion)}`) : ''}
 ${s?.assessment ? row('EU AI Act', e(describeClassification(s.assessment.euAiAct ?? { category: s.assessment.euAiActCategory }))) : ''}
 ${s?.assessment ? row('FRIA (Art. 27)', friaFact(s.fria)) : ''}
-${row('Next review due', timeEl(s?.reviewDueAt ?? r?.reviewDueAt?.toISOString() ?? null))}
+${retired ? row('Retired', timeEl(s?.retiredAt ?? null)) : row('Next review due', timeEl(s?.reviewDueAt ?? r?.reviewDueAt?.toISOString() ?? null))}
 ${s ? row('Last review completed', timeEl(s.lastReviewCompletedAt)) : ''}
-${s ? row('Waiting on', approval) : ''}
+${s ? row('Waiting on', waitingHtml) : ''}
 ${s && s.stage === 'review_due' ? row('Escalations sent', String(s.reviewEscalations)) : ''}
 </dl>${s ? '' : '<p class="muted">The live lifecycle could not be asked just now; these facts come from the record store.</p>'}`;
 }

@@ -170,7 +170,7 @@ export const dashboardRoutes =
       ]);
       if (!audit && !record) return null;
       const { state = null, events = [], verification = null } = audit ?? {};
-      return { id, state, record, events, chain: verification, failedMail };
+      return { id, state, record, events, chain: verification, failedMail, governanceLead: ctx.governanceLead };
     }
 
     app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(

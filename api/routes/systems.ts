@@ -125,7 +125,8 @@ export function systemView(state: LifecycleState, now = new Date()) {
     model: { ...state.registration.model, version: state.modelVersion },
     approvedAt: state.approvedAt,
     approvedDigest: state.approvedDigest,
-    reviewDueAt: state.reviewDueAt,
+    // A retired system has no review ahead of it, whatever date its last cycle set.
+    reviewDueAt: state.stage === 'retired' ? null : state.reviewDueAt,
     lastReviewCompletedAt: state.lastReviewCompletedAt,
     pendingApproval: state.approval && {
       requestId: state.approval.requestId,
