@@ -176,7 +176,7 @@ describe('npm start after kill -9', () => {
     expect(page.status, page.text.slice(0, 500)).toBe(200);
     const rows = [
       ...page.text.matchAll(
-        /<tr data-type="([^"]+)">\s*<td[^>]*class="num seq">(\d+)<\/td>[\s\S]*?<td data-label="What">([\s\S]*?)<\/td>/g,
+        /<tr data-type="([^"]+)"[^>]*>\s*<td[^>]*class="num seq">(\d+)<\/td>[\s\S]*?<td data-label="What">([\s\S]*?)<\/td>/g,
       ),
     ].map((m) => ({ type: m[1]!, seq: Number(m[2]), what: m[3]! }));
     return { rows, verified: /id="chain-status"/.test(page.text) && /class="verify good"/.test(page.text) };
