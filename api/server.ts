@@ -17,6 +17,7 @@ import { FORM_BODY_LIMIT, hardening, JSON_BODY_LIMIT, loggerOptions } from './ha
 import { installAuth } from './auth/plugin.js';
 import { healthAnswer } from './readiness.js';
 import { authRoutes } from './routes/auth.js';
+import { applicabilityRoutes } from './routes/applicability.js';
 import { approvalRoutes } from './routes/approvals.js';
 import { auditRoutes } from './routes/audit.js';
 import { codecRoutes } from './routes/codec.js';
@@ -109,6 +110,7 @@ export async function buildApi(ctx: ApiContext, opts: ApiOptions = {}): Promise<
   await app.register(approvalRoutes(ctx));
   await app.register(governanceRoutes(ctx));
   await app.register(dashboardRoutes(ctx));
+  await app.register(applicabilityRoutes(ctx));
   // The organisation's sign-in redirect exists only where one is configured; bearer tokens need only the JWKS.
   if (ctx.auth.oidc?.login) await app.register(oidcLoginRoutes(ctx));
   await app.register(codecRoutes(ctx));

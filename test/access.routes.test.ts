@@ -50,6 +50,8 @@ const NONE = { authorization: undefined };
 const ALL: readonly Role[] = roles;
 const WORKERS: readonly Role[] = ['ai-team', 'governance-lead', 'admin'];
 const RESPONDERS: readonly Role[] = [...WORKERS, 'risk-owner'];
+/** Who reads what spans every system: the Statement of Applicability and the organisation's entries. */
+const READERS: readonly Role[] = ['auditor', 'governance-lead', 'admin'];
 
 type Rule =
   /** No credential needed; `anonymous` is what a caller without one gets. */
@@ -140,6 +142,20 @@ const TABLE: Record<string, Row> = {
   // The proof the audit trail is intact is for those who answer for it.
   'GET /api/v1/systems/:id/audit/verify': { rule: { roles: ['auditor', 'governance-lead', 'admin'], system: true } },
   'GET /systems/:id': { rule: { roles: ALL, system: true } },
+  'GET /statement-of-applicability': { rule: { roles: READERS } },
+  'GET /api/v1/statement-of-applicability': { rule: { roles: READERS } },
+  'GET /api/v1/organisation/controls': { rule: { roles: READERS } },
+  // An empty body: a permitted call is refused by validation and records nothing.
+  'POST /api/v1/organisation/controls/:controlId': {
+    rule: { roles: ['admin'] },
+    url: '/api/v1/organisation/controls/A.2.2',
+    payload: {},
+  },
+  'PUT /api/v1/organisation/controls/:controlId': {
+    rule: { roles: ['admin'] },
+    url: '/api/v1/organisation/controls/A.2.2',
+    payload: {},
+  },
   'POST /systems/:id/notifications/resend': { rule: { roles: WORKERS, system: true }, form: {} },
 };
 
