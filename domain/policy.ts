@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { biasTestingPolicySchema } from './bias-gate.js';
-import { cadenceSchema, durationSchema } from './duration.js';
+import { cadenceSchema, durationMs, durationSchema } from './duration.js';
 import { applicabilityPolicySchema } from './soa-policy.js';
 
 /**
@@ -92,10 +92,46 @@ export const policySchema = z
       dayOfWeek: z.enum(['MONDAY', 'TUESDAY', 'WEDNESDAY', 'THURSDAY', 'FRIDAY', 'SATURDAY', 'SUNDAY']),
       hourUtc: z.number().int().min(0).max(23),
     }),
-    incidents: z.object({
-      /** Corrective actions not closed after this long are escalated. */
-      correctiveActionDue: durationSchema,
-    }),
+    incidents: z
+      .object({
+        /** A corrective action is due this long after its incident is reported. */
+        correctiveActionDue: durationSchema,
+        /**
+         * Its owner is reminded this long before the due date; once overdue, the owner and the governance lead
+         * are told, then again every `correctiveActionEscalateEvery`. Absent in policies from before these
+         * reminders, whose runs send none.
+         */
+        correctiveActionReminderBefore: durationSchema.optional(),
+        correctiveActionEscalateEvery: durationSchema.optional(),
+      })
+      .superRefine((i, ctx) => {
+        if ((i.correctiveActionReminderBefore === undefined) !== (i.correctiveActionEscalateEvery === undefined)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [
+              i.correctiveActionReminderBefore === undefined
+                ? 'correctiveActionReminderBefore'
+                : 'correctiveActionEscalateEvery',
+            ],
+            message: 'correctiveActionReminderBefore and correctiveActionEscalateEvery come together',
+          });
+        }
+        const before = i.correctiveActionReminderBefore;
+        // Measured only once both parse: zod runs this refinement after a failed duration too.
+        if (
+          before &&
+          durationSchema.safeParse(before).success &&
+          durationSchema.safeParse(i.correctiveActionDue).success
+        ) {
+          if (durationMs(before) >= durationMs(i.correctiveActionDue)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['correctiveActionReminderBefore'],
+              message: 'must be shorter than correctiveActionDue, or the reminder would go out before the incident',
+            });
+          }
+        }
+      }),
     /**
      * Dates that name something that already happened (occurredAt, effectiveDate, notifiedAt) may lie at most
      * this far ahead of the workflow's clock, for senders whose clocks run ahead (domain/dates.ts). Absent in
