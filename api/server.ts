@@ -25,6 +25,7 @@ import { dashboardRoutes } from './routes/dashboard.js';
 import { governanceRoutes } from './routes/governance.js';
 import { oidcLoginRoutes } from './routes/oidc-login.js';
 import { predictionRoutes } from './routes/predictions.js';
+import { recordRoutes } from './routes/records.js';
 import { systemRoutes } from './routes/systems.js';
 
 // A missing field reads "is required" rather than zod's "expected string, received undefined".
@@ -106,6 +107,7 @@ export async function buildApi(ctx: ApiContext, opts: ApiOptions = {}): Promise<
   await app.register(authRoutes(ctx));
   await app.register(systemRoutes(ctx));
   await app.register(auditRoutes(ctx));
+  await app.register(recordRoutes(ctx));
   await app.register(predictionRoutes(ctx));
   await app.register(approvalRoutes(ctx));
   await app.register(governanceRoutes(ctx));

@@ -1,4 +1,8 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { CliError, EXIT, usageError, type ErrorBody, type Issue } from './errors.js';
@@ -71,6 +75,42 @@ export class Api {
       });
     }
     return answer<T>(res, `${method} ${this.server}${path}`, this.server, `${method} ${path}`);
+  }
+
+  /**
+   * GETs a file (a zip) and streams it to `file`, never held whole: written to `file.part`, renamed once
+   * complete, so a broken download leaves no file that looks whole. A refusal maps as request()'s do.
+   * Answers the bytes written and the answer's content type.
+   */
+  async download(path: string, file: string): Promise<{ bytes: number; contentType: string }> {
+    if (!this.apiKey) throw new CliError(EXIT.USAGE, { error: 'no_api_key', message: MISSING_KEY_MESSAGE });
+    let res: Response;
+    try {
+      res = await fetch(`${this.server}${path}`, { headers: { authorization: `Bearer ${this.apiKey}` } });
+    } catch (err) {
+      throw new CliError(EXIT.SERVER, {
+        error: 'unreachable',
+        message: `cannot reach ${this.server}: ${networkReason(err)}`,
+      });
+    }
+    if (!res.ok || !res.body) return answer(res, `GET ${this.server}${path}`, this.server, `GET ${path}`);
+    const part = `${file}.part`;
+    let bytes = 0;
+    try {
+      const body = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
+      body.on('data', (c: Buffer) => (bytes += c.length));
+      await pipeline(body, createWriteStream(part, { mode: 0o600 }));
+      await rename(part, file);
+    } catch (err) {
+      await rm(part, { force: true });
+      const e = err as NodeJS.ErrnoException;
+      if (e.code && e.syscall) throw usageError(`cannot write ${file}: ${e.code} (${e.message})`);
+      throw new CliError(EXIT.SERVER, {
+        error: 'unreachable',
+        message: `the download from ${this.server}${path} broke: ${networkReason(err)}`,
+      });
+    }
+    return { bytes, contentType: res.headers.get('content-type') ?? '' };
   }
 
   /**

@@ -20,6 +20,7 @@ import { emailSchema, registrationSchema, systemIdSchema } from '../domain/syste
 import { treatmentPlanSchema } from '../domain/treatment.js';
 import { AUDIT_USAGE, verifyAuditTrail } from './audit.js';
 import { CliError, EXIT, describeError, usageError } from './errors.js';
+import { EVIDENCE_PACK_USAGE, downloadEvidencePack } from './evidence-pack.js';
 import { FAIRNESS_USAGE, fairnessCommand } from './fairness.js';
 import { PREDICTION_ONLY_FLAGS, PREDICTIONS_USAGE, acceptFairnessRisk, uploadPredictions } from './predictions.js';
 import { readJsonFile, validate, zodIssues } from './files.js';
@@ -61,6 +62,7 @@ ${PREDICTIONS_USAGE}
                                 revocation and last use (never the secret)
   keys revoke <key id>          (admin) revoke a key for good; its sessions end with it
 ${AUDIT_USAGE}
+${EVIDENCE_PACK_USAGE}
 ${FAIRNESS_USAGE}
 
 Options:
@@ -91,7 +93,8 @@ Exit codes:
      verdicts did not become the system's evidence
   7  evidence --predictions --wait: a gating fairness verdict fails or is inconclusive (and its risk is
      not accepted): approval is held
-  8  audit verify: the audit trail is broken (its hash chain, or its head against the workflow's anchor)
+  8  audit verify: the audit trail is broken (its hash chain, or its head against the workflow's anchor);
+     evidence-pack: the pack's verification found it broken (the pack is still written)
 `;
 
 const options = {
@@ -135,6 +138,7 @@ const options = {
   'evidence-version': { type: 'string' },
   metrics: { type: 'string' },
   reasons: { type: 'string' },
+  output: { type: 'string', short: 'o' },
 } as const;
 type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
 type OptionName = keyof typeof options;
@@ -247,6 +251,7 @@ const COMMAND_OPTIONS: Record<string, OptionName[]> = {
   'keys list': [],
   'keys revoke': [],
   'audit verify': [],
+  'evidence-pack': ['output'],
   fairness: [
     'label',
     'prediction',
@@ -386,6 +391,10 @@ async function run(command: string, args: string[], ctx: Ctx): Promise<Output> {
     case 'audit verify': {
       const [id] = expectArgs(command, args, ['<id>']);
       return verifyAuditTrail(checkId(id), ctx.api);
+    }
+    case 'evidence-pack': {
+      const [id] = expectArgs(command, args, ['<id>']);
+      return downloadEvidencePack(checkId(id), ctx.values.output, ctx.api);
     }
     case 'keys list': {
       expectArgs(command, args, []);

@@ -141,6 +141,31 @@ const TABLE: Record<string, Row> = {
   },
   // The proof the audit trail is intact is for those who answer for it.
   'GET /api/v1/systems/:id/audit/verify': { rule: { roles: ['auditor', 'governance-lead', 'admin'], system: true } },
+  // Every full record on its own, and the evidence pack: for whoever may see the system, as its view is.
+  'GET /api/v1/systems/:id/registration': { rule: { roles: ALL, system: true } },
+  'GET /api/v1/systems/:id/assessments': { rule: { roles: ALL, system: true } },
+  'GET /api/v1/systems/:id/bias-evidence': { rule: { roles: ALL, system: true } },
+  'GET /api/v1/systems/:id/treatment-plans': { rule: { roles: ALL, system: true } },
+  'GET /api/v1/systems/:id/approvals': { rule: { roles: ALL, system: true } },
+  'GET /api/v1/systems/:id/reviews': { rule: { roles: ALL, system: true } },
+  'GET /api/v1/systems/:id/incidents': { rule: { roles: ALL, system: true } },
+  'GET /api/v1/systems/:id/fria-notifications': { rule: { roles: ALL, system: true } },
+  'GET /api/v1/systems/:id/model-versions': { rule: { roles: ALL, system: true } },
+  'GET /api/v1/systems/:id/notifications': { rule: { roles: ALL, system: true } },
+  'GET /api/v1/systems/:id/audit': { rule: { roles: ALL, system: true } },
+  'GET /api/v1/systems/:id/evidence-pack': { rule: { roles: ALL, system: true } },
+  'GET /api/v1/systems/:id/assessments/:version': {
+    rule: { roles: ALL, system: true },
+    url: `/api/v1/systems/${SYS_A}/assessments/1`,
+  },
+  'GET /api/v1/systems/:id/bias-evidence/:version': {
+    rule: { roles: ALL, system: true },
+    url: `/api/v1/systems/${SYS_A}/bias-evidence/1`,
+  },
+  'GET /api/v1/systems/:id/treatment-plans/:version': {
+    rule: { roles: ALL, system: true },
+    url: `/api/v1/systems/${SYS_A}/treatment-plans/1`,
+  },
   'GET /systems/:id': { rule: { roles: ALL, system: true } },
   'GET /statement-of-applicability': { rule: { roles: READERS } },
   'GET /api/v1/statement-of-applicability': { rule: { roles: READERS } },
