@@ -1,9 +1,13 @@
 import { createHash } from 'node:crypto';
 import { Context, log } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
+import { briefFromRecords, policyFor, requestRecords, type ApprovalBrief } from '../domain/approval-brief.js';
+import type { ImpactAssessment } from '../domain/assessment.js';
 import { decisionProofSchema, type ProofSubject, type ProofVerdict } from '../domain/decision-proof.js';
 import type { Notification } from '../domain/notifications.js';
 import type { Policy } from '../domain/policy.js';
+import type { Registration } from '../domain/system.js';
+import type { TreatmentPlan } from '../domain/treatment.js';
 import type { BlobStore } from '../blobs/index.js';
 import type { PersonKeys } from '../payloads/person-keys.js';
 import { signApprovalLink } from '../links/approval-links.js';
@@ -66,7 +70,32 @@ class DeliveryInProgress extends Error {
 export function createActivities(deps: ActivityDeps) {
   const { store, mailer } = deps;
 
-  async function render(n: Notification, key: string): Promise<RenderedMail> {
+  /**
+   * What an approval request covers, from the record store: the audit trail up
+   * to the request, and the documents by their digests. Null when the request
+   * is not on record (a run from before the trail had it): the e-mail then
+   * says what the notification carries, and the page shows the rest.
+   */
+  async function approvalBrief(n: Extract<Notification, { kind: 'approval_request' }>): Promise<ApprovalBrief | null> {
+    const [system, events] = await Promise.all([store.getSystem(n.systemId), store.listEvents(n.systemId)]);
+    const records = system ? requestRecords(events, n.requestId) : null;
+    if (!system || !records) return null;
+    const read = async <T>(digest: string | undefined) =>
+      digest ? ((await store.getDocument(digest))?.content as T | undefined) : undefined;
+    const [assessment, plan] = await Promise.all([
+      read<ImpactAssessment>(records.assessment?.digest),
+      read<TreatmentPlan>(records.plan?.digest),
+    ]);
+    return briefFromRecords(
+      records,
+      system.registration as Registration,
+      { assessment, plan },
+      policyFor(system.policyVersion, deps.policy),
+      system.policyVersion,
+    );
+  }
+
+  async function render(n: Notification, key: string, brief?: ApprovalBrief | null): Promise<RenderedMail> {
     let approvalUrl: string | undefined;
     if (n.kind === 'approval_request') {
       const token = await signApprovalLink(
@@ -76,7 +105,7 @@ export function createActivities(deps: ActivityDeps) {
       );
       approvalUrl = `${deps.publicBaseUrl}/approvals/${token}`;
     }
-    return renderNotification(n, { baseUrl: deps.publicBaseUrl, approvalUrl });
+    return renderNotification(n, { baseUrl: deps.publicBaseUrl, approvalUrl, brief });
   }
 
   /**
@@ -101,10 +130,22 @@ export function createActivities(deps: ActivityDeps) {
     }
     const row = claim.row;
     const notification = (row.notification ?? fallback?.notification) as Notification | undefined;
+    let brief: ApprovalBrief | null = null;
+    if (notification?.kind === 'approval_request') {
+      try {
+        brief = await approvalBrief(notification);
+      } catch (err) {
+        // The record store could not be read: a temporary failure, retried like an SMTP 4xx.
+        await store
+          .markDeliveryRetry(key, `reading what the approval covers: ${(err as Error).message}`)
+          .catch(() => {});
+        throw err;
+      }
+    }
     let mail: RenderedMail;
     try {
       if (!notification) throw new Error('the outbox entry carries no notification to render');
-      mail = await render(notification, key);
+      mail = await render(notification, key, brief);
     } catch (err) {
       const error = `the e-mail could not be rendered: ${(err as Error).message}`;
       await store.markNotificationFailed(key, error);

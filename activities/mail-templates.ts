@@ -1,6 +1,8 @@
 import { escapeHtml } from '../views/escape.js';
+import { briefParts, type ApprovalBrief, type BriefPart } from '../domain/approval-brief.js';
 import { describeVerdict } from '../domain/bias-gate.js';
 import { stepReference } from '../domain/control-mapping.js';
+import { subjectLine } from '../domain/machine/approvals.js';
 import type { Notification } from '../domain/notifications.js';
 
 export interface RenderedMail {
@@ -13,22 +15,30 @@ export interface MailLinks {
   baseUrl: string;
   /** Present for approval requests: the signed link. */
   approvalUrl?: string;
+  /** For approval requests: what the request covers, read from the record store (domain/approval-brief.ts). */
+  brief?: ApprovalBrief | null;
 }
 
 const esc = escapeHtml;
 
 const day = (iso: string) => iso.slice(0, 10);
 
-/** Plain paragraphs and one call to action, as text and as HTML, so both parts always say the same. */
-function compose(subject: string, paragraphs: string[], action?: { label: string; url: string }): RenderedMail {
-  const text = [...paragraphs, ...(action ? [`${action.label}: ${action.url}`] : [])].join('\n\n') + '\n';
+const asText = (p: BriefPart) => (typeof p === 'string' ? p : [p.title, ...p.items.map((i) => `• ${i}`)].join('\n'));
+const asHtml = (p: BriefPart) =>
+  typeof p === 'string'
+    ? `<p>${esc(p)}</p>`
+    : `<p>${esc(p.title)}</p><ul>${p.items.map((i) => `<li>${esc(i)}</li>`).join('')}</ul>`;
+
+/** Plain paragraphs (or titled lists) and one call to action, as text and as HTML, so both parts always say the same. */
+function compose(subject: string, paragraphs: BriefPart[], action?: { label: string; url: string }): RenderedMail {
+  const text = [...paragraphs.map(asText), ...(action ? [`${action.label}: ${action.url}`] : [])].join('\n\n') + '\n';
   const button = action
     ? `<p><a href="${esc(action.url)}" style="display:inline-block;padding:10px 18px;background:#1d4ed8;color:#fff;border-radius:6px;text-decoration:none">${esc(action.label)}</a></p>` +
       `<p style="font-size:12px;color:#555;word-break:break-all">Or open this address: ${esc(action.url)}</p>`
     : '';
   const html =
     `<!doctype html><html lang="en"><body style="font-family:system-ui,sans-serif;line-height:1.5;color:#111;max-width:640px">` +
-    paragraphs.map((p) => `<p>${esc(p)}</p>`).join('') +
+    paragraphs.map(asHtml).join('') +
     button +
     `</body></html>`;
   return { subject, text, html };
@@ -57,7 +67,8 @@ const prefix = (reminder: number) => (reminder > 0 ? `Reminder ${reminder}: ` : 
 
 export function renderNotification(n: Notification, links: MailLinks): RenderedMail {
   const systemUrl = `${links.baseUrl}/api/v1/systems/${encodeURIComponent(n.systemId)}`;
-  const see = { label: 'See the system', url: systemUrl };
+  // People follow links to the system page; the API address is for the requests the text names.
+  const see = { label: 'See the system', url: `${links.baseUrl}/systems/${encodeURIComponent(n.systemId)}` };
   const name = `${n.systemName} (${n.systemId})`;
   switch (n.kind) {
     case 'work_requested': {
@@ -72,23 +83,29 @@ export function renderNotification(n: Notification, links: MailLinks): RenderedM
         see,
       );
     }
-    case 'approval_request':
+    case 'approval_request': {
       if (!links.approvalUrl) throw new Error('an approval request needs its signed link');
+      const review = links.brief ? links.brief.kind === 'review' : n.subject === subjectLine('review');
       return compose(
-        `${prefix(n.reminder)}Approval needed: ${n.systemName} (${n.riskTier} risk), step ${n.step} of ${n.of}`,
+        `${prefix(n.reminder)}Approval needed: ${review ? 'periodic review of ' : ''}${n.systemName} (${n.riskTier} risk), step ${n.step} of ${n.of}`,
         [
           `You are asked to decide on the ${n.subject} of ${name}, assessed as ${n.riskTier} risk.`,
           ...(n.delegatedFrom ? [`${n.delegatedFrom} delegated this decision to you.`] : []),
+          ...(links.brief ? briefParts(links.brief) : []),
           ...(n.fairness?.length
             ? [
-                'Bias testing, as the policy judged it (verdict, value [interval], the groups behind it and their sizes):',
-                ...n.fairness.map((l) => `• ${describeVerdict(l)}`),
+                {
+                  title:
+                    'Bias testing, as the policy judged it (verdict, value [interval], the groups behind it and their sizes):',
+                  items: n.fairness.map(describeVerdict),
+                },
               ]
             : []),
           `The link below shows what you are deciding on; nothing is decided until you press a button on that page. It is yours alone and works until ${day(n.expiresAt)}.`,
         ],
         { label: 'Review and decide', url: links.approvalUrl },
       );
+    }
     case 'approval_escalation':
       return compose(
         `Escalation: ${n.subject} of ${n.systemName} is waiting on ${n.approver}`,

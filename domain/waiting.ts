@@ -63,7 +63,8 @@ export function waitingOn(s: LifecycleState, now: Date, governanceLead = 'the go
       );
     case 'review_due': {
       const due = s.reviewDueAt;
-      const overdue = due !== null && Date.parse(due) < now.getTime();
+      // Past its date by the caller's clock, or by the workflow's own: it escalates only once the review is overdue.
+      const overdue = due !== null && (Date.parse(due) < now.getTime() || s.reviewEscalations > 0);
       const why = s.reviewTrigger === 'incident' ? ', made due by a serious incident' : '';
       return overdue
         ? wait(

@@ -1,14 +1,16 @@
 /**
  * The approval link's features beyond the attacks in test/api.test.ts:
  * renewing an expired link, delegating to a deputy, "request changes" needing a
- * comment, and what the approval page shows (escaped) to the approver.
+ * comment, what the approval page and e-mail show (escaped) to the approver,
+ * what follows a decision, and what the system page says each stage waits on.
  */
 import { describe, expect, it } from 'vitest';
+import { escapeHtml } from '../api/html.js';
 import { signApprovalLink, type ApprovalClaims } from '../links/approval-links.js';
 import { durationMs } from '../domain/duration.js';
-import { example } from './support/examples.js';
+import { example, registrationFor } from './support/examples.js';
 import { barrier, csrfFrom, GOVERNANCE_LEAD, lifecycleSuite, pathOf, TEST_SECRET } from './support/lifecycle-env.js';
-import { tokenRequest } from './support/walk.js';
+import { approveChain, tokenRequest } from './support/walk.js';
 
 const s = lifecycleSuite();
 
@@ -350,5 +352,243 @@ describe('the approval page', () => {
     // Earlier decisions, the comment escaped.
     expect(html).toContain('Earlier decisions');
     expect(html).toContain(`${RISK_OWNER} — <strong>approve</strong>: OK &lt;img src=x onerror=alert(1)&gt;</li>`);
+  });
+});
+
+// ---------------------------------------------------------------------------
+
+const OWNER: string = example('register.json').owner;
+const MINUTE = 60_000;
+
+/** The text of one element of a page, by its id, tags stripped and entities left as they are. */
+function byId(html: string, id: string): string {
+  const m = new RegExp(`<(\\w+)[^>]*\\bid="${id}"[^>]*>([\\s\\S]*?)</\\1>`).exec(html);
+  if (!m) throw new Error(`no element #${id} on the page:\n${html.slice(0, 3000)}`);
+  return m[2]!.replace(/<[^>]+>/g, '');
+}
+
+/** The system page, as a signed-in user sees it. */
+async function systemPage(id: string): Promise<string> {
+  const res = await get(`/systems/${id}`);
+  expect(res.statusCode, res.body).toBe(200);
+  expect(String(res.headers['content-type'])).toMatch(/^text\/html/);
+  return res.body;
+}
+
+/** The system page's "Waiting on" line: its stage, whether overdue, and its text. */
+async function waiting(id: string) {
+  const html = await systemPage(id);
+  const tag = /<span id="waiting-on" data-stage="([a-z_]+)"( data-overdue="true")?>/.exec(html);
+  if (!tag) throw new Error(`no waiting-on line on the system page of ${id}`);
+  return { stage: tag[1], overdue: Boolean(tag[2]), text: byId(html, 'waiting-on'), html };
+}
+
+describe('what a risk owner sees before deciding', () => {
+  it('after a new model version, the e-mail and the page show the version approved, the whole assessment, the scores in words and each failed metric with what answers it', async () => {
+    const id = 'brief-new-version';
+    const reg = example('register.json');
+    const assessment = example('impact-assessment.json');
+    const newVersion = example('new-version.json');
+    await s.w.toActive(id);
+    expect((await s.w.call('POST', s.w.sys(id, '/versions'), newVersion, 202)).json().stage).toBe('bias_testing');
+
+    // Evidence for the new version in which the age band's parity fails: it holds approval until it is answered.
+    const base = example('bias-evidence.json');
+    const failing = {
+      ...base,
+      modelVersion: newVersion.version,
+      metrics: base.metrics.map((m: { name: string; sensitiveFeature: string }) =>
+        m.name === 'demographic_parity_ratio' && m.sensitiveFeature === 'age_band' ? { ...m, value: 0.7 } : m,
+      ),
+    };
+    const judged = (await s.w.evidence(id, failing)).json();
+    expect(judged.failed).toEqual(['demographic_parity_ratio:age_band']);
+    const key = 'demographic_parity_ratio:age_band';
+    const reasons = 'Interim release: recruiters read every application <img src=x onerror=alert(1)> by hand.';
+    const lead = await s.t.keys({ email: GOVERNANCE_LEAD, role: 'governance-lead' });
+    const accepted = await s.t.api.inject({
+      method: 'POST',
+      url: `/api/v1/systems/${id}/bias-evidence/risk-acceptance`,
+      headers: { authorization: `Bearer ${lead}` },
+      payload: { evidenceVersion: judged.version, metrics: [key], reasons },
+    });
+    expect(accepted.statusCode, accepted.body).toBe(200);
+    const plan = example('treatment-plan.json');
+    const answering = { ...plan, items: [{ ...plan.items[0], addressesMetrics: [key] }, ...plan.items.slice(1)] };
+    await s.w.until(id, (v) => v.stage === 'risk_treatment', 'risk treatment');
+    await s.w.plan(id, answering);
+    const v = await s.w.until(id, (x) => x.pendingApproval?.step === 1, 'the first approval step');
+    const link = await s.w.approvalLink(id, RISK_OWNER, v.pendingApproval.requestId);
+    const mail = approvalMailsFor(id, RISK_OWNER, v.pendingApproval.requestId).at(-1)!;
+
+    // The e-mail: the version approved, not the registered one.
+    expect(mail.subject).toBe(`Approval needed: ${reg.name} (high risk), step 1 of 2`);
+    const text = mail.text;
+    expect(text).toContain(
+      `Model: ${reg.model.name} ${newVersion.version} (registered as ${reg.model.version}; this approval is for ${newVersion.version}).`,
+    );
+    // The EU AI Act category and its rationale, the data sources, the suppliers, the FRIA.
+    expect(text).toContain('EU AI Act: High-risk: Annex III point 4(a)');
+    expect(text).toContain(`Rationale: ${assessment.euAiAct.rationale}`);
+    for (const d of assessment.dataSources) expect(text).toContain(`• ${d.name}: ${d.provenance}`);
+    for (const t of assessment.thirdParties)
+      expect(text).toContain(`• ${t.name} (model provider): ${t.responsibilities}`);
+    expect(text).toContain(
+      'Fundamental rights impact assessment (EU AI Act Art. 27): required (the deployer is a body governed by public law)',
+    );
+    expect(text).toContain(`• Specific risks: ${assessment.fria.specificRisks}`);
+    expect(text).toContain('the market surveillance authority was notified on 2026-11-24');
+    // Scales and thresholds in words, from the policy (default: 4 × 4, the high tier from 9, appetite 4).
+    expect(text).toContain('the highest impact has score 9 of 16; the high tier starts at 9.');
+    expect(text).toContain(
+      '(severity: negligible 1, minor 2, major 3, severe 4; likelihood: rare 1, unlikely 2, possible 3, likely 4)',
+    );
+    expect(text).toContain('residual score 4 of 16; the risk appetite allows up to 4');
+    // The failed metric next to the plan item that answers it and the governance lead's acceptance.
+    const answer = text.split('\n').find((l) => l.startsWith('• demographic_parity_ratio (age_band): fail 0.7'));
+    expect(answer, text).toBeDefined();
+    expect(answer).toContain(`→ plan item "${plan.items[0].risk}": ${plan.items[0].measures}`);
+    expect(answer).toContain(`risk accepted by ${GOVERNANCE_LEAD} on `);
+    expect(answer).toContain(reasons);
+    // The HTML part says the same, escaped.
+    expect(mail.html).toContain('<li>demographic_parity_ratio (age_band): fail 0.7');
+    expect(mail.html).toContain('&lt;img src=x onerror=alert(1)&gt;');
+    expect(mail.html).not.toContain('<img src=x');
+
+    // The page: the current version, the same facts, the metric's row with its answers.
+    const page = await get(pathOf(link));
+    expectHtmlPage(page, 200);
+    const html = page.body;
+    expect(html).toContain(
+      `model ${reg.model.name} ${newVersion.version} <span class="muted">(registered as ${reg.model.version}`,
+    );
+    expect(html).not.toContain(`model ${reg.model.name} ${reg.model.version}</p>`);
+    expect(byId(html, 'eu-ai-act-category')).toContain('High-risk: Annex III point 4(a)');
+    expect(byId(html, 'eu-ai-act-rationale')).toBe(`Rationale: ${escapeHtml(assessment.euAiAct.rationale)}`);
+    for (const d of assessment.dataSources)
+      expect(html).toContain(`<td data-label="Source">${escapeHtml(d.name)}</td>`);
+    for (const t of assessment.thirdParties)
+      expect(html).toContain(`<td data-label="Supplier">${escapeHtml(t.name)}</td>`);
+    expect(byId(html, 'fria-status')).toContain('the market surveillance authority was notified on 2026-11-24');
+    expect(html).toContain(`<dd>${escapeHtml(assessment.fria.humanOversight)}</dd>`);
+    expect(byId(html, 'score-in-words')).toContain('the highest impact has score 9 of 16; the high tier starts at 9.');
+    expect(html).toContain('<td data-label="Score">3 × 3 = 9 of 16</td>');
+    expect(byId(html, 'residual-in-words')).toBe('In words: residual score 4 of 16; the risk appetite allows up to 4.');
+    const row = new RegExp(`<tr data-metric="${key}">([\\s\\S]*?)</tr>`).exec(html)?.[1] ?? '';
+    expect(row).toContain('demographic_parity_ratio (age_band): fail 0.7');
+    expect(row).toContain(escapeHtml(`plan item "${plan.items[0].risk}": ${plan.items[0].measures}`));
+    expect(row).toContain(`risk accepted by ${GOVERNANCE_LEAD}`);
+    expect(row).toContain('&lt;img src=x onerror=alert(1)&gt;');
+    expect(html).not.toContain('<img src=x');
+  });
+
+  it('says what each stage waits on, what follows each decision (with a link to the system page), signs off a review as a review, and shows a retired system without a review date', async () => {
+    const id = 'waiting-stages';
+    const reg = registrationFor(id);
+    await s.w.register(id);
+    expect(await waiting(id)).toMatchObject({ stage: 'impact_assessment', overdue: false });
+    expect((await waiting(id)).text).toMatch(new RegExp(`^${OWNER}: the impact assessment, since \\d{4}-`));
+    await s.w.assess(id);
+    expect((await waiting(id)).text).toContain(
+      `${OWNER}: bias-testing evidence for model version ${reg.model.version}, since`,
+    );
+    await s.w.evidence(id);
+    expect((await waiting(id)).text).toContain(`${OWNER}: the risk-treatment plan, since`);
+    await s.w.plan(id);
+    const first = await s.w.until(id, (x) => x.pendingApproval?.step === 1, 'the first approval step');
+    expect((await waiting(id)).text).toContain(
+      `${RISK_OWNER}: the decision on the impact assessment and risk-treatment plan, step 1 of 2, since`,
+    );
+
+    // After deciding: who decides next, and a link to the system page.
+    const decided = await s.w.decide(
+      await s.w.approvalLink(id, RISK_OWNER, first.pendingApproval.requestId),
+      'approve',
+    );
+    expectHtmlPage(decided, 200);
+    expect(decided.body).toContain(
+      `Next, ${GOVERNANCE_LEAD} decides on the impact assessment and risk-treatment plan (step 2 of 2), with a link of their own sent by e-mail.`,
+    );
+    expect(decided.body).toContain(`<a href="/systems/${id}">See the system page</a>`);
+    const second = await s.w.until(id, (x) => x.pendingApproval?.step === 2, 'the second approval step');
+    expect((await waiting(id)).text).toContain(
+      `${GOVERNANCE_LEAD}: the decision on the impact assessment and risk-treatment plan, step 2 of 2`,
+    );
+
+    // The last approval: the FRIA notification is pending, and the page and the system page say so.
+    const last = await s.w.decide(
+      await s.w.approvalLink(id, GOVERNANCE_LEAD, second.pendingApproval.requestId),
+      'approve',
+    );
+    expectHtmlPage(last, 200);
+    expect(last.body).toContain('The system is now in stage fria notification.');
+    expect(last.body).toContain(`${OWNER} must record that the market surveillance authority was notified`);
+    expect(last.body).toContain(`<a href="/systems/${id}">See the system page</a>`);
+    await s.w.until(id, (x) => x.stage === 'fria_notification', 'the FRIA notification stage');
+    const fria = await waiting(id);
+    expect(fria.stage).toBe('fria_notification');
+    expect(fria.text).toContain(`${OWNER}: the FRIA notification`);
+    expect(fria.text).toContain('pending before the system goes live');
+    expect(fria.html).toContain('<strong>authority not notified yet</strong>');
+
+    await s.w.notifyAuthority(id);
+    const active = await s.w.until(id, (x) => x.stage === 'active', 'active');
+    const due: string = active.reviewDueAt;
+    const activePage = await waiting(id);
+    expect(activePage.text).toBe(`nothing until the periodic review due on ${due.slice(0, 10)}`);
+    expect(activePage.html).toContain('<dt>Next review due</dt>');
+
+    // Overdue: once the review's date has passed and the lifecycle escalated it to the governance lead.
+    const every = durationMs(s.t.policy.reviews.overdueEscalationEvery);
+    await s.t.env.sleep(Date.parse(due) + every + MINUTE - (await s.t.env.currentTimeMs()));
+    await s.t.mailbox.waitFor(
+      (m) =>
+        m.to.includes(GOVERNANCE_LEAD) &&
+        m.headers['x-ai-system'] === id &&
+        m.subject.startsWith('Overdue review (escalation 1)'),
+      { timeoutMs: 20_000 },
+    );
+    await s.w.until(id, (x) => x.stage === 'review_due', 'review due');
+    const overdue = await waiting(id);
+    expect(overdue).toMatchObject({ stage: 'review_due', overdue: true });
+    expect(overdue.text).toContain(
+      `${OWNER}: the periodic review, overdue since ${due.slice(0, 10)}; 1 escalation sent to ${GOVERNANCE_LEAD}, since`,
+    );
+
+    // The review's sign-off: a subject that says review, and the review itself in the e-mail and on the page.
+    const review = example('review.json');
+    await s.w.call('POST', s.w.sys(id, '/reviews'), review, 202);
+    const signOff = await s.w.until(id, (x) => x.pendingApproval?.kind === 'review', 'the review sign-off');
+    const reviewLink = await s.w.approvalLink(id, RISK_OWNER, signOff.pendingApproval.requestId);
+    const reviewMail = approvalMailsFor(id, RISK_OWNER, signOff.pendingApproval.requestId).at(-1)!;
+    expect(reviewMail.subject).toBe(`Approval needed: periodic review of ${reg.name} (high risk), step 1 of 2`);
+    expect(reviewMail.text).toMatch(
+      new RegExp(
+        `Periodic review of cycle \\d+ \\(schedule\\), by ${review.performedBy} on \\d{4}-\\d\\d-\\d\\d, found no material change\\.`,
+      ),
+    );
+    expect(reviewMail.text).toContain(`Monitoring: ${review.monitoringSummary}`);
+    const firstSubjects = s.w
+      .mailsTo(RISK_OWNER, id, (m) => m.subject.includes('Approval needed'))
+      .map((m) => m.subject);
+    expect(firstSubjects[0]).toBe(`Approval needed: ${reg.name} (high risk), step 1 of 2`);
+    const reviewPage = await get(pathOf(reviewLink));
+    expectHtmlPage(reviewPage, 200);
+    expect(reviewPage.body).toContain(`<h1>Sign off the review of ${reg.name}?</h1>`);
+    expect(byId(reviewPage.body, 'review-summary')).toContain(`Monitoring: ${review.monitoringSummary}`);
+    expect((await waiting(id)).text).toContain(
+      `${RISK_OWNER}: the decision on the periodic review sign-off, step 1 of 2`,
+    );
+    const { view: next } = await approveChain(s.t, s.w, id);
+    expect(next.stage).toBe('active');
+
+    // Retired: no review date, on the system page nor in the JSON view.
+    await s.w.call('POST', s.w.sys(id, '/retire'), example('retire.json'), 200);
+    await expect.poll(async () => (await waiting(id)).stage, { timeout: 20_000 }).toBe('retired');
+    const retired = await waiting(id);
+    expect(retired.text).toMatch(/^nothing: retired on \d{4}-\d\d-\d\d$/);
+    expect(retired.html).not.toContain('Next review due');
+    expect(retired.html).toContain('<dt>Retired</dt>');
+    expect((await s.w.view(id)).reviewDueAt).toBeNull();
   });
 });

@@ -1,8 +1,22 @@
+import {
+  answerInWords,
+  briefFromState,
+  friaInWords,
+  impactScoreInWords,
+  metricAnswers,
+  residualInWords,
+  reviewInWords,
+  scalesInWords,
+  scoreInWords,
+  type ApprovalBrief,
+} from '../../domain/approval-brief.js';
 import type { ImpactAssessment } from '../../domain/assessment.js';
-import { verdictLines } from '../../domain/bias-gate.js';
+import { describeVerdict, verdictLines } from '../../domain/bias-gate.js';
 import { controlLabel, stepReference, type StepId } from '../../domain/control-mapping.js';
+import { describeClassification } from '../../domain/eu-ai-act.js';
 import type { BiasEvidence } from '../../domain/evidence.js';
 import type { LifecycleState } from '../../domain/lifecycle.js';
+import type { Policy } from '../../domain/policy.js';
 import type { TreatmentPlan } from '../../domain/treatment.js';
 import { escapeHtml as e, page } from '../html.js';
 
@@ -22,6 +36,12 @@ export interface ApprovalPageData {
   csrf: string;
   action: string;
   error?: string;
+  /** The deployed policy: its scales and thresholds are put in words when the system runs under it. */
+  policy?: Policy | null;
+  /** The governance lead's reasons for accepting fairness risks, from the record store. */
+  acceptanceReasons?: ApprovalBrief['acceptanceReasons'];
+  /** For a review sign-off: the change the review described, from the record store. */
+  reviewChange?: string | null;
 }
 
 const when = (iso: string) => iso.replace('T', ' ').slice(0, 16) + ' UTC';
@@ -29,7 +49,7 @@ const when = (iso: string) => iso.replace('T', ' ').slice(0, 16) + ' UTC';
 /** Under each part's heading: the control or clause it is the evidence of (domain/control-mapping.ts). */
 const cites = (step: StepId) => `<p class="muted cites">Evidence for ${e(stepReference(step))}</p>`;
 
-function assessmentSection(state: LifecycleState, doc: ImpactAssessment | undefined): string {
+function assessmentSection(state: LifecycleState, doc: ImpactAssessment | undefined, b: ApprovalBrief): string {
   const a = state.assessment;
   if (!a) return '<p class="muted">No impact assessment is on record.</p>';
   if (!doc)
@@ -37,22 +57,83 @@ function assessmentSection(state: LifecycleState, doc: ImpactAssessment | undefi
   const rows = doc.impacts
     .map(
       (i) =>
-        `<tr><td data-label="Area">${e(i.area.replaceAll('_', ' '))}</td><td data-label="Impact">${e(i.description)}</td><td data-label="Affected">${e(i.affected.join(', '))}</td><td data-label="Severity">${e(i.severity)}</td><td data-label="Likelihood">${e(i.likelihood)}</td></tr>`,
+        `<tr><td data-label="Area">${e(i.area.replaceAll('_', ' '))}</td><td data-label="Impact">${e(i.description)}</td><td data-label="Affected">${e(i.affected.join(', '))}</td><td data-label="Severity">${e(i.severity)}</td><td data-label="Likelihood">${e(i.likelihood)}</td><td data-label="Score">${e(impactScoreInWords(i, b.policy))}</td></tr>`,
+    )
+    .join('');
+  const facts = b.assessment?.facts;
+  const sources = doc.dataSources
+    .map(
+      (d) =>
+        `<tr><td data-label="Source">${e(d.name)}</td><td data-label="Provenance">${e(d.provenance)}</td><td data-label="Personal data">${d.personalData ? 'yes' : 'no'}</td><td data-label="Quality measures">${e(d.qualityMeasures)}</td></tr>`,
+    )
+    .join('');
+  const suppliers = doc.thirdParties
+    .map(
+      (t) =>
+        `<tr><td data-label="Supplier">${e(t.name)}</td><td data-label="Role">${e(t.role.replaceAll('_', ' '))}</td><td data-label="Responsibilities">${e(t.responsibilities)}</td></tr>`,
     )
     .join('');
   return `
 <h2>Impact assessment v${a.version}</h2>
 ${cites('impact_assessment')}
 <p>Submitted by ${e(a.submittedBy)} on ${e(when(a.submittedAt))}. Risk tier <strong>${e(a.riskTier)}</strong> (highest score ${a.score}).</p>
+<p id="score-in-words"><strong>Scores in words:</strong> the highest impact has ${e(scoreInWords(a.score, a.riskTier, b.policy))}.${b.policy ? ` ${e(scalesInWords(b.policy))}` : ` <span class="muted">(judged by policy ${e(b.policyVersion)}, whose scales are not the deployed policy's)</span>`}</p>
 <p><strong>Intended purpose:</strong> ${e(doc.intendedPurpose)}</p>
 <p><strong>Context of use:</strong> ${e(doc.contextOfUse)}</p>
 ${doc.foreseeableMisuse.length ? `<p><strong>Foreseeable misuse:</strong> ${e(doc.foreseeableMisuse.join('; '))}</p>` : ''}
 <table class="stack words"><caption>Identified impacts</caption>
-<thead><tr><th scope="col">Area</th><th scope="col">Impact</th><th scope="col">Affected</th><th scope="col">Severity</th><th scope="col">Likelihood</th></tr></thead>
-<tbody>${rows}</tbody></table>`;
+<thead><tr><th scope="col">Area</th><th scope="col">Impact</th><th scope="col">Affected</th><th scope="col">Severity</th><th scope="col">Likelihood</th><th scope="col">Score</th></tr></thead>
+<tbody>${rows}</tbody></table>
+<h3 id="eu-ai-act">EU AI Act classification</h3>
+<p id="eu-ai-act-category">${facts ? e(describeClassification(facts)) : e(doc.euAiAct.category.replaceAll('_', ' '))}.</p>
+<p id="eu-ai-act-rationale"><strong>Rationale:</strong> ${e(doc.euAiAct.rationale)}</p>
+${doc.euAiAct.derogation ? `<p><strong>Why not high-risk (Art. 6(3)):</strong> ${e(doc.euAiAct.derogation.reasons)}</p>` : ''}
+<h3 id="data-sources">Data sources</h3>
+${cites('data_sources')}
+${sources ? `<table class="stack words"><caption>Where the data comes from</caption><thead><tr><th scope="col">Source</th><th scope="col">Provenance</th><th scope="col">Personal data</th><th scope="col">Quality measures</th></tr></thead><tbody>${sources}</tbody></table>` : '<p class="muted">No data source is listed.</p>'}
+<h3 id="suppliers">Suppliers and third parties</h3>
+${cites('suppliers')}
+${suppliers ? `<table class="stack words"><caption>Suppliers</caption><thead><tr><th scope="col">Supplier</th><th scope="col">Role</th><th scope="col">Responsibilities</th></tr></thead><tbody>${suppliers}</tbody></table>` : '<p class="muted">No supplier or third party is listed.</p>'}
+${friaSection(doc, b)}`;
 }
 
-function evidenceSection(state: LifecycleState): string {
+function friaSection(doc: ImpactAssessment, b: ApprovalBrief): string {
+  if (!b.fria) return '';
+  const f = doc.fria;
+  const rows = f
+    ? (
+        [
+          ['Processes', f.processes],
+          ['Period and frequency', f.periodAndFrequency],
+          ['Affected categories', f.affectedCategories.join(', ')],
+          ['Specific risks', f.specificRisks],
+          ['Human oversight', f.humanOversight],
+          ['Mitigation and complaints', f.mitigationAndComplaints],
+        ] as const
+      )
+        .map(([k, v]) => `<dt>${e(k)}</dt><dd>${e(v)}</dd>`)
+        .join('')
+    : '';
+  return `<h3 id="fria">Fundamental rights impact assessment (EU AI Act Art. 27)</h3>
+${cites('fria_notice')}
+<p id="fria-status">${e(friaInWords(b.fria))}.</p>
+${rows ? `<dl class="facts">${rows}</dl>` : ''}`;
+}
+
+function answersSection(b: ApprovalBrief): string {
+  const answers = metricAnswers(b);
+  if (answers.length === 0) return '';
+  const rows = answers
+    .map(
+      (a) =>
+        `<tr data-metric="${e(a.key)}"><td data-label="Metric">${e(describeVerdict(a.line))}</td><td data-label="Answered by">${e(answerInWords(a))}</td></tr>`,
+    )
+    .join('');
+  return `<table class="stack words" id="metric-answers"><caption>Failed or inconclusive metrics, and what answers each</caption>
+<thead><tr><th scope="col">Metric</th><th scope="col">Answered by</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+function evidenceSection(state: LifecycleState, b: ApprovalBrief): string {
   const ev = state.evidence;
   if (!ev) return '';
   const lines = verdictLines(ev);
@@ -98,10 +179,10 @@ ${cites('bias_evidence')}
 <p>Test run on ${e(ev.effectiveDate)} for model ${e(ev.modelVersion)}; dataset: ${e(ev.dataset)}; judged by policy ${e(ev.policyVersion)}. ${source}</p>
 <table class="stack words"><caption>Fairness metrics against the policy</caption>
 <thead><tr>${head}</tr></thead>
-<tbody>${rows}</tbody></table>${acceptances ? `<h3>Risk accepted by the governance lead</h3><ul>${acceptances}</ul>` : ''}`;
+<tbody>${rows}</tbody></table>${answersSection(b)}${acceptances ? `<h3>Risk accepted by the governance lead</h3><ul>${acceptances}</ul>` : ''}`;
 }
 
-function planSection(state: LifecycleState, doc: TreatmentPlan | undefined): string {
+function planSection(state: LifecycleState, doc: TreatmentPlan | undefined, b: ApprovalBrief): string {
   const plan = state.plan;
   if (!plan) return '';
   if (!doc)
@@ -115,6 +196,7 @@ function planSection(state: LifecycleState, doc: TreatmentPlan | undefined): str
   return `<h2>Risk-treatment plan v${plan.version}</h2>
 ${cites('treatment_plan')}
 <p>Highest residual risk score <strong>${plan.residualScore}</strong>${plan.requiresRiskAcceptance ? ' — <strong>above the risk appetite</strong>: the governance lead must accept it separately' : ' (within the risk appetite)'}.</p>
+<p id="residual-in-words">In words: ${e(residualInWords(plan.residualScore, b.policy, plan.requiresRiskAcceptance))}.</p>
 <table class="stack words"><caption>Treated risks</caption>
 <thead><tr><th scope="col">Risk</th><th scope="col">Option</th><th scope="col">Annex A controls</th><th scope="col">Measures</th><th scope="col">Owner</th><th scope="col">Residual</th></tr></thead>
 <tbody>${rows}</tbody></table>`;
@@ -131,17 +213,37 @@ function decisionsSection(state: LifecycleState): string {
   return `<h2>Earlier decisions</h2><ul>${items}</ul>`;
 }
 
+function reviewSection(b: ApprovalBrief): string {
+  if (!b.review) return '';
+  return `<h2 id="review">The periodic review you sign off</h2>
+${cites('review')}
+<p id="review-summary">${e(reviewInWords(b.review))}</p>`;
+}
+
+/** The model as approved: the current version, and the registered one when a newer version replaced it. */
+function modelLine(b: ApprovalBrief): string {
+  const m = b.model;
+  return `model ${e(m.name)} ${e(m.version)}${m.version !== m.registered ? ` <span class="muted">(registered as ${e(m.registered)}; this decision is on version ${e(m.version)})</span>` : ''}`;
+}
+
 /** What the approver sees on opening the link: everything needed to decide, and a form that only POST submits. */
 export function approvalPage(d: ApprovalPageData): string {
   const s = d.state;
-  const heading = s ? `Approve ${s.registration.name}?` : 'Approval request';
-  const system = s
-    ? `<p><strong>${e(s.registration.name)}</strong> (${e(s.systemId)}) — model ${e(s.registration.model.name)} ${e(s.registration.model.version)}</p>
+  const review = s?.approval?.kind === 'review';
+  const heading = s
+    ? review
+      ? `Sign off the review of ${s.registration.name}?`
+      : `Approve ${s.registration.name}?`
+    : 'Approval request';
+  const b = s ? briefFromState(s, d.documents, d.policy ?? null, d.acceptanceReasons, d.reviewChange) : null;
+  const system =
+    s && b
+      ? `<p><strong>${e(s.registration.name)}</strong> (${e(s.systemId)}) — ${modelLine(b)}</p>
 <p><strong>Purpose:</strong> ${e(s.registration.purpose)}</p>
 <p><strong>Owner:</strong> ${e(s.registration.owner)} · <strong>Deployment:</strong> ${e(s.registration.deployment.context)}</p>
 <p><strong>Affected stakeholders:</strong> ${e(s.registration.stakeholders.join(', '))}</p>
-${assessmentSection(s, d.documents.assessment)}${evidenceSection(s)}${planSection(s, d.documents.plan)}${decisionsSection(s)}`
-    : '<p class="muted">The system details cannot be loaded right now; you can still decide.</p>';
+${reviewSection(b)}${assessmentSection(s, d.documents.assessment, b)}${evidenceSection(s, b)}${planSection(s, d.documents.plan, b)}${decisionsSection(s)}`
+      : '<p class="muted">The system details cannot be loaded right now; you can still decide.</p>';
   return page({
     title: heading,
     body: `<h1>${e(heading)}</h1>

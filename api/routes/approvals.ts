@@ -2,7 +2,9 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { decisionBreach, delegationBreach, type DutyBreach } from '../../domain/duties.js';
+import { requestRecords } from '../../domain/approval-brief.js';
 import { decisionKindSchema, returnStages, type LifecycleState } from '../../domain/lifecycle.js';
+import { subjectLine } from '../../domain/machine/approvals.js';
 import { stepReference } from '../../domain/control-mapping.js';
 import { storable } from '../../domain/storable.js';
 import { verifyApprovalLink, type ApprovalClaims, type LinkRefusal } from '../../links/approval-links.js';
@@ -46,6 +48,36 @@ const delegationForm = storable(
 );
 
 const when = (d: Date) => d.toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
+const words = (stage: string) => stage.replaceAll('_', ' ');
+
+/** The system page's address, for a page the approver reaches after deciding. */
+export const systemPageLink = (systemId: string) =>
+  `<p id="system-link"><a href="/systems/${escapeHtml(encodeURIComponent(systemId))}">See the system page</a> <span class="muted">(for signed-in users: where the system stands, and what it waits on)</span></p>`;
+
+/** What follows a decision, in words: who decides next, or where the system went. */
+export function whatHappensNext(
+  result: { decision: string; stage: string; nextApprover: string | null },
+  before: LifecycleState | null,
+): string {
+  const a = before?.approval;
+  const owner = before?.registration.owner ?? 'the owner';
+  if (result.decision !== 'approve') {
+    return `The system is sent back to stage ${words(result.stage)}; ${owner} is told, with your comment, and the approval chain starts again once the work is resubmitted.`;
+  }
+  if (result.nextApprover) {
+    const next = a?.chain[a.step];
+    return `Next, ${result.nextApprover} decides${next && a ? ` on the ${subjectLine(next.kind)} (step ${a.step + 1} of ${a.chain.length})` : ''}, with a link of their own sent by e-mail.`;
+  }
+  if (result.stage === 'fria_notification') {
+    return `The whole approval chain has approved. Before the system goes live, ${owner} must record that the market surveillance authority was notified of the fundamental rights impact assessment (EU AI Act Art. 27(3)): the system waits in stage fria notification, pending that notification.`;
+  }
+  if (result.stage === 'active') {
+    return a?.kind === 'review'
+      ? 'The periodic review is signed off: the system stays active, and its next review is due one cadence from today.'
+      : 'The whole approval chain has approved: the system is active, with its next periodic review scheduled by the policy.';
+  }
+  return `The system is now in stage ${words(result.stage)}.`;
+}
 const formBody = (body: unknown) => (body && typeof body === 'object' ? (body as Record<string, unknown>) : {});
 const issuesText = (error: z.ZodError) => error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
 
@@ -175,6 +207,20 @@ export const approvalRoutes =
       };
     }
 
+    /** The page's documents, and from the audit trail what the state does not keep: acceptance reasons, the review's change. */
+    async function pageInputs(state: LifecycleState | null) {
+      const documents = await documentsOf(state);
+      const records =
+        state?.approval &&
+        requestRecords(await ctx.store.listEvents(state.systemId).catch(() => []), state.approval.requestId);
+      return {
+        documents,
+        policy: ctx.policy,
+        acceptanceReasons: records ? records.acceptanceReasons : [],
+        reviewChange: records?.review?.changeDescription ?? null,
+      };
+    }
+
     async function currentState(claims: ApprovalClaims): Promise<LifecycleState | null> {
       try {
         return await queryState(ctx, claims.sys);
@@ -282,7 +328,7 @@ export const approvalRoutes =
         return reply.type('text/html').send(
           approvalPage({
             state: open.state,
-            documents: await documentsOf(open.state),
+            ...(await pageInputs(open.state)),
             approver: link.claims.sub,
             requestId: link.claims.req,
             expiresAt: link.expiresAt,
@@ -312,7 +358,7 @@ export const approvalRoutes =
             .send(
               approvalPage({
                 state: open.state,
-                documents: await documentsOf(open.state),
+                ...(await pageInputs(open.state)),
                 approver: claims.sub,
                 requestId: claims.req,
                 expiresAt: link.expiresAt,
@@ -350,8 +396,9 @@ export const approvalRoutes =
           .send(
             messagePage(
               `You ${verb} ${open.state?.registration.name ?? claims.sys}`,
-              `Your decision was recorded at ${when(new Date(result.decidedAt))}. The system is now in stage ${result.stage.replaceAll('_', ' ')}.`,
+              `Your decision was recorded at ${when(new Date(result.decidedAt))}. The system is now in stage ${words(result.stage)}. ${whatHappensNext(result, open.state)}`,
               comment ? `Comment: ${comment}` : undefined,
+              systemPageLink(claims.sys),
             ),
           );
       },
