@@ -282,12 +282,30 @@ const organisationControls: Migration = {
   },
 };
 
+/**
+ * The open incidents on the dashboard and in `GET /api/v1/incidents/open` are folded from these events of every
+ * system: a partial index keeps that read to them, however long the audit trails grow.
+ */
+const incidentEventsIndex: Migration = {
+  async up(db) {
+    await run(db, [
+      `create index events_incidents_idx on events (system_id, seq)
+        where type in ('incident_reported', 'corrective_action_reminder_sent', 'corrective_action_overdue',
+          'corrective_action_closed')`,
+    ]);
+  },
+  async down(db) {
+    await run(db, ['drop index events_incidents_idx']);
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0003_worker_heartbeats': workerHeartbeats,
   '0004_documents_and_outbox': documentsAndOutbox,
   '0005_identity_and_access': identityAndAccess,
   '0006_organisation_controls': organisationControls,
+  '0007_incident_events_index': incidentEventsIndex,
 };
 
 export const migrationProvider: MigrationProvider = {
