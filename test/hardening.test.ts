@@ -131,7 +131,9 @@ describe('security headers', () => {
         /\son[a-z]+\s*=\s*["'$]/gi,
       ].flatMap((pattern) => [...text.matchAll(pattern)].map((m) => `${file}: ${m[0]}`));
     });
-    expect(offending).toEqual([]);
+    // The evidence pack's report.html is a file inside a downloaded zip, read offline where no CSP applies and no
+    // stylesheet can be fetched: its one inline <style> is the point. Scripts and handlers stay refused there too.
+    expect(offending.filter((o) => o !== 'api/evidence-report.ts: <style>')).toEqual([]);
   });
 
   it('serves the stylesheets the pages link, revalidated by ETag', async () => {
