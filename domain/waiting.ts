@@ -69,7 +69,7 @@ export function waitingOn(s: LifecycleState, now: Date, governanceLead = 'the go
       return overdue
         ? wait(
             owner,
-            `the periodic review${why}, overdue since ${due.slice(0, 10)}; ${s.reviewEscalations} escalation${s.reviewEscalations === 1 ? '' : 's'} sent to ${governanceLead}`,
+            `the periodic review${why}, overdue (${s.reviewEscalations} escalation${s.reviewEscalations === 1 ? '' : 's'} sent to ${governanceLead})`,
             due,
             true,
           )

@@ -552,7 +552,7 @@ describe('what a risk owner sees before deciding', () => {
     const overdue = await waiting(id);
     expect(overdue).toMatchObject({ stage: 'review_due', overdue: true });
     expect(overdue.text).toContain(
-      `${OWNER}: the periodic review, overdue since ${due.slice(0, 10)}; 1 escalation sent to ${GOVERNANCE_LEAD}, since`,
+      `${OWNER}: the periodic review, overdue (1 escalation sent to ${GOVERNANCE_LEAD}), since ${due.slice(0, 10)} ${due.slice(11, 16)} UTC`,
     );
 
     // The review's sign-off: a subject that says review, and the review itself in the e-mail and on the page.

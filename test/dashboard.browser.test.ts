@@ -291,4 +291,63 @@ describe.skipIf(!haveChromium)('governance dashboard in a browser', () => {
       }
     });
   }
+
+  it('says on each system page what it waits on, whose input and since when; a retired system shows no review date', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    await signInWithKey(context, baseUrl, env.adminKey);
+    const page = await context.newPage();
+    const waitingOn = async (id: string) => {
+      expect((await page.goto(`${baseUrl}/systems/${id}`))?.status()).toBe(200);
+      const line = page.locator('#waiting-on');
+      return {
+        stage: await line.getAttribute('data-stage'),
+        overdue: (await line.getAttribute('data-overdue')) === 'true',
+        text: await line.innerText(),
+      };
+    };
+    try {
+      const fresh = await waitingOn(NEW);
+      expect(fresh).toMatchObject({ stage: 'impact_assessment', overdue: false });
+      expect(fresh.text).toMatch(
+        /^ml-team-lead@example\.org: the impact assessment, since \d{4}-\d\d-\d\d \d\d:\d\d UTC$/,
+      );
+
+      const pending = await waitingOn(PENDING);
+      expect(pending.text).toMatch(
+        /^head-of-hr@example\.org: the decision on the impact assessment and risk-treatment plan, step 1 of 1, since \d{4}-/,
+      );
+
+      const overdue = await waitingOn(OVERDUE);
+      expect(overdue).toMatchObject({ stage: 'review_due', overdue: true });
+      expect(overdue.text).toMatch(
+        /^ml-team-lead@example\.org: the periodic review, overdue \(\d+ escalations? sent to governance-lead@example\.org\), since \d{4}-\d\d-\d\d \d\d:\d\d UTC$/,
+      );
+      await page.screenshot({ path: join(ARTIFACTS, 'system-waiting-overdue.png'), fullPage: true });
+
+      const active = await waitingOn(UPCOMING);
+      expect(active.stage).toBe('active');
+      expect(active.text).toMatch(/^nothing until the periodic review due on \d{4}-\d\d-\d\d$/);
+      expect(await page.locator('dt', { hasText: 'Next review due' }).count()).toBe(1);
+
+      // Retired (the last test of the file: the dashboard's counts above still hold four running systems).
+      const retired = await api.inject({
+        method: 'POST',
+        url: `/api/v1/systems/${UPCOMING}/retire`,
+        payload: example('retire.json'),
+      });
+      expect(retired.statusCode, retired.body).toBe(200);
+      await eventually(
+        () => waitingOn(UPCOMING),
+        (w) => expect(w.stage).toBe('retired'),
+      );
+      expect((await waitingOn(UPCOMING)).text).toMatch(/^nothing: retired on \d{4}-\d\d-\d\d$/);
+      expect(await page.locator('dt', { hasText: 'Next review due' }).count()).toBe(0);
+      expect(await page.locator('dt', { hasText: 'Retired' }).count()).toBe(1);
+      await page.screenshot({ path: join(ARTIFACTS, 'system-retired.png'), fullPage: true });
+      const view = await api.inject({ method: 'GET', url: `/api/v1/systems/${UPCOMING}` });
+      expect(view.json().reviewDueAt).toBeNull();
+    } finally {
+      await context.close();
+    }
+  });
 });

@@ -160,6 +160,10 @@ describe('npm start, end to end over HTTP and SMTP', () => {
     const mail = await waitForMail((m) => m.to.includes(approver) && m.links.some(isLink));
     expect(mail.subject).toContain(`Approval needed: ${SYSTEM_NAME}`);
     expect(mail.headers['x-ai-system']).toBe(SYSTEM_ID);
+    // The whole of what is approved, in the e-mail itself: the version, the classification, the scores in words.
+    expect(mail.text).toContain(`Model: ${registration.model.name} ${registration.model.version}.`);
+    expect(mail.text).toContain(`Rationale: ${assessment.euAiAct.rationale}`);
+    expect(mail.text).toContain('the highest impact has score 9 of 16; the high tier starts at 9.');
     return mail.links.find(isLink)!;
   };
 
@@ -307,6 +311,7 @@ describe('npm start, end to end over HTTP and SMTP', () => {
       const decided = await http(link, form({ decision: 'approve', comment, csrf: csrfFrom(page.text) }));
       expect(decided.status, decided.text).toBe(200);
       expect(decided.text).toContain(`You approved ${SYSTEM_NAME}`);
+      expect(decided.text).toContain(`<a href="/systems/${SYSTEM_ID}">See the system page</a>`);
       approvers.push(request.approver);
       if (first) {
         riskOwnerLink = link;
@@ -330,6 +335,12 @@ describe('npm start, end to end over HTTP and SMTP', () => {
     // The owner is told, again over SMTP.
     const outcome = await waitForMail((m) => m.to.includes(OWNER) && m.subject.includes(`Approved: ${SYSTEM_NAME}`));
     expect(outcome.text).toContain(system.reviewDueAt!.slice(0, 10));
+    // Its link leads to the system page, HTML for a person, not the JSON of the API.
+    expect(outcome.links).toEqual([`http://localhost:${port}/systems/${SYSTEM_ID}`]);
+    const systemPage = await api(new URL(outcome.links[0]!).pathname);
+    expect(systemPage.status, systemPage.text.slice(0, 500)).toBe(200);
+    expect(systemPage.text).toMatch(/^<!doctype html>/i);
+    expect(systemPage.text).toContain('<span id="waiting-on" data-stage="active">');
 
     // A link works once: the risk owner's second POST changes nothing.
     const second = await http(
