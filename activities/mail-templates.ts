@@ -162,6 +162,24 @@ export function renderNotification(n: Notification, links: MailLinks): RenderedM
         ],
         see,
       );
+    case 'corrective_action_reminder':
+      return compose(
+        `Corrective action due ${day(n.dueAt)}: incident ${n.incidentId} of ${n.systemName}`,
+        [
+          `You own the corrective action for incident ${n.incidentId} of ${name} (${stepReference('corrective_action')}): ${n.correctiveAction}`,
+          `It is due on ${day(n.dueAt)}. Once it is done, close the incident with its resolution: POST ${systemUrl}/incidents/${encodeURIComponent(n.incidentId)}/close.`,
+        ],
+        see,
+      );
+    case 'corrective_action_overdue':
+      return compose(
+        `Overdue corrective action (escalation ${n.escalation}): incident ${n.incidentId} of ${n.systemName}`,
+        [
+          `The corrective action for incident ${n.incidentId} of ${name} (${stepReference('corrective_action')}), owned by ${n.owner}, was due on ${day(n.dueAt)} and the incident is still open: ${n.correctiveAction}`,
+          `It is closed with its resolution: POST ${systemUrl}/incidents/${encodeURIComponent(n.incidentId)}/close. The governance lead hears of it again every escalation period until then.`,
+        ],
+        see,
+      );
     case 'delivery_failed':
       return compose(
         `Undeliverable e-mail for ${n.systemName}`,

@@ -215,6 +215,12 @@ export interface IncidentRecord extends Incident {
   closedAt: string | null;
   closedBy: string | null;
   resolution: string | null;
+  /**
+   * The corrective action's reminders (domain/machine/corrective-actions.ts): when its owner was reminded
+   * before the due date, and how many overdue notices went out since. Absent in runs that send none.
+   */
+  reminderSentAt?: string | null;
+  overdueNotices?: number;
 }
 
 export interface ReviewRecord {

@@ -8,3 +8,4 @@ export * from './machine/work.js';
 export * from './machine/approvals.js';
 export * from './machine/operations.js';
 export * from './machine/timers.js';
+export * from './machine/corrective-actions.js';

@@ -49,6 +49,17 @@ export type Notification = Base &
         description: string;
         reportedBy: string;
       }
+    | { kind: 'corrective_action_reminder'; incidentId: string; correctiveAction: string; dueAt: string }
+    | {
+        kind: 'corrective_action_overdue';
+        incidentId: string;
+        correctiveAction: string;
+        /** Who owns the action (the mail also goes to them). */
+        owner: string;
+        dueAt: string;
+        /** 1 at the due date, then one more per escalation period passed. */
+        escalation: number;
+      }
     | { kind: 'lifecycle_stopped'; reason: string }
     | { kind: 'delivery_failed'; failedTo: string; failedKind: string; error: string }
     | { kind: 'retired'; reason: string; retiredBy: string }

@@ -104,6 +104,7 @@ const TABLE: Record<string, Row> = {
   'GET /api/v1/reviews/overdue': { rule: { roles: ALL } },
   'GET /api/v1/reviews/upcoming': { rule: { roles: ALL } },
   'GET /api/v1/approvals/pending': { rule: { roles: ALL } },
+  'GET /api/v1/incidents/open': { rule: { roles: ALL } },
   'GET /api/v1/systems/:id': { rule: { roles: ALL, system: true } },
   // A running lifecycle is not restarted: the permitted call answers 409.
   'POST /api/v1/systems/:id/re-register': { rule: { roles: ['admin'] } },

@@ -2,12 +2,14 @@ import {
   ActivityFailure,
   allHandlersFinished,
   ApplicationFailure,
+  CancellationScope,
   condition,
   continueAsNew,
   patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  sleep,
   upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
@@ -690,6 +692,26 @@ async function lifecycle(input: LifecycleInput): Promise<LifecycleState> {
 
   const runEndsAt = Date.parse(state.runStartedAt) + durationMs(policy.runs.continueAsNewAfter);
   const recordsDrained = () => steps.length === 0 && !recording;
+  /**
+   * Runs from before this patch replay the loop they recorded: a fresh timer
+   * after every change, and no corrective-action notices. From it on, one
+   * timer stands for the nearest moment and is re-armed only when that moment
+   * changes (Temporal bills each timer), and corrective actions are reminded
+   * and escalated when the run's policy says how (domain/machine/corrective-actions.ts).
+   */
+  const standingTimer = patched('corrective-action-timers');
+  let armed: { at: number; fired: boolean; scope: CancellationScope } | null = null;
+  const arm = (at: number) => {
+    const timer = { at, fired: false, scope: new CancellationScope() };
+    timer.scope
+      .run(() => sleep(at - Date.now()))
+      .then(
+        () => void (timer.fired = true),
+        // Cancelled because the nearest moment moved: the loop has armed another.
+        () => undefined,
+      );
+    return timer;
+  };
   for (;;) {
     // Awaited only when a key is missing, and only in patched runs: older histories see the loop they recorded.
     if (hmacPersonKeys) {
@@ -718,10 +740,23 @@ async function lifecycle(input: LifecycleInput): Promise<LifecycleState> {
     }
     const seen = changes;
     const timer = machine.nextTimer(state, policy);
-    const wakeAt = Math.min(timer?.at.getTime() ?? Infinity, runEndsAt);
+    const actions = standingTimer ? machine.nextCorrectiveActionTimer(state, policy) : null;
+    const wakeAt = Math.min(timer?.at.getTime() ?? Infinity, actions?.at.getTime() ?? Infinity, runEndsAt);
     const remaining = wakeAt - Date.now();
-    if (remaining > 0 && (await condition(() => changes !== seen, remaining))) continue;
+    if (!standingTimer) {
+      if (remaining > 0 && (await condition(() => changes !== seen, remaining))) continue;
+    } else if (remaining > 0) {
+      if (armed?.at !== wakeAt) {
+        armed?.scope.cancel();
+        armed = arm(wakeAt);
+      }
+      const current = armed;
+      await condition(() => changes !== seen || current.fired);
+      if (!current.fired) continue;
+    }
+    if (armed?.fired) armed = null;
     if (timer && Date.now() >= timer.at.getTime()) push(timer.fire(state, ctx()));
+    if (actions && Date.now() >= actions.at.getTime()) push(actions.fire(state, ctx()));
   }
   // Final: the last records and e-mails (the retirement notices) go out before the workflow completes.
   await condition(() => recordsDrained() && inFlight.size === 0 && allHandlersFinished());

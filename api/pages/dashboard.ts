@@ -1,4 +1,5 @@
 import { stages } from '../../domain/lifecycle.js';
+import type { OpenIncident } from '../../domain/open-incidents.js';
 import { escapeHtml as e } from '../html.js';
 import {
   visibilityTiers,
@@ -52,6 +53,8 @@ export interface DashboardData {
   filterError?: string;
   /** From the record store, not visibility: newest first, each list possibly cut short of its total. */
   mail: { failed: MailProblem[]; failedTotal: number; retrying: MailProblem[]; retryingTotal: number };
+  /** Open incidents and their corrective actions, from the record store's audit trail; overdue first. */
+  incidents: OpenIncident[];
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -173,6 +176,40 @@ function overdueSection(items: OverdueReview[], now: Date): string {
           .join('')}</tbody></table>`;
   return `<section aria-labelledby="overdue-h" id="overdue">
 <h2 id="overdue-h">Overdue reviews</h2>
+${body}
+</section>`;
+}
+
+function incidentsSection(items: OpenIncident[], now: Date): string {
+  const overdue = items.filter((i) => i.overdue).length;
+  const due = (i: OpenIncident) => {
+    const ms = Date.parse(i.correctiveActionDueAt) - now.getTime();
+    if (i.overdue)
+      return `<strong class="error">overdue</strong> <span class="muted">(${plural(i.daysOverdue, 'day', 'days')})</span>`;
+    return `<span class="muted">in ${e(duration(Math.max(0, ms)))}</span>`;
+  };
+  const body =
+    items.length === 0
+      ? '<p class="ok">No incident is open.</p>'
+      : `<table class="stack" id="incidents-table"><caption>${plural(items.length, 'open incident', 'open incidents')}, ${overdue} with the corrective action overdue; overdue first, then by due date</caption>
+<thead><tr><th scope="col">System</th><th scope="col">Incident</th><th scope="col">Corrective action</th><th scope="col">Owner</th><th scope="col">Due</th><th scope="col">Status</th><th scope="col" class="num">Escalations sent</th></tr></thead>
+<tbody>${items
+          .map(
+            (
+              i,
+            ) => `<tr data-system="${e(i.systemId)}" data-incident="${e(i.incidentId)}"${i.overdue ? ' data-overdue="true" class="late"' : ''}>
+<td data-label="System">${systemLink(i.systemId, i.systemName)}</td>
+<td data-label="Incident">${e(i.incidentId)} <span class="badge">${e(i.severity)}</span> <span class="muted">reported ${timeEl(i.reportedAt)}</span></td>
+<td data-label="Corrective action">${e(i.correctiveAction)}</td>
+<td data-label="Owner" class="who">${e(i.correctiveActionOwner)}</td>
+<td data-label="Due">${timeEl(i.correctiveActionDueAt)}</td>
+<td data-label="Status">${due(i)}${i.reminderSentAt ? ` <span class="muted">reminded ${timeEl(i.reminderSentAt)}</span>` : ''}</td>
+<td data-label="Escalations sent" class="num">${i.escalationsSent}</td>
+</tr>`,
+          )
+          .join('')}</tbody></table>`;
+  return `<section aria-labelledby="incidents-h" id="incidents">
+<h2 id="incidents-h">Open incidents and corrective actions</h2>
 ${body}
 </section>`;
 }
@@ -314,11 +351,13 @@ ${next}
 export function dashboardPage(d: DashboardData): string {
   const in30 = d.now.getTime() + 30 * 86_400_000;
   const soon = d.months.flatMap((m) => m.reviews).filter((r) => Date.parse(r.reviewDueAt) < in30).length;
+  const overdueActions = d.incidents.filter((i) => i.overdue).length;
   const cards = `<ul class="cards" aria-label="At a glance">
 <li${d.overdue.length ? ' class="late"' : ''}><span class="n" id="n-overdue">${d.overdue.length}</span> overdue review${d.overdue.length === 1 ? '' : 's'}</li>
 <li><span class="n" id="n-pending">${d.pending.length}</span> pending approval${d.pending.length === 1 ? '' : 's'}</li>
 <li><span class="n" id="n-soon">${soon}</span> review${soon === 1 ? '' : 's'} due in 30 days</li>
 <li><span class="n" id="n-total">${d.counts.total}</span> AI system${d.counts.total === 1 ? '' : 's'}</li>
+<li${overdueActions ? ' class="late"' : ''}><span class="n" id="n-overdue-actions">${overdueActions}</span> overdue corrective action${overdueActions === 1 ? '' : 's'}</li>
 <li${d.mail.failedTotal ? ' class="late"' : ''}><span class="n" id="n-failed-mail">${d.mail.failedTotal}</span> undeliverable e-mail${d.mail.failedTotal === 1 ? '' : 's'}</li>
 </ul>`;
   return governancePage({
@@ -326,6 +365,7 @@ export function dashboardPage(d: DashboardData): string {
     nav: [
       { href: '#overdue', text: 'Overdue' },
       { href: '#pending', text: 'Pending' },
+      { href: '#incidents', text: 'Incidents' },
       { href: '#failed-mail', text: 'E-mail' },
       { href: '#upcoming', text: 'Upcoming' },
       { href: '#systems', text: 'Systems' },
@@ -335,6 +375,7 @@ export function dashboardPage(d: DashboardData): string {
 ${cards}
 ${overdueSection(d.overdue, d.now)}
 ${pendingSection(d.pending)}
+${incidentsSection(d.incidents, d.now)}
 ${mailSection(d.mail)}
 ${upcomingSection(d.months)}
 ${countsSection(d.counts)}

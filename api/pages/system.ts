@@ -83,6 +83,10 @@ export function describeEvent(ev: Pick<EventRow, 'type' | 'payload'>): string {
       return `Incident ${p.id} reported (${p.severity}): ${p.description}`;
     case 'corrective_action_closed':
       return `Corrective action for incident ${p.incidentId} closed: ${p.resolution}`;
+    case 'corrective_action_reminder_sent':
+      return `${p.owner} reminded of the corrective action for incident ${p.incidentId}, due ${when(p.dueAt)}`;
+    case 'corrective_action_overdue':
+      return `Corrective action for incident ${p.incidentId} overdue (due ${when(p.dueAt)}): escalation ${p.escalation} to ${p.owner} and the governance lead`;
     case 'review_submitted':
       return `Periodic review submitted (cycle ${p.cycle}, ${p.trigger})${p.materialChange ? ' with a material change' : ''}: ${p.monitoringSummary ?? ''}`;
     case 'review_overdue_escalated':

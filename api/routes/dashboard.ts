@@ -4,6 +4,7 @@ import { emailSchema, systemIdSchema } from '../../domain/system.js';
 import { verifyAuditTrail } from '../audit.js';
 import type { ApiContext } from '../context.js';
 import { storePeople } from '../../views/people.js';
+import { listOpenIncidents } from '../../views/open-incidents.js';
 import { ApiError } from '../errors.js';
 import {
   countRetryingNotifications,
@@ -134,13 +135,14 @@ export const dashboardRoutes =
             return listSystems(ctx.client, { people, ...filter, ...paging });
           },
         );
-        const [counts, overdue, pending, upcoming, page, mail] = await Promise.all([
+        const [counts, overdue, pending, upcoming, page, mail, incidents] = await Promise.all([
           countsByStageAndTier(ctx.client, scope),
           listOverdueReviews(ctx.client, now, scope, people),
           listPendingApprovals(ctx.client, now, scope, people),
           listReviewsDueBetween(ctx.client, now, monthStart(now, 12), scope, people),
           systems,
           mailProblems(ctx.store, scope),
+          listOpenIncidents(ctx.store, now, scope),
         ]);
         return reply.type('text/html; charset=utf-8').send(
           dashboardPage({
@@ -153,6 +155,7 @@ export const dashboardRoutes =
             filter: raw,
             filterError: problems.length ? `Not applied: ${problems.join('; ')}.` : undefined,
             mail,
+            incidents,
           }),
         );
       },

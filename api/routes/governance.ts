@@ -6,6 +6,8 @@ import { emailSchema } from '../../domain/system.js';
 import { roleSchema } from '../auth/principal.js';
 import { scopeOf } from '../auth/scope.js';
 import type { ApiContext } from '../context.js';
+import { openIncidentSchema } from '../../domain/open-incidents.js';
+import { listOpenIncidents } from '../../views/open-incidents.js';
 import { storePeople } from '../../views/people.js';
 import { ApiError, apiErrorBodySchema } from '../errors.js';
 import { countRetryingNotifications } from '../outbox.js';
@@ -166,6 +168,26 @@ export const governanceRoutes =
           days,
           reviews: await listUpcomingReviews(ctx.client, now, days, await scope(req), people),
         };
+      },
+    );
+
+    app.get(
+      '/api/v1/incidents/open',
+      {
+        schema: {
+          summary: 'Open incidents and their corrective actions, overdue first, then by due date',
+          description:
+            "Read from the record store's audit trail: each incident not yet closed, its corrective action, owner " +
+            'and due date, whether it is overdue, and the reminder and overdue notices the lifecycle sent. ' +
+            'Systems that are retired or rejected are left out.',
+          tags: ['governance'],
+          response: { 200: z.object({ asOf: z.string(), incidents: z.array(openIncidentSchema) }), 401: errorBody },
+        },
+        config: { access: { roles: roleSchema.options } },
+      },
+      async (req) => {
+        const now = new Date();
+        return { asOf: now.toISOString(), incidents: await listOpenIncidents(ctx.store, now, await scope(req)) };
       },
     );
 
