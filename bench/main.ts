@@ -12,10 +12,21 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { projectRoot } from '../embedded/temporal-binaries.js';
+import { approvalSection } from './approval.js';
 import { fairnessSection } from './fairness.js';
+import { lifecycleSection } from './lifecycle.js';
+import { stopSharedProduct } from './product.js';
 import { BenchError, type Section } from './section.js';
+import { viewsSection } from './views.js';
+import { workerSection } from './worker-memory.js';
 
-export const SECTIONS: readonly Section[] = [fairnessSection];
+export const SECTIONS: readonly Section[] = [
+  fairnessSection,
+  lifecycleSection,
+  approvalSection,
+  viewsSection,
+  workerSection,
+];
 
 const USAGE =
   'usage: npm run bench [-- SECTION...] [--json] [--quick] [--rows N[,N...]]\n' +
@@ -84,11 +95,16 @@ async function main(argv: string[]): Promise<number> {
   const out: Record<string, unknown> = { machine: machine() };
   const targets: Record<string, unknown> = {};
   const texts: string[] = [];
-  for (const section of chosen) {
-    const result = await section.run({ quick: values.quick, rows, dataDir, log });
-    out[section.name] = result.json;
-    targets[section.name] = result.targets;
-    texts.push(result.text);
+  try {
+    for (const section of chosen) {
+      const result = await section.run({ quick: values.quick, rows, dataDir, log });
+      out[section.name] = result.json;
+      targets[section.name] = result.targets;
+      texts.push(result.text);
+    }
+  } finally {
+    // The embedded product the lifecycle, approval, views and worker sections share (bench/product.ts).
+    await stopSharedProduct();
   }
   out.targets = targets;
   if (values.json) {
