@@ -162,6 +162,16 @@ export function renderNotification(n: Notification, links: MailLinks): RenderedM
         ],
         see,
       );
+    case 'corrective_action_assigned':
+      return compose(
+        `Corrective action for you, due ${day(n.dueAt)}: incident ${n.incidentId} of ${n.systemName}`,
+        [
+          `A ${n.severity} incident was reported on ${name}: ${n.description}`,
+          `You own its corrective action (${stepReference('corrective_action')}): ${n.correctiveAction}`,
+          `It is due on ${day(n.dueAt)}; you will be reminded before then, and the governance lead told if it is not closed by then. Once it is done, close the incident with its resolution: POST ${systemUrl}/incidents/${encodeURIComponent(n.incidentId)}/close.`,
+        ],
+        see,
+      );
     case 'corrective_action_reminder':
       return compose(
         `Corrective action due ${day(n.dueAt)}: incident ${n.incidentId} of ${n.systemName}`,

@@ -49,6 +49,14 @@ export type Notification = Base &
         description: string;
         reportedBy: string;
       }
+    | {
+        kind: 'corrective_action_assigned';
+        incidentId: string;
+        correctiveAction: string;
+        dueAt: string;
+        severity: 'minor' | 'serious';
+        description: string;
+      }
     | { kind: 'corrective_action_reminder'; incidentId: string; correctiveAction: string; dueAt: string }
     | {
         kind: 'corrective_action_overdue';

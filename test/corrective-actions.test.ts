@@ -67,7 +67,15 @@ describe('corrective actions on the time-skipping server', () => {
     const overdueTo = (to: string) =>
       s.w.mailsTo(to, id, (m) => ofThis(m) && m.subject.startsWith('Overdue corrective action'));
 
-    // Listed at once, due but not overdue, with nothing sent yet.
+    // The action's owner hears of it at once, with the due date.
+    const assigned = await s.t.mailbox.waitFor(
+      (m) => m.to.includes(ACTION_OWNER) && ofThis(m) && m.subject.startsWith('Corrective action for you'),
+    );
+    expect(assigned.subject).toContain(isoDay(due));
+    expect(assigned.text).toContain(body.correctiveAction);
+    expect(assigned.text).toContain(body.description);
+
+    // Listed at once, due but not overdue, with no reminder sent yet.
     const listed = (await openIncidents()).filter((i) => i.systemId === id);
     expect(listed).toEqual([
       expect.objectContaining({

@@ -160,7 +160,20 @@ function withoutPrincipal<Args extends unknown[]>(sent: Args): { args: Args; pri
 async function lifecycle(input: LifecycleInput): Promise<LifecycleState> {
   const { policy, governanceLead } = input;
   const info = workflowInfo();
-  const ctx = (): machine.Ctx => ({ now: new Date(), policy, governanceLead });
+  /**
+   * Runs from before this patch replay the loop they recorded: a fresh timer
+   * after every change, and no corrective-action notices. From it on, one
+   * timer stands for the nearest moment and is re-armed only when that moment
+   * changes (Temporal bills each timer), and corrective actions are reminded
+   * and escalated when the run's policy says how (domain/machine/corrective-actions.ts).
+   */
+  const standingTimer = patched('corrective-action-timers');
+  const ctx = (): machine.Ctx => ({
+    now: new Date(),
+    policy,
+    governanceLead,
+    ...(standingTimer ? { correctiveActions: true } : {}),
+  });
   const { recordBatch, latestPolicy } = proxyActivities<Activities>({
     startToCloseTimeout: '1 minute',
     // No attempt limit: a database outage delays records, never drops them.
@@ -692,14 +705,6 @@ async function lifecycle(input: LifecycleInput): Promise<LifecycleState> {
 
   const runEndsAt = Date.parse(state.runStartedAt) + durationMs(policy.runs.continueAsNewAfter);
   const recordsDrained = () => steps.length === 0 && !recording;
-  /**
-   * Runs from before this patch replay the loop they recorded: a fresh timer
-   * after every change, and no corrective-action notices. From it on, one
-   * timer stands for the nearest moment and is re-armed only when that moment
-   * changes (Temporal bills each timer), and corrective actions are reminded
-   * and escalated when the run's policy says how (domain/machine/corrective-actions.ts).
-   */
-  const standingTimer = patched('corrective-action-timers');
   let armed: { at: number; fired: boolean; scope: CancellationScope } | null = null;
   const arm = (at: number) => {
     const timer = { at, fired: false, scope: new CancellationScope() };

@@ -33,6 +33,11 @@ export interface Ctx {
   now: Date;
   policy: Policy;
   governanceLead: string;
+  /**
+   * Set by runs from patch `corrective-action-timers` on: a corrective action's owner is told of it when the
+   * incident is reported (under a policy with the reminders; domain/machine/corrective-actions.ts).
+   */
+  correctiveActions?: boolean;
 }
 
 /** A message refused because of the lifecycle's state (HTTP 409) or its content (HTTP 422). */

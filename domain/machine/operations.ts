@@ -26,6 +26,7 @@ import {
   invalidateApproval,
 } from './core.js';
 import { requestApproval } from './approvals.js';
+import { correctiveActionCadence } from './corrective-actions.js';
 import { recordEvidence, refuseDeclaredMetrics, refuseFutureDates } from './work.js';
 import { blockingMetrics, gateOf } from '../bias-gate.js';
 
@@ -129,6 +130,19 @@ export function reportIncident(state: LifecycleState, ctx: Ctx, incident: Incide
       reportedBy: incident.reportedBy,
     });
   effects.push(mail(state.registration.owner));
+  if (ctx.correctiveActions && correctiveActionCadence(ctx.policy)) {
+    effects.push(
+      notification(state, {
+        kind: 'corrective_action_assigned',
+        to: incident.correctiveActionOwner,
+        incidentId: id,
+        correctiveAction: incident.correctiveAction,
+        dueAt: record.correctiveActionDueAt,
+        severity: incident.severity,
+        description: incident.description,
+      }),
+    );
+  }
   if (incident.severity === 'serious') {
     effects.push(mail(ctx.governanceLead));
     effects.push(...invalidateApproval(state, `serious incident ${id}`, incident.reportedBy));
