@@ -672,6 +672,30 @@ const scenarios: Scenario[] = [
       return { 'v2-fria-renotified-after-reassessment': undefined };
     },
   },
+  {
+    name: 'v2-corrective-action-overdue',
+    systemId: 'replay2-corrective',
+    description:
+      "a minor incident: its corrective action's owner reminded before the due date; the run continues as new with the action open; overdue notices to the owner and the governance lead, an escalation, then the incident closed (both runs)",
+    async run(t, w, id) {
+      await w.toActive(id);
+      const first = (await handleFor(t, id).describe()).runId;
+      const body = { ...example<object>('incident.json'), severity: 'minor' };
+      const { incidentId } = (await w.call('POST', w.sys(id, '/incidents'), body, 201)).json();
+      const incident = (await w.view(id)).incidents.find((i: { id: string }) => i.id === incidentId);
+      const due = Date.parse(incident.correctiveActionDueAt);
+      const { correctiveActionReminderBefore: before, correctiveActionEscalateEvery: every } = t.policy.incidents;
+      if (!before || !every) throw new Error('the policy sets no corrective-action reminders');
+      await sleepUntil(t, due - durationMs(before) + HOUR);
+      await eventRecorded(t, id, 'corrective_action_reminder_sent');
+      await sleepUntil(t, due + durationMs(every) + HOUR);
+      await eventRecorded(t, id, 'corrective_action_overdue', 2);
+      await waitForStatus(t, id, first, 'CONTINUED_AS_NEW');
+      await w.call('POST', w.sys(id, `/incidents/${incidentId}/close`), example('incident-close.json'), 200);
+      await eventRecorded(t, id, 'corrective_action_closed');
+      return { 'v2-corrective-action-overdue': first, 'v2-corrective-action-overdue-next-run': undefined };
+    },
+  },
 ];
 
 /** What someone with database access can do: change a record and recompute every hash so the chain still links. */
