@@ -29,6 +29,7 @@ export const workerSection: Section = {
     const whileOpen = p.rssSamples.filter((s) => s.at >= pop.openAt).map((s) => s.rssMb);
     const now = p.memory();
     if (now) whileOpen.push(now.rssMb);
+    if (pop.rssOpenMb !== null) whileOpen.push(pop.rssOpenMb);
     const peak = Math.max(...whileOpen);
     const temporalPid = p.temporalPid();
     const temporal = temporalPid ? processMemory(temporalPid) : null;
