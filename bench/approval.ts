@@ -7,13 +7,13 @@
  */
 import { decide, drive, nextApprovalLink, openLink, type Drive } from './drive.js';
 import { sharedProduct } from './product.js';
-import { percentile, renderSection, round } from './report.js';
+import { percentile, renderSection, round, timed } from './report.js';
 import type { Section, Target } from './section.js';
 
 const SIZES = { quick: { systems: 10, rounds: 1 }, full: { systems: 10, rounds: 3 } };
 const TARGET_P99_MS = 100;
 
-export const approvalSection: Section = {
+export const approvalSection: Section = timed({
   name: 'approval',
   summary: 'approval link POST → the new stage visible through the API, p50/p99 (10 clicks at once)',
   async run(ctx) {
@@ -80,4 +80,4 @@ export const approvalSection: Section = {
     );
     return { json, targets, text };
   },
-};
+});

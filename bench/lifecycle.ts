@@ -32,7 +32,7 @@ import {
 } from './drive.js';
 import { startMinimal, type MinimalInputs } from './minimal.js';
 import { sharedProduct, until, type Product } from './product.js';
-import { median, renderSection, round, type Figure } from './report.js';
+import { median, renderSection, round, type Figure, timed } from './report.js';
 import { BenchError, type Section, type SectionContext, type Target } from './section.js';
 
 type History = proto.temporal.api.history.v1.IHistory;
@@ -332,7 +332,7 @@ function necessaryText(n: Necessary): string {
   return `${n.starts} start + ${n.humanInputs} inputs + ${n.emails} e-mails + ${n.stageChanges} stage changes`;
 }
 
-export const lifecycleSection: Section = {
+export const lifecycleSection: Section = timed({
   name: 'lifecycle',
   summary: 'systems/s to active against a minimal workflow, and actions per lifecycle (quick: 10 systems)',
   async run(ctx) {
@@ -340,4 +340,4 @@ export const lifecycleSection: Section = {
     const targets = lifecycleTargets(f);
     return { json: f, targets, text: renderLifecycle(f, targets) };
   },
-};
+});

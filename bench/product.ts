@@ -50,6 +50,8 @@ export interface Product {
   /** The Temporal dev server's process id (its pid file), for its memory. */
   temporalPid(): number | null;
   output(): string;
+  /** Aborted once stop() begins. */
+  stopped: AbortSignal;
   stop(): Promise<void>;
 }
 
@@ -173,6 +175,7 @@ async function startProduct(log: (m: string) => void): Promise<Product> {
     const client = new Client({ connection });
     const pid = child.pid!;
     const rssSamples: Product['rssSamples'] = [];
+    const stopping = new AbortController();
     const sampler = setInterval(() => {
       const m = processMemory(pid);
       if (m) rssSamples.push({ at: performance.now(), rssMb: m.rssMb });
@@ -204,7 +207,9 @@ async function startProduct(log: (m: string) => void): Promise<Product> {
         }
       },
       output: () => out,
+      stopped: stopping.signal,
       async stop() {
+        stopping.abort();
         clearInterval(sampler);
         await connection.close().catch(() => undefined);
         await cleanup();

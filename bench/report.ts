@@ -1,5 +1,5 @@
 /** Small helpers the product sections share: percentiles, rounding, and the table of figures with their targets. */
-import type { Target } from './section.js';
+import type { Section, Target } from './section.js';
 
 /** The p-th percentile (0–100) by the nearest-rank method: a value that was measured, never interpolated. */
 export function percentile(values: readonly number[], p: number): number {
@@ -49,4 +49,21 @@ export function renderSection(title: string, figures: Figure[], targets: Target[
       return `  ${mark}: ${t.description}: ${value}${t.note ? ` (${t.note})` : ''}`;
     }),
   ].join('\n');
+}
+
+/** The section with its own wall time (`seconds`, including the product's start when it was the first to need it). */
+export function timed(section: Section): Section {
+  return {
+    ...section,
+    async run(ctx) {
+      const t0 = performance.now();
+      const result = await section.run(ctx);
+      const seconds = round((performance.now() - t0) / 1000, 1);
+      return {
+        ...result,
+        json: { ...(result.json as object), seconds },
+        text: `${result.text}\n(${section.name}: ${seconds} s)`,
+      };
+    },
+  };
 }
