@@ -46,6 +46,8 @@ export const workerSection: Section = timed({
       process_peak_rss_mb: now ? round(now.peakRssMb, 1) : null,
       temporal_server_rss_mb: temporal ? round(temporal.rssMb, 1) : null,
       samples: whileOpen.length,
+      /** Lifecycles past their first steps when sampling ended: --quick does not wait for them all (population()). */
+      settled_lifecycles: pop.settledCount(),
       process: 'the embedded product (worker, API, PGlite in one process, as npm start runs them)',
     };
     const judged = n >= TARGET.systems;
@@ -91,6 +93,12 @@ export const workerSection: Section = timed({
         },
       ],
       targets,
+      pop.settledCount() < n
+        ? [
+            `only ${pop.settledCount()} of the ${n} registered lifecycles had taken their first steps (--quick does not ` +
+              'wait for them): the worker had not yet held them all, so this is less than their full cost',
+          ]
+        : [],
     );
     return { json, targets, text };
   },
