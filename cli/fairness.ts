@@ -6,7 +6,7 @@
 import { createReadStream } from 'node:fs';
 import { thresholdsSchema, type FairnessReport, type Rate } from '../domain/fairness/schema.js';
 import { FairnessFileError, analysePredictions } from '../fairness/reader.js';
-import { readableFileSize, specFromFlags } from './prediction-flags.js';
+import { readableFileSize, specFromFlags, type ColumnFlags } from './prediction-flags.js';
 import { CliError, EXIT, usageError } from './errors.js';
 import { readJsonFile, validate } from './files.js';
 
@@ -22,14 +22,7 @@ export const FAIRNESS_USAGE = `  fairness <file> --label COL --prediction COL --
                                 1/true/yes is positive and 0/false/no negative`;
 
 /** The flags `fairness` takes (parseArgs' values, as strings). */
-export interface FairnessFlags {
-  label?: string | undefined;
-  prediction?: string | undefined;
-  sensitive?: string | undefined;
-  positive?: string | undefined;
-  weight?: string | undefined;
-  score?: string | undefined;
-  format?: string | undefined;
+export interface FairnessFlags extends ColumnFlags {
   level?: string | undefined;
   resamples?: string | undefined;
   seed?: string | undefined;

@@ -22,6 +22,7 @@ import { AUDIT_USAGE, verifyAuditTrail } from './audit.js';
 import { CliError, EXIT, describeError, usageError } from './errors.js';
 import { EVIDENCE_PACK_USAGE, downloadEvidencePack } from './evidence-pack.js';
 import { FAIRNESS_USAGE, fairnessCommand } from './fairness.js';
+import { COLUMN_FLAGS } from './prediction-flags.js';
 import { PREDICTION_ONLY_FLAGS, PREDICTIONS_USAGE, acceptFairnessRisk, uploadPredictions } from './predictions.js';
 import { readJsonFile, validate, zodIssues } from './files.js';
 import { API_KEY_ENV, Api } from './http.js';
@@ -253,13 +254,7 @@ const COMMAND_OPTIONS: Record<string, OptionName[]> = {
   'audit verify': [],
   'evidence-pack': ['output'],
   fairness: [
-    'label',
-    'prediction',
-    'sensitive',
-    'positive',
-    'weight',
-    'score',
-    'format',
+    ...COLUMN_FLAGS,
     'level',
     'resamples',
     'seed',

@@ -7,15 +7,10 @@ import { extname } from 'node:path';
 import type { PredictionSpecInput } from '../domain/bias-gate.js';
 import { CliError, EXIT, usageError } from './errors.js';
 
-export interface ColumnFlags {
-  label?: string | undefined;
-  prediction?: string | undefined;
-  sensitive?: string | undefined;
-  positive?: string | undefined;
-  weight?: string | undefined;
-  score?: string | undefined;
-  format?: string | undefined;
-}
+/** The flags that name the file's columns and format, in the order --help lists them. */
+export const COLUMN_FLAGS = ['label', 'prediction', 'sensitive', 'positive', 'weight', 'score', 'format'] as const;
+
+export type ColumnFlags = { [K in (typeof COLUMN_FLAGS)[number]]?: string | undefined };
 
 /** The spec the flags describe, the format taken from --format or the file's extension; `command` names the refusals. */
 export function specFromFlags(

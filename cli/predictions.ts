@@ -7,7 +7,7 @@
 import { createReadStream } from 'node:fs';
 import { headProblems, readHead } from '../fairness/head.js';
 import type { MetricVerdict } from '../domain/evidence.js';
-import { readableFileSize, specFromFlags } from './prediction-flags.js';
+import { COLUMN_FLAGS, readableFileSize, specFromFlags, type ColumnFlags } from './prediction-flags.js';
 import { CliError, EXIT, type Issue } from './errors.js';
 import type { Api } from './http.js';
 
@@ -24,15 +24,8 @@ export const PREDICTIONS_USAGE = `  evidence <id> --predictions FILE --label COL
                                 inconclusive on that evidence version, with the reasons on record`;
 
 /** The flags of both commands (parseArgs' values). */
-export interface PredictionFlags {
+export interface PredictionFlags extends ColumnFlags {
   predictions?: string | undefined;
-  label?: string | undefined;
-  prediction?: string | undefined;
-  sensitive?: string | undefined;
-  positive?: string | undefined;
-  weight?: string | undefined;
-  score?: string | undefined;
-  format?: string | undefined;
   dataset?: string | undefined;
   'effective-date'?: string | undefined;
   'model-version'?: string | undefined;
@@ -44,13 +37,7 @@ export interface PredictionFlags {
 
 /** Only with --predictions: without it `evidence` sends a JSON file of metrics. */
 export const PREDICTION_ONLY_FLAGS = [
-  'label',
-  'prediction',
-  'sensitive',
-  'positive',
-  'weight',
-  'score',
-  'format',
+  ...COLUMN_FLAGS,
   'dataset',
   'effective-date',
   'model-version',
