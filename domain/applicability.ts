@@ -219,6 +219,10 @@ function describe(e: Ev): string {
       return `Reassessment pending for model version ${p.modelVersion}`;
     case 'incident_reported':
       return `Incident ${p.id} (${p.severity})`;
+    case 'corrective_action_reminder_sent':
+      return `Corrective action for incident ${p.incidentId}: ${p.owner} reminded, due ${day(p.dueAt)}`;
+    case 'corrective_action_overdue':
+      return `Corrective action for incident ${p.incidentId} overdue since ${day(p.dueAt)}: notice ${p.escalation} to ${p.owner} and the governance lead`;
     case 'corrective_action_closed':
       return `Corrective action for incident ${p.incidentId} closed`;
     case 'system_retired':

@@ -126,7 +126,7 @@ const org = (control: ControlId, expects: string): MappingControl => ({ control,
 const sys = (control: ControlId): MappingControl => ({ control, evidence: 'lifecycle' });
 
 export const controlMapping: ControlMapping = controlMappingSchema.parse({
-  version: '1',
+  version: '2',
   steps: [
     {
       id: 'registration',
@@ -254,9 +254,14 @@ export const controlMapping: ControlMapping = controlMappingSchema.parse({
       id: 'corrective_action',
       title: 'Corrective action',
       kind: 'lifecycle',
-      produces: 'the closed corrective action of an incident, with its resolution and who closed it',
+      produces:
+        "an incident's corrective action followed up to its closing: its owner reminded before the due date, the owner and the governance lead told while it is overdue, and the resolution with who closed it",
       appliesWhen: 'an incident is reported',
-      records: [{ event: 'corrective_action_closed' }],
+      records: [
+        { event: 'corrective_action_reminder_sent' },
+        { event: 'corrective_action_overdue' },
+        { event: 'corrective_action_closed' },
+      ],
       implements: [],
       supports: ['A.8.4'],
       clauses: ['10.2'],

@@ -8,6 +8,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { buildStatement } from '../domain/applicability.js';
 import { annexAControls, controlIds } from '../domain/controls.js';
 import {
   controlList,
@@ -146,6 +147,63 @@ describe('the control mapping', () => {
       'data_sources',
       'suppliers',
     ]);
+    for (const type of ['corrective_action_reminder_sent', 'corrective_action_overdue', 'corrective_action_closed'])
+      expect(stepsForEvent({ type, payload: { incidentId: 'inc-1' } }), type).toEqual(['corrective_action']);
+    expect(stepReference('corrective_action')).toBe('ISO/IEC 42001 clause 10.2');
+  });
+
+  it("counts a corrective action's reminders and overdue notices as evidence for A.8.4, in words", () => {
+    const at = (min: number) => new Date(Date.UTC(2026, 10, 2, 9, min)).toISOString();
+    const due = '2026-12-02T09:00:00.000Z';
+    const statement = buildStatement({
+      now: new Date(Date.UTC(2026, 11, 10)),
+      policyVersion: 'test',
+      applicability: { exclusions: [] },
+      organisation: [],
+      systems: [
+        {
+          systemId: 'ca-system',
+          name: 'CA system',
+          stage: 'active',
+          riskTier: 'high',
+          reviewDueAt: null,
+          registration: null,
+          latestAssessment: null,
+          plans: new Map(),
+          events: [
+            { seq: 1, type: 'stage_changed', actor: 'a@example.org', at: at(0), payload: { from: null } },
+            { seq: 2, type: 'incident_reported', actor: 'a@example.org', at: at(1), payload: { id: 'inc-1' } },
+            {
+              seq: 3,
+              type: 'corrective_action_reminder_sent',
+              actor: null,
+              at: at(2),
+              payload: { incidentId: 'inc-1', owner: 'fix@example.org', dueAt: due },
+            },
+            {
+              seq: 4,
+              type: 'corrective_action_overdue',
+              actor: null,
+              at: at(3),
+              payload: { incidentId: 'inc-1', owner: 'fix@example.org', dueAt: due, escalation: 2 },
+            },
+          ],
+        },
+      ],
+    });
+    expect(statement.mappingVersion).toBe(controlMapping.version);
+    const a84 = statement.controls.find((c) => c.id === 'A.8.4')!;
+    expect(a84.supportedBy.map((r) => r.step)).toContain('corrective_action');
+    const evidence = a84.systems[0]!.evidence;
+    expect(evidence.map((x) => [x.step, x.href])).toEqual([
+      ['incident', '/systems/ca-system#event-2'],
+      ['corrective_action', '/systems/ca-system#event-3'],
+      ['corrective_action', '/systems/ca-system#event-4'],
+    ]);
+    expect(evidence[1]!.what).toBe('Corrective action for incident inc-1: fix@example.org reminded, due 2026-12-02');
+    expect(evidence[2]!.what).toBe(
+      'Corrective action for incident inc-1 overdue since 2026-12-02: notice 2 to fix@example.org and the governance lead',
+    );
   });
 
   it('refuses an unknown control, a control left out, and a lifecycle control nothing implements', () => {
