@@ -8,6 +8,7 @@
  * ends with: nothing lost, nothing recorded or e-mailed twice.
  */
 import { defaultHolder, TEST_TEAM, type KeySpec } from './credentials.js';
+import { request as httpRequest } from 'node:http';
 import { expect } from 'vitest';
 import { canonicalJson } from '../../store/hash.js';
 import { example, registrationFor } from './examples.js';
@@ -38,18 +39,34 @@ export interface Walk {
 export interface Progress {
   steps(): number;
   done(): number;
+  /** Requests sent to each API base URL. */
+  served(): Map<string, number>;
 }
 
-export function driver(t: Topology, opts: { deadline: number }) {
+export interface DriverOptions {
+  deadline: number;
+  /**
+   * Each approval-link request from a loopback address of its own (127.1.0.1, 127.1.0.2, …), as approvers click
+   * from their own machines: the links' per-address rate limit (policy security.rateLimits) then counts each
+   * approver, not the whole test as one client. Off, every request comes from 127.0.0.1.
+   */
+  clickFromOwnAddress?: boolean;
+}
+
+export function driver(t: Topology, opts: DriverOptions) {
   let turn = 0;
   let stepCount = 0;
   let doneCount = 0;
+  let clickAddresses = 0;
+  const served = new Map<string, number>();
 
   /** A running API, a different one each call: the APIs are interchangeable replicas. */
   function base(): string {
     const urls = t.runningApiUrls();
     if (urls.length === 0) throw new Error('no API process is running');
-    return urls[turn++ % urls.length]!;
+    const url = urls[turn++ % urls.length]!;
+    served.set(url, (served.get(url) ?? 0) + 1);
+    return url;
   }
 
   /** Real keys, made through the API by the admin: one per person the walks' bodies name. */
@@ -79,6 +96,11 @@ export function driver(t: Topology, opts: { deadline: number }) {
     const credential: Record<string, string> = path.startsWith('/approvals/')
       ? {}
       : { authorization: `Bearer ${holder ? await keyFor(holder) : t.adminKey}` };
+    if (opts.clickFromOwnAddress && path.startsWith('/approvals/')) {
+      const n = clickAddresses++;
+      const localAddress = `127.${1 + Math.floor(n / (254 * 256))}.${Math.floor(n / 254) % 256}.${(n % 254) + 1}`;
+      return requestFrom(localAddress, method, base() + path, form);
+    }
     const res = await fetch(base() + path, {
       method,
       headers: form
@@ -234,8 +256,53 @@ export function driver(t: Topology, opts: { deadline: number }) {
     }
   }
 
-  const progress: Progress = { steps: () => stepCount, done: () => doneCount };
+  const progress: Progress = { steps: () => stepCount, done: () => doneCount, served: () => new Map(served) };
   return { toActive, request, view, progress };
+}
+
+/** One request over its own connection from `localAddress` (fetch cannot choose its source address). */
+function requestFrom(
+  localAddress: string,
+  method: string,
+  url: string,
+  form?: Record<string, string>,
+): Promise<Answer> {
+  const u = new URL(url);
+  const body = form ? new URLSearchParams(form).toString() : undefined;
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname + u.search,
+        method,
+        localAddress,
+        agent: false,
+        headers: body
+          ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) }
+          : {},
+        timeout: 120_000,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: any;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, text, json });
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`${method} ${u.pathname.slice(0, 40)}: no answer within 120 s`)));
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 // ---------------------------------------------------------------- checks
