@@ -11,7 +11,7 @@ import type { TreatmentPlan } from '../domain/treatment.js';
 import type { BlobStore } from '../blobs/index.js';
 import type { PersonKeys } from '../payloads/person-keys.js';
 import { signApprovalLink } from '../links/approval-links.js';
-import { verifyDecisionProof } from '../links/decision-proofs.js';
+import { proofPublicKey, verifyDecisionProof } from '../links/decision-proofs.js';
 import type { RecordBatchResult, Store } from '../store/index.js';
 import { storePeople } from '../views/people.js';
 import { listOverdueReviews, listPendingApprovals } from '../views/visibility.js';
@@ -20,10 +20,13 @@ import { renderDigest, renderNotification, type RenderedMail } from './mail-temp
 import { isPermanentSmtpFailure, type Mailer } from './mailer.js';
 import type {
   DeliveryResult,
+  InlineDelivery,
   RecordAssessmentInput,
   RecordBatchInput,
   RecordDecisionInput,
   RecordEventInput,
+  RecordStepInput,
+  RecordStepResult,
   RecordTransitionInput,
   SendNotificationInput,
   StoreDocumentsInput,
@@ -61,6 +64,51 @@ const DELIVERY_LEASE_MS = 70_000;
 /** Thrown while another attempt holds the e-mail: retryable, so this attempt waits its turn instead of sending twice. */
 class DeliveryInProgress extends Error {
   override name = 'DeliveryInProgress';
+}
+
+/** Where an attempt notes an e-mail the server accepted but the store has not recorded yet, and reads it back. */
+interface SentNotes {
+  /** The subject of `key` when an earlier attempt sent it. */
+  earlier(key: string): string | undefined;
+  note(key: string, subject: string): void;
+}
+
+/** For an activity delivering one e-mail: the note is its heartbeat, which Temporal keeps across retries. */
+function heartbeatNotes(): SentNotes {
+  return {
+    earlier(key) {
+      const e = Context.current().info.heartbeatDetails as { sent?: string; subject?: string } | undefined;
+      return e?.sent === key ? (e.subject ?? '') : undefined;
+    },
+    note(key, subject) {
+      Context.current().heartbeat({ sent: key, subject });
+    },
+  };
+}
+
+type InlineNotes = SentNotes;
+
+/**
+ * For a step's activity delivering several: every note in one heartbeat. An
+ * attempt that outlived its budget may write after the activity ended; then
+ * only the map keeps it, which the pending result hands to the e-mail's own
+ * activity.
+ */
+function inlineNotes(): InlineNotes {
+  const ctx = Context.current();
+  const earlier = (ctx.info.heartbeatDetails as { sentMails?: Record<string, string> } | undefined)?.sentMails ?? {};
+  const sent: Record<string, string> = { ...earlier };
+  return {
+    earlier: (key) => sent[key],
+    note(key, subject) {
+      sent[key] = subject;
+      try {
+        ctx.heartbeat({ sentMails: sent });
+      } catch {
+        // The activity has ended; the pending result carries the note.
+      }
+    },
+  };
 }
 
 /**
@@ -115,11 +163,15 @@ export function createActivities(deps: ActivityDeps) {
    * (4xx, network) is thrown so Temporal retries it with backoff, this e-mail
    * alone.
    */
-  async function deliver(key: string, fallback?: { notification: Notification }): Promise<DeliveryResult> {
-    // An earlier attempt that got the server's 250 but could not record it told Temporal so: record, don't resend.
-    const earlier = Context.current().info.heartbeatDetails as { sent?: string; subject?: string } | undefined;
-    if (earlier?.sent === key) {
-      await untilRecorded(() => store.markDelivered(key, earlier.subject ?? '', new Date()));
+  async function deliver(
+    key: string,
+    fallback?: { notification: Notification },
+    notes: SentNotes = heartbeatNotes(),
+  ): Promise<DeliveryResult> {
+    // An earlier attempt that got the server's 250 but could not record it said so: record, don't resend.
+    const earlier = notes.earlier(key);
+    if (earlier !== undefined) {
+      await untilRecorded(() => store.markDelivered(key, earlier, new Date()));
       return { status: 'sent', key };
     }
     const claim = await store.claimDelivery(key, DELIVERY_LEASE_MS);
@@ -169,11 +221,43 @@ export function createActivities(deps: ActivityDeps) {
       await store.markDeliveryRetry(key, error);
       throw err;
     }
-    // The e-mail is out: from here on, sending it again would be a duplicate. Temporal keeps this note across
-    // retries even while the record store is down, and the mark itself is retried within this attempt.
-    Context.current().heartbeat({ sent: key, subject: mail.subject });
-    await untilRecorded(() => store.markDelivered(key, mail.subject, new Date()));
+    // The e-mail is out: from here on, sending it again would be a duplicate. Should the first mark fail, a note
+    // Temporal keeps across retries says so while the record store is down (a heartbeat that reaches the server is
+    // a billed action, so it is sent only then), and the mark itself is retried within this attempt.
+    const sentAt = new Date();
+    try {
+      await store.markDelivered(key, mail.subject, sentAt);
+    } catch {
+      notes.note(key, mail.subject);
+      await untilRecorded(() => store.markDelivered(key, mail.subject, sentAt));
+    }
     return { status: 'sent', key };
+  }
+
+  /**
+   * One e-mail within a step's records activity, for at most `budgetMs`: what
+   * is not sent (or refused for good) by then, a 4xx or a slow server, is
+   * handed back as pending and the workflow gives it an activity of its own,
+   * so it holds up neither the step's other e-mails nor the next step's
+   * records. An attempt still talking to the server keeps its lease, so the
+   * handed-over activity waits for it rather than send a second copy.
+   */
+  async function deliverInline(key: string, notes: InlineNotes, budgetMs: number): Promise<InlineDelivery> {
+    let timer: NodeJS.Timeout | undefined;
+    const attempt = deliver(key, undefined, notes).then(
+      (r): InlineDelivery => r,
+      (err: unknown): InlineDelivery => ({ status: 'pending', key, error: String((err as Error)?.message ?? err) }),
+    );
+    const late = new Promise<InlineDelivery>((resolve) => {
+      timer = setTimeout(
+        () => resolve({ status: 'pending', key, error: `not delivered within ${budgetMs} ms of the step` }),
+        budgetMs,
+      );
+    });
+    const outcome = await Promise.race([attempt, late]);
+    clearTimeout(timer);
+    const sentSubject = notes.earlier(key);
+    return outcome.status === 'pending' && sentSubject !== undefined ? { ...outcome, sentSubject } : outcome;
   }
 
   /** Retries a store write for most of the attempt's minute, so a short database outage never costs a resend. */
@@ -215,20 +299,54 @@ export function createActivities(deps: ActivityDeps) {
     });
   }
 
+  async function recordBatch(input: RecordBatchInput): Promise<RecordBatchResult> {
+    return store.recordBatch({
+      ...input,
+      mails: input.mails.map((m) => ({ ...m, messageId: messageIdFor(m.key) })),
+      resends: input.resends.map((from, i) => ({ from, messageId: messageIdFor(`${input.batchKey}/r${i}`) })),
+    });
+  }
+
   return {
     ...createFairnessActivities(deps),
 
     /** One lifecycle step's records in one transaction (store.recordBatch). */
-    async recordBatch(input: RecordBatchInput): Promise<RecordBatchResult> {
-      return store.recordBatch({
-        ...input,
-        mails: input.mails.map((m) => ({ ...m, messageId: messageIdFor(m.key) })),
-        resends: input.resends.map((from, i) => ({ from, messageId: messageIdFor(`${input.batchKey}/r${i}`) })),
-      });
+    recordBatch,
+
+    /**
+     * One lifecycle step in one activity (issue 12): its records in one
+     * transaction, then its e-mails side by side within the step's budget, and
+     * what the workflow cannot compute itself: the person keys it asked for,
+     * the public key decision proofs are checked against, and at the end of a
+     * cycle the policy the next run adopts. Temporal bills
+     * each activity, so a step costs one, not one plus one per e-mail.
+     */
+    async recordStep(input: RecordStepInput): Promise<RecordStepResult> {
+      const { inline, keysFor, wantPolicy, wantProofKeys, ...batch } = input;
+      const result = await recordBatch(batch);
+      const keys = [...batch.mails.map((m) => m.key), ...result.resent.map((m) => m.key)];
+      const notes = inlineNotes();
+      const delivered = inline
+        ? await Promise.all(keys.map((key) => deliverInline(key, notes, inline.budgetMs)))
+        : keys.map((key): InlineDelivery => ({ status: 'pending', key, error: 'not delivered inline' }));
+      return {
+        ...result,
+        delivered,
+        personKeys: keysFor.map((e) => deps.personKeys.key(e)),
+        ...(wantPolicy ? { policy: deps.policy } : {}),
+        ...(wantProofKeys ? { proofKeys: [proofPublicKey(deps.decisionSigningKey)] } : {}),
+      };
     },
 
-    async deliverNotification(input: { key: string; systemId: string }): Promise<DeliveryResult> {
-      return deliver(input.key);
+    /** An e-mail on its own; `sentSubject` when the step's activity got the server's 250 but could not record it. */
+    async deliverNotification(input: { key: string; systemId: string; sentSubject?: string }): Promise<DeliveryResult> {
+      const notes = heartbeatNotes();
+      const { sentSubject } = input;
+      return deliver(
+        input.key,
+        undefined,
+        sentSubject === undefined ? notes : { ...notes, earlier: (key) => notes.earlier(key) ?? sentSubject },
+      );
     },
 
     /** Documents a version 1 run carried in its state, stored before it continues as version 2. */

@@ -1,7 +1,7 @@
 import type { Notification } from '../domain/notifications.js';
-import type { RiskTier } from '../domain/policy.js';
+import type { Policy, RiskTier } from '../domain/policy.js';
 import type { Registration } from '../domain/system.js';
-import type { RecordBatch } from '../store/index.js';
+import type { RecordBatch, RecordBatchResult } from '../store/index.js';
 
 /**
  * One lifecycle step's records as the workflow sends them. The activity adds
@@ -15,6 +15,30 @@ export interface RecordBatchInput extends Omit<RecordBatch, 'mails' | 'resends'>
 
 export type DeliveryResult =
   { status: 'sent'; key: string; alreadySent?: boolean } | { status: 'failed'; key: string; error: string };
+
+/** A step's e-mail after its inline attempt: `pending` ones get an activity of their own. */
+export type InlineDelivery = DeliveryResult | { status: 'pending'; key: string; error: string; sentSubject?: string };
+
+/** A step for the one activity that records it and sends its e-mails (recordStep). */
+export interface RecordStepInput extends RecordBatchInput {
+  /** Absent: the e-mails are all handed back pending (a policy without notifications.inlineBudget). */
+  inline?: { budgetMs: number };
+  /** Addresses whose person keys the workflow needs for its search attributes. */
+  keysFor: string[];
+  /** At the end of a cycle: the policy the next run adopts, from this worker. */
+  wantPolicy?: boolean;
+  /** Until the run knows them: the public keys decision proofs are signed with (domain/decision-proof.ts, v2). */
+  wantProofKeys?: boolean;
+}
+
+export interface RecordStepResult extends RecordBatchResult {
+  /** One per e-mail of the step and per resend it created, in that order. */
+  delivered: InlineDelivery[];
+  /** In the order of keysFor. */
+  personKeys: string[];
+  policy?: Policy;
+  proofKeys?: string[];
+}
 
 export interface StoreDocumentsInput {
   systemId: string;

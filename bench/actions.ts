@@ -155,12 +155,19 @@ export function necessaryActions(n: Necessary): number {
   return n.starts + n.humanInputs + n.emails + n.stageChanges;
 }
 
+/** An activity as its scheduling event names it. */
+export interface ScheduledActivity {
+  type: string;
+  id: string;
+}
+
 /**
- * How many e-mail activities the workflow scheduled before its first human input (index 0) and after each input
- * (index i after input i, until the next), an input being an accepted update or a received signal. What the
- * minimal workflow copies, so that its e-mails go out at the same points of the lifecycle.
+ * How many e-mails the workflow's activities sent before its first human input (index 0) and after each input
+ * (index i after input i, until the next), an input being an accepted update or a received signal; `mailsOf` says
+ * how many e-mails one scheduled activity sends. What the minimal workflow copies, so that its e-mails go out at the
+ * same points of the lifecycle.
  */
-export function mailsPerInput(events: readonly HistoryEvent[], isMail: (activityType: string) => boolean): number[] {
+export function mailsPerInput(events: readonly HistoryEvent[], mailsOf: (a: ScheduledActivity) => number): number[] {
   const mails = [0];
   for (const e of events) {
     if (
@@ -168,14 +175,23 @@ export function mailsPerInput(events: readonly HistoryEvent[], isMail: (activity
       e.eventType === E.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
     ) {
       mails.push(0);
-    } else if (
-      e.eventType === E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED &&
-      isMail(e.activityTaskScheduledEventAttributes?.activityType?.name ?? '')
-    ) {
-      mails[mails.length - 1]!++;
+    } else if (e.eventType === E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) {
+      const a = e.activityTaskScheduledEventAttributes;
+      mails[mails.length - 1]! += mailsOf({ type: a?.activityType?.name ?? '', id: a?.activityId ?? '' });
     }
   }
   return mails;
+}
+
+/**
+ * The product's e-mails by activity (payloads are encrypted, so the ids say it; workflows/lifecycle.ts): one per
+ * deliverNotification, except a handoff (`handoff-N`) of an e-mail its step already counted; and the K of a step's
+ * recordStep `step-N-mails-K`, which sends the step's e-mails itself.
+ */
+export function productMails(a: ScheduledActivity): number {
+  if (a.type === 'deliverNotification') return a.id.startsWith('handoff-') ? 0 : 1;
+  if (a.type === 'recordStep') return Number(/-mails-(\d+)$/.exec(a.id)?.[1] ?? 0);
+  return 0;
 }
 
 /** The human inputs of a history in order: accepted updates and received signals. */

@@ -16,6 +16,7 @@ import {
   countActions,
   inputKinds,
   mailsPerInput,
+  productMails,
   necessaryActions,
   type ActionCount,
   type Necessary,
@@ -37,8 +38,6 @@ import { BenchError, type Section, type SectionContext, type Target } from './se
 
 type History = proto.temporal.api.history.v1.IHistory;
 
-/** The product's e-mail activity: what mailsPerInput looks for (checked against the mails the SMTP server got). */
-const EMAIL_ACTIVITY = 'deliverNotification';
 const SIZES = { quick: { systems: 10, reviews: 1 }, full: { systems: 50, reviews: 3 } };
 const WARM_UP = 2;
 const TARGET = { throughputRatio: 0.8, actionsRatio: 1.2 };
@@ -103,14 +102,14 @@ async function costToActive(p: Product, d: Drive): Promise<Cost & { runId: strin
 /** The minimal workflow's inputs, copied from a product lifecycle's history and drive. */
 function minimalInputsOf(p: Product, d: Drive, h: History): MinimalInputs {
   const events = h.events ?? [];
-  const mails = mailsPerInput(events, (type) => type === EMAIL_ACTIVITY);
+  const mails = mailsPerInput(events, productMails);
   const kinds = inputKinds(events);
   const received = mailsAbout(p, d.id).length;
   const sent = mails.reduce((a, b) => a + b, 0);
   if (sent !== received) {
     throw new BenchError(
-      `${d.id}: its history shows ${sent} ${EMAIL_ACTIVITY} activities but the mailbox got ${received} e-mails; ` +
-        'has the product changed how it sends mail? (bench/lifecycle.ts EMAIL_ACTIVITY)',
+      `${d.id}: its history's activities show ${sent} e-mails but the mailbox got ${received}; ` +
+        'has the product changed how it sends mail? (bench/actions.ts productMails)',
     );
   }
   if (kinds.length !== d.inputs.length) throw new BenchError(`${d.id}: inputs and history disagree`);

@@ -147,7 +147,16 @@ export const policySchema = z
     /** Records retry until the store is back; this caps the wait between attempts. */
     records: z.object({ retryMaxInterval: durationSchema }),
     /** E-mails retry on temporary failures (4xx, network) up to giveUpAfter, then count as failed. */
-    notifications: z.object({ retryMaxInterval: durationSchema, giveUpAfter: durationSchema }),
+    notifications: z.object({
+      retryMaxInterval: durationSchema,
+      giveUpAfter: durationSchema,
+      /**
+       * How long a step's records activity tries its e-mails before handing
+       * the rest to activities of their own. Optional, so policies recorded
+       * before it still parse (their runs give every e-mail its own activity).
+       */
+      inlineBudget: durationSchema.optional(),
+    }),
     approvals: z.object({
       /** How long an e-mailed approval link stays valid. */
       linkTtl: durationSchema,

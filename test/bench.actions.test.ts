@@ -5,7 +5,14 @@
 import { readFileSync } from 'node:fs';
 import proto from '@temporalio/proto';
 import { describe, expect, it } from 'vitest';
-import { addCounts, countActions, inputKinds, mailsPerInput, necessaryActions } from '../bench/actions.js';
+import {
+  addCounts,
+  countActions,
+  inputKinds,
+  mailsPerInput,
+  necessaryActions,
+  productMails,
+} from '../bench/actions.js';
 import { historyFromJson } from './support/history-json.js';
 
 const E = proto.temporal.api.enums.v1.EventType;
@@ -13,7 +20,6 @@ type Event = proto.temporal.api.history.v1.IHistoryEvent;
 
 const recorded = (name: string): Event[] =>
   historyFromJson(JSON.parse(readFileSync(new URL(`./histories/${name}`, import.meta.url), 'utf8'))).events ?? [];
-const isMail = (type: string) => type === 'deliverNotification';
 
 describe('countActions on recorded histories', () => {
   it('counts v2-approved-to-active (registration to active, FRIA notified) as its events add up', () => {
@@ -42,7 +48,7 @@ describe('countActions on recorded histories', () => {
     });
     // 7 deliverNotification activities: one after the registration's records (scheduled once the assessment had
     // arrived), three after the plan, one after each decision's records but the last, which has two.
-    expect(mailsPerInput(events, isMail)).toEqual([0, 1, 0, 3, 1, 2, 0]);
+    expect(mailsPerInput(events, productMails)).toEqual([0, 1, 0, 3, 1, 2, 0]);
     expect(inputKinds(events)).toEqual(Array(6).fill('update'));
     // The start, 6 inputs, 7 e-mails, 5 stage changes (bias_testing, risk_treatment, approval, fria_notification, active).
     expect(necessaryActions({ starts: 1, humanInputs: 6, emails: 7, stageChanges: 5 })).toBe(19);
@@ -69,7 +75,7 @@ describe('countActions on recorded histories', () => {
       memoUpserts: 4,
     });
     expect(c.actions).toBe(1 + 5 + 6 + 5 + 12 + 3);
-    expect(mailsPerInput(events, isMail)).toEqual([0, 1, 1, 2, 1, 1]);
+    expect(mailsPerInput(events, productMails)).toEqual([0, 1, 1, 2, 1, 1]);
   });
 
   it('counts a history in stretches to the same total as whole', () => {
