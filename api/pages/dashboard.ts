@@ -55,6 +55,8 @@ export interface DashboardData {
   mail: { failed: MailProblem[]; failedTotal: number; retrying: MailProblem[]; retryingTotal: number };
   /** Open incidents and their corrective actions, from the record store's audit trail; overdue first. */
   incidents: OpenIncident[];
+  /** Whether the viewer may read the Statement of Applicability (the nav links to it only then). */
+  statementOfApplicability?: boolean;
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -369,6 +371,9 @@ export function dashboardPage(d: DashboardData): string {
       { href: '#failed-mail', text: 'E-mail' },
       { href: '#upcoming', text: 'Upcoming' },
       { href: '#systems', text: 'Systems' },
+      ...(d.statementOfApplicability
+        ? [{ href: '/statement-of-applicability', text: 'Statement of Applicability' }]
+        : []),
     ],
     main: `<h1>AI governance dashboard</h1>
 <p class="muted">As of ${timeEl(d.now.toISOString())}, from Temporal's visibility store (it can lag a few seconds behind).</p>

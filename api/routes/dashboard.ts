@@ -3,6 +3,7 @@ import { stageSchema } from '../../domain/lifecycle.js';
 import { emailSchema, systemIdSchema } from '../../domain/system.js';
 import { verifyAuditTrail } from '../audit.js';
 import type { ApiContext } from '../context.js';
+import { countsFromStore } from '../../views/counts.js';
 import { storePeople } from '../../views/people.js';
 import { listOpenIncidents } from '../../views/open-incidents.js';
 import { ApiError } from '../errors.js';
@@ -24,7 +25,6 @@ import {
 import { systemNotFoundPage, systemPage, type SystemPageData } from '../pages/system.js';
 import type { NotificationRow, Store } from '../../store/index.js';
 import {
-  countsByStageAndTier,
   InvalidPageTokenError,
   listOverdueReviews,
   listPendingApprovals,
@@ -37,6 +37,8 @@ import {
 } from '../../views/visibility.js';
 import { roleSchema } from '../auth/principal.js';
 import { scopeOf } from '../auth/scope.js';
+import { principalOf } from '../auth/plugin.js';
+import { STATEMENT_READERS } from './applicability.js';
 
 const one = (v: unknown): string | undefined => {
   const s = Array.isArray(v) ? v[0] : v;
@@ -136,7 +138,7 @@ export const dashboardRoutes =
           },
         );
         const [counts, overdue, pending, upcoming, page, mail, incidents] = await Promise.all([
-          countsByStageAndTier(ctx.client, scope),
+          countsFromStore(ctx.store, scope),
           listOverdueReviews(ctx.client, now, scope, people),
           listPendingApprovals(ctx.client, now, scope, people),
           listReviewsDueBetween(ctx.client, now, monthStart(now, 12), scope, people),
@@ -156,6 +158,7 @@ export const dashboardRoutes =
             filterError: problems.length ? `Not applied: ${problems.join('; ')}.` : undefined,
             mail,
             incidents,
+            statementOfApplicability: STATEMENT_READERS.includes(principalOf(req).role),
           }),
         );
       },
