@@ -19,6 +19,7 @@
  */
 import { hostname } from 'node:os';
 import { Client, Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { workflowIdFor } from '../domain/system.js';
 import { driver, eventsOf, expectAuditTrails, expectMailExactlyOnce, type Walk } from './support/topology-walk.js';
@@ -64,21 +65,28 @@ async function inPool<T, R>(items: T[], limit: number, fn: (item: T) => Promise<
   return out;
 }
 
-/** Who ran each workflow and activity task, from the histories Temporal kept (identity is `pid@host`). */
-async function taskIdentities(ids: string[]): Promise<Map<string, number>> {
+/**
+ * Who ran each workflow and activity task, from the histories Temporal kept (identity is `pid@host`), and the
+ * histories' size (events, encoded bytes), which the README's sizing of a Temporal cluster starts from.
+ */
+async function histories(ids: string[]) {
   const connection = await Connection.connect({ address: t.temporal.address });
   try {
     const client = new Client({ connection, namespace: t.namespace });
     const counts = new Map<string, number>();
+    let events = 0;
+    let bytes = 0;
     await inPool(ids, 10, async (id) => {
       const history = await client.workflow.getHandle(workflowIdFor(id)).fetchHistory();
+      events += history.events?.length ?? 0;
+      bytes += temporal.api.history.v1.History.encode(history).finish().length;
       for (const e of history.events ?? []) {
         const identity =
           e.workflowTaskStartedEventAttributes?.identity ?? e.activityTaskStartedEventAttributes?.identity;
         if (identity) counts.set(identity, (counts.get(identity) ?? 0) + 1);
       }
     });
-    return counts;
+    return { counts, events, bytes };
   } finally {
     await connection.close();
   }
@@ -173,7 +181,11 @@ describe(`two workers and two APIs on one Temporal server and one PostgreSQL`, (
       await expectMailExactlyOnce(t, ids, 90_000, summary, kills);
 
       // Both workers ran tasks (workflow and activity tasks, from the histories).
-      const identities = await taskIdentities(ids);
+      const h = await histories(ids);
+      const identities = h.counts;
+      console.log(
+        `scale: histories ${(h.events / SYSTEMS).toFixed(1)} events, ${(h.bytes / SYSTEMS / 1024).toFixed(1)} KB per lifecycle to active`,
+      );
       const tasks = [...identities.values()].reduce((a, b) => a + b, 0);
       const perWorker = [
         identities.get(workerIdentities[0]!) ?? 0,
