@@ -28,6 +28,7 @@ import type {
 
 export type { Database, NotificationStatus } from './schema.js';
 export { canonicalJson, computeEventHash, GENESIS_HASH } from './hash.js';
+export { countSystemsByStageAndTier } from './reads.js';
 
 // ---------------------------------------------------------------------------
 // Public types

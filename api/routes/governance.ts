@@ -8,13 +8,13 @@ import { scopeOf } from '../auth/scope.js';
 import type { ApiContext } from '../context.js';
 import { openIncidentSchema } from '../../domain/open-incidents.js';
 import { listOpenIncidents } from '../../views/open-incidents.js';
+import { countsFromStore } from '../../views/counts.js';
 import { storePeople } from '../../views/people.js';
 import { ApiError, apiErrorBodySchema } from '../errors.js';
 import { countRetryingNotifications } from '../outbox.js';
 import type { NotificationStatus } from '../../store/index.js';
 import {
   countOverdueReviews,
-  countsByStageAndTier,
   InvalidPageTokenError,
   listOverdueReviews,
   listPendingApprovals,
@@ -272,7 +272,7 @@ export const governanceRoutes =
         // The scrape token sees everything; a principal, what it may see.
         const visible = req.principal ? await scope(req) : undefined;
         const [counts, overdue, pending, notifications, retrying] = await Promise.all([
-          countsByStageAndTier(ctx.client, visible),
+          countsFromStore(ctx.store, visible),
           countOverdueReviews(ctx.client, now, visible),
           listPendingApprovals(ctx.client, now, visible, people),
           ctx.store.notificationCounts(),
