@@ -314,23 +314,28 @@ export function createActivities(deps: ActivityDeps) {
     recordBatch,
 
     /**
-     * One lifecycle step in one activity (issue 12): its records in one
-     * transaction, then its e-mails side by side within the step's budget, and
+     * One lifecycle step in one activity (issue 12), or the few that queued
+     * meanwhile: each one's records in one transaction, then the e-mails side
+     * by side within the step's budget, and
      * what the workflow cannot compute itself: the person keys it asked for,
      * the public key decision proofs are checked against, and at the end of a
      * cycle the policy the next run adopts. Temporal bills
      * each activity, so a step costs one, not one plus one per e-mail.
      */
     async recordStep(input: RecordStepInput): Promise<RecordStepResult> {
-      const { inline, keysFor, wantPolicy, wantProofKeys, ...batch } = input;
-      const result = await recordBatch(batch);
-      const keys = [...batch.mails.map((m) => m.key), ...result.resent.map((m) => m.key)];
+      const { batches, inline, keysFor, wantPolicy, wantProofKeys } = input;
+      const results: RecordBatchResult[] = [];
+      for (const batch of batches) results.push(await recordBatch(batch));
+      const keys = batches.flatMap((b, i) => [...b.mails.map((m) => m.key), ...results[i]!.resent.map((m) => m.key)]);
       const notes = inlineNotes();
       const delivered = inline
         ? await Promise.all(keys.map((key) => deliverInline(key, notes, inline.budgetMs)))
         : keys.map((key): InlineDelivery => ({ status: 'pending', key, error: 'not delivered inline' }));
+      const mismatch = results[0]?.anchorMismatch;
       return {
-        ...result,
+        head: results.at(-1)?.head ?? null,
+        ...(mismatch ? { anchorMismatch: mismatch } : {}),
+        resent: results.map((r) => r.resent),
         delivered,
         personKeys: keysFor.map((e) => deps.personKeys.key(e)),
         ...(wantPolicy ? { policy: deps.policy } : {}),

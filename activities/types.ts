@@ -19,8 +19,13 @@ export type DeliveryResult =
 /** A step's e-mail after its inline attempt: `pending` ones get an activity of their own. */
 export type InlineDelivery = DeliveryResult | { status: 'pending'; key: string; error: string; sentSubject?: string };
 
-/** A step for the one activity that records it and sends its e-mails (recordStep). */
-export interface RecordStepInput extends RecordBatchInput {
+/**
+ * Steps for the one activity that records them and sends their e-mails
+ * (recordStep): usually one; the steps that queued while the previous
+ * activity ran go together, each its own batch and transaction, in order.
+ */
+export interface RecordStepInput {
+  batches: RecordBatchInput[];
   /** Absent: the e-mails are all handed back pending (a policy without notifications.inlineBudget). */
   inline?: { budgetMs: number };
   /** Addresses whose person keys the workflow needs for its search attributes. */
@@ -31,8 +36,13 @@ export interface RecordStepInput extends RecordBatchInput {
   wantProofKeys?: boolean;
 }
 
-export interface RecordStepResult extends RecordBatchResult {
-  /** One per e-mail of the step and per resend it created, in that order. */
+export interface RecordStepResult {
+  /** The chain head after the last batch; the first batch's anchor mismatch, if any (see RecordBatchResult). */
+  head: RecordBatchResult['head'];
+  anchorMismatch?: RecordBatchResult['anchorMismatch'];
+  /** Per batch, the outbox entries its resends created. */
+  resent: RecordBatchResult['resent'][];
+  /** Per batch in order, one per e-mail of it and then one per resend it created. */
   delivered: InlineDelivery[];
   /** In the order of keysFor. */
   personKeys: string[];

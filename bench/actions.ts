@@ -186,7 +186,7 @@ export function mailsPerInput(events: readonly HistoryEvent[], mailsOf: (a: Sche
 /**
  * The product's e-mails by activity (payloads are encrypted, so the ids say it; workflows/lifecycle.ts): one per
  * deliverNotification, except a handoff (`handoff-N`) of an e-mail its step already counted; and the K of a step's
- * recordStep `step-N-mails-K`, which sends the step's e-mails itself.
+ * recordStep `step-N-mails-K` (or `steps-N-M-mails-K` for steps N to M), which sends the steps' e-mails itself.
  */
 export function productMails(a: ScheduledActivity): number {
   if (a.type === 'deliverNotification') return a.id.startsWith('handoff-') ? 0 : 1;

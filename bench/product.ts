@@ -91,7 +91,9 @@ async function startProduct(log: (m: string) => void): Promise<Product> {
     GOVERNANCE_LEAD_EMAIL: GOVERNANCE_LEAD,
   });
   log(`product: starting embedded/start.ts on ${baseUrl} (data ${dataDir})`);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'embedded/start.ts'], {
+  // BENCH_CPU_PROF=DIR writes the product process's CPU profile there when it stops, to find what a figure costs.
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', 'embedded/start.ts'], {
     cwd: projectRoot(),
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -102,6 +104,8 @@ async function startProduct(log: (m: string) => void): Promise<Product> {
   };
   child.stdout!.on('data', append);
   child.stderr!.on('data', append);
+  // BENCH_TRACE=1 passes the product's own output through, to read what it logs while a figure is taken.
+  if (process.env.BENCH_TRACE) child.stderr!.on('data', (b: Buffer) => process.stderr.write(b));
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   const exit = new Promise<void>((resolve) =>
     child.once('exit', (code, signal) => {

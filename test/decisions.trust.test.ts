@@ -125,6 +125,43 @@ describe('a decision sent straight to Temporal', () => {
     expect(await s.t.store.verifyChain(id)).toMatchObject({ ok: true });
   });
 
+  it('a v2 (Ed25519) proof is checked by the workflow itself, a v1 (HMAC) proof by the worker, and both decide', async () => {
+    const id = 'trust-proof-versions';
+    const localActivities = async () =>
+      ((await handle(id).fetchHistory()).events ?? []).filter(
+        (e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity',
+      ).length;
+    const first = await toApproval(id);
+    const before = await localActivities();
+    const approve = (p: typeof first): ApprovalDecision => ({
+      requestId: p.requestId,
+      decision: 'approve',
+      comment: '',
+      decidedBy: p.approver,
+      via: 'link',
+    });
+    const d1 = approve(first);
+    const v2 = proofFor(id, d1);
+    expect(v2).toMatchObject({ v: 2, sig: expect.stringMatching(/^[0-9a-f]{128}$/) });
+    expect(await answer(handle(id).executeUpdate(decideUpdate, { args: [d1, v2] as never }))).toHaveProperty('result');
+    // No local activity: the workflow knew the public key from its records activity and checked the signature.
+    expect(await localActivities()).toBe(before);
+    const second = (await s.w.until(id, (v) => v.pendingApproval?.step === 2, 'step 2')).pendingApproval;
+    const d2 = approve(second);
+    const v1 = signDecisionProof(
+      TEST_DECISION_KEY,
+      { message: 'decideApproval', systemId: id, payload: d2 },
+      { via: 'link', credential: 'older-api-jti', v: 1 },
+    );
+    expect(await answer(handle(id).executeUpdate(decideUpdate, { args: [d2, v1] as never }))).toHaveProperty('result');
+    expect(await localActivities()).toBe(before + 1);
+    const authenticated = (await barrier(s.t, id)).filter((e) => e.type === 'decision_authenticated');
+    expect(authenticated.map((e) => (e.payload as { credential: string }).credential)).toEqual([
+      'forger-jti',
+      'older-api-jti',
+    ]);
+  });
+
   it('a delegation without the proof hands nothing to the deputy', async () => {
     const id = 'trust-forged-delegation';
     const pending = await toApproval(id);

@@ -202,13 +202,11 @@ async function lifecycle(input: LifecycleInput): Promise<LifecycleState> {
   /**
    * The ids say what each activity carries, readable in Temporal's UI (and by
    * the benchmark) although payloads are encrypted: `step-3-mails-2` recorded
-   * step 3 and sent its 2 e-mails; `handoff-1` is an e-mail given its own.
+   * step 3 and sent its 2 e-mails, `steps-4-6-mails-1` steps 4 to 6 and their
+   * one e-mail; `handoff-1` is an e-mail given an activity of its own.
    */
-  const recordStep = (input: RecordStepInput) =>
-    proxyActivities<Activities>({
-      ...recordsOptions,
-      activityId: `step-${batchSeq}-mails-${input.mails.length}`,
-    }).recordStep(input);
+  const recordStep = (activityId: string, input: RecordStepInput) =>
+    proxyActivities<Activities>({ ...recordsOptions, activityId }).recordStep(input);
   let handoffs = 0;
   const handOff = (input: { key: string; systemId: string; sentSubject?: string }) =>
     proxyActivities<Activities>({ ...mailOptions, activityId: `handoff-${++handoffs}` }).deliverNotification(input);
@@ -556,15 +554,15 @@ async function lifecycle(input: LifecycleInput): Promise<LifecycleState> {
   async function recordsLane(): Promise<never> {
     for (;;) {
       await condition(() => steps.length > 0);
-      const step = steps[0]!;
       recording = true;
       // Runs from before the check send no anchor; their results carry no mismatch, so they keep every head.
       const anchor = patched('audit-anchor-check') ? (state.auditHead ?? undefined) : undefined;
-      const batch = toBatch(step, `${info.workflowId}/${info.runId}/b${++batchSeq}`, anchor);
       if (lean) {
-        await recordLean(batch);
+        await recordLean(anchor);
         continue;
       }
+      const step = steps[0]!;
+      const batch = toBatch(step, `${info.workflowId}/${info.runId}/b${++batchSeq}`, anchor);
       const result = await expectNoFailure(recordBatch(batch), 'recordBatch');
       steps.shift();
       recording = false;
@@ -577,12 +575,23 @@ async function lifecycle(input: LifecycleInput): Promise<LifecycleState> {
     }
   }
 
-  /** A step in one activity: records, e-mails within the budget, person keys; what is left goes on by itself. */
-  async function recordLean(batch: RecordBatchInput): Promise<void> {
+  /**
+   * The queued steps in one activity (each its own batch, in order; the
+   * anchor with the first): records, e-mails within the budget, person keys.
+   * Steps that arrive while it runs wait for the next one, so a burst of
+   * inputs costs one activity, and what is not delivered goes on by itself.
+   */
+  async function recordLean(anchor: RecordBatchInput['anchor'] | undefined): Promise<void> {
+    const taken = steps.slice(0, STEPS_PER_ACTIVITY);
+    const batches = taken.map((step, i) =>
+      toBatch(step, `${info.workflowId}/${info.runId}/b${++batchSeq}`, i === 0 ? anchor : undefined),
+    );
     const keysFor = peopleWithoutKeys();
+    const mails = batches.reduce((n, b) => n + b.mails.length, 0);
+    const first = batchSeq - batches.length + 1;
     const result = await expectNoFailure(
-      recordStep({
-        ...batch,
+      recordStep(first === batchSeq ? `step-${first}-mails-${mails}` : `steps-${first}-${batchSeq}-mails-${mails}`, {
+        batches,
         ...(inlineBudget ? { inline: { budgetMs: durationMs(inlineBudget) } } : {}),
         keysFor,
         ...(state.cycleComplete ? { wantPolicy: true } : {}),
@@ -590,16 +599,16 @@ async function lifecycle(input: LifecycleInput): Promise<LifecycleState> {
       }),
       'recordStep',
     );
-    steps.shift();
+    steps.splice(0, taken.length);
     recording = false;
     if (result.head && !result.anchorMismatch) state.auditHead = result.head;
     keysFor.forEach((email, i) => knownKeys.set(email, result.personKeys[i]!));
     if (result.policy) policyForNextRun = result.policy;
     if (result.proofKeys) proofKeys = result.proofKeys;
-    const refs: MailRef[] = [
-      ...batch.mails.map((m) => ({ key: m.key, to: m.notification.to, kind: m.notification.kind })),
-      ...result.resent,
-    ];
+    const refs: MailRef[] = batches.flatMap((b, i): MailRef[] => [
+      ...b.mails.map((m) => ({ key: m.key, to: m.notification.to, kind: m.notification.kind })),
+      ...(result.resent[i] ?? []),
+    ]);
     refs.forEach((mail, i) => {
       const d = result.delivered[i];
       if (d?.status === 'sent') return;
@@ -851,6 +860,9 @@ async function lifecycle(input: LifecycleInput): Promise<LifecycleState> {
   await condition(() => recordsDrained() && inFlight.size === 0 && allHandlersFinished());
   return state;
 }
+
+/** Steps one records activity takes at most: what queued while the last ran, well inside an activity's payload limit. */
+const STEPS_PER_ACTIVITY = 20;
 
 function policyAdopted(from: string, to: string, cycle: number): machine.Effect {
   return { kind: 'event', type: 'policy_adopted', actor: null, payload: { from, to, cycle } };
