@@ -25,7 +25,9 @@ export async function useApiKey(db: Kysely<Database>, hash: string): Promise<Api
     .where('revokedAt', 'is', null)
     .where((eb) => eb.or([eb('expiresAt', 'is', null), eb('expiresAt', '>', sql<Date>`now()`)]))
     .executeTakeFirst();
-  if (row) await touchApiKey(db, row.id);
+  // The row says when it was last marked: within the minute, no write at all (one statement fewer per request).
+  const fresh = row?.lastUsedAt && Date.now() - new Date(row.lastUsedAt).getTime() < 60_000;
+  if (row && !fresh) await touchApiKey(db, row.id);
   return row;
 }
 
