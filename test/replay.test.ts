@@ -141,8 +141,16 @@ describe('replay of recorded histories', () => {
     for (const { file, history, workflowId } of recorded) {
       const [first] = history.events ?? [];
       expect(first?.workflowExecutionStartedEventAttributes?.workflowType?.name, file).toBe('aiSystemLifecycle');
-      expect(workflowId, file).toMatch(/^ai-system-replay2?-/);
+      expect(workflowId, file).toMatch(/^ai-system-replay(2l?)?-/);
       expect(history.events!.length, file).toBeGreaterThan(3);
+    }
+    // The lean copies run from patch lean-effects on: one records activity per step, which sends its e-mails.
+    const lean = recorded.filter((r) => r.file.startsWith('v2-lean-'));
+    expect(lean.length).toBeGreaterThanOrEqual(20);
+    for (const { file, history } of lean) {
+      const scheduled = (history.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name);
+      expect(scheduled, file).toContain('recordStep');
+      expect(scheduled, file).not.toContain('recordBatch');
     }
     const last = (file: string) => recorded.find((r) => r.file === file)?.history.events?.at(-1)?.eventType;
     // The review cycle ends its first run with continue-as-new; retirement completes the workflow.
