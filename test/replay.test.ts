@@ -149,7 +149,8 @@ describe('replay of recorded histories', () => {
     expect(lean.length).toBeGreaterThanOrEqual(20);
     for (const { file, history } of lean) {
       const scheduled = (history.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name);
-      expect(scheduled, file).toContain('recordStep');
+      // A run that only waited (the interval's next run) schedules nothing at all.
+      if (scheduled.some(Boolean)) expect(scheduled, file).toContain('recordStep');
       expect(scheduled, file).not.toContain('recordBatch');
     }
     const last = (file: string) => recorded.find((r) => r.file === file)?.history.events?.at(-1)?.eventType;
