@@ -2,7 +2,7 @@ import { tierForScore, type ImpactAssessment } from './assessment.js';
 import { blockingMetrics, describeVerdict, verdictLines, type VerdictLine } from './bias-gate.js';
 import { describeClassification, euAiActFacts, friaScope, type EuAiActFacts } from './eu-ai-act.js';
 import { metricKey, type MetricVerdict } from './evidence.js';
-import type { ApprovalKind, FriaState, LifecycleState, ReviewRecord } from './lifecycle.js';
+import type { ApprovalKind, FriaState, LifecycleState, PendingApproval, ReviewRecord } from './lifecycle.js';
 import { likelihoods, severities, type Policy, type RiskTier } from './policy.js';
 import type { Registration } from './system.js';
 import type { TreatmentPlan } from './treatment.js';
@@ -152,7 +152,18 @@ export function reviewInWords(r: NonNullable<ApprovalBrief['review']>): string {
 
 /** The approver's reading list from the workflow's state and the documents it holds digests of. */
 export function briefFromState(
-  state: LifecycleState,
+  state: Pick<
+    LifecycleState,
+    | 'registration'
+    | 'modelVersion'
+    | 'riskTier'
+    | 'policyVersion'
+    | 'assessment'
+    | 'fria'
+    | 'evidence'
+    | 'plan'
+    | 'review'
+  > & { approval: Pick<PendingApproval, 'kind'> | null },
   docs: { assessment?: ImpactAssessment | undefined; plan?: TreatmentPlan | undefined },
   deployed: Policy | null,
   acceptanceReasons: ApprovalBrief['acceptanceReasons'] = [],

@@ -1,5 +1,10 @@
 import type { ApproverRole, Policy } from './policy.js';
-import type { LifecycleState } from './lifecycle.js';
+import type { LifecycleState, PendingApproval } from './lifecycle.js';
+
+/** What the decision and delegation rules read: the workflow's state, or the same facts from the record store. */
+export type DutyFacts = Pick<LifecycleState, 'systemId' | 'registration' | 'decisions'> & {
+  approval: Pick<PendingApproval, 'requestId' | 'purpose' | 'chain' | 'step' | 'role'> | null;
+};
 
 /**
  * Segregation of duties (ISO/IEC 42001 A.3.2, the four-eyes principle) as
@@ -83,7 +88,7 @@ export function chainOf(requestId: string): string {
 }
 
 /** The steps of the open request's chain decided so far, by whom and in which role. */
-function decidedInChain(state: LifecycleState): { approver: string; role: ApproverRole; step: number }[] {
+function decidedInChain(state: DutyFacts): { approver: string; role: ApproverRole; step: number }[] {
   const open = state.approval;
   if (!open) return [];
   const chain = chainOf(open.requestId);
@@ -91,7 +96,7 @@ function decidedInChain(state: LifecycleState): { approver: string; role: Approv
 }
 
 /** A decision on the open request by `who` that would mix duties (the request is assumed bound to `who`). */
-export function decisionBreach(state: LifecycleState, who: string): DutyBreach | null {
+export function decisionBreach(state: DutyFacts, who: string): DutyBreach | null {
   const open = state.approval;
   if (!open) return null;
   if (same(who, state.registration.owner)) {
@@ -115,7 +120,7 @@ export function decisionBreach(state: LifecycleState, who: string): DutyBreach |
  * who decided another role's step of this chain, or whoever holds another
  * role in it.
  */
-export function delegationBreach(state: LifecycleState, governanceLead: string, deputy: string): DutyBreach | null {
+export function delegationBreach(state: DutyFacts, governanceLead: string, deputy: string): DutyBreach | null {
   const open = state.approval;
   if (!open) return null;
   if (same(deputy, state.registration.owner)) {

@@ -15,9 +15,9 @@ import { describeVerdict, verdictLines } from '../../domain/bias-gate.js';
 import { controlLabel, stepReference, type StepId } from '../../domain/control-mapping.js';
 import { describeClassification } from '../../domain/eu-ai-act.js';
 import type { BiasEvidence } from '../../domain/evidence.js';
-import type { LifecycleState } from '../../domain/lifecycle.js';
 import type { Policy } from '../../domain/policy.js';
 import type { TreatmentPlan } from '../../domain/treatment.js';
+import type { ApprovalSubject } from '../approval-view.js';
 import { escapeHtml as e, page } from '../html.js';
 
 /** The documents in full, from the record store: the workflow holds only their digests. */
@@ -28,7 +28,8 @@ export interface ApprovalDocuments {
 }
 
 export interface ApprovalPageData {
-  state: LifecycleState | null;
+  /** The request and what it covers, from the record store (api/approval-view.ts); null when not on record. */
+  state: ApprovalSubject | null;
   documents: ApprovalDocuments;
   approver: string;
   requestId: string;
@@ -49,7 +50,7 @@ const when = (iso: string) => iso.replace('T', ' ').slice(0, 16) + ' UTC';
 /** Under each part's heading: the control or clause it is the evidence of (domain/control-mapping.ts). */
 const cites = (step: StepId) => `<p class="muted cites">Evidence for ${e(stepReference(step))}</p>`;
 
-function assessmentSection(state: LifecycleState, doc: ImpactAssessment | undefined, b: ApprovalBrief): string {
+function assessmentSection(state: ApprovalSubject, doc: ImpactAssessment | undefined, b: ApprovalBrief): string {
   const a = state.assessment;
   if (!a) return '<p class="muted">No impact assessment is on record.</p>';
   if (!doc)
@@ -133,7 +134,7 @@ function answersSection(b: ApprovalBrief): string {
 <thead><tr><th scope="col">Metric</th><th scope="col">Answered by</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
-function evidenceSection(state: LifecycleState, b: ApprovalBrief): string {
+function evidenceSection(state: ApprovalSubject, b: ApprovalBrief): string {
   const ev = state.evidence;
   if (!ev) return '';
   const lines = verdictLines(ev);
@@ -182,7 +183,7 @@ ${cites('bias_evidence')}
 <tbody>${rows}</tbody></table>${answersSection(b)}${acceptances ? `<h3>Risk accepted by the governance lead</h3><ul>${acceptances}</ul>` : ''}`;
 }
 
-function planSection(state: LifecycleState, doc: TreatmentPlan | undefined, b: ApprovalBrief): string {
+function planSection(state: ApprovalSubject, doc: TreatmentPlan | undefined, b: ApprovalBrief): string {
   const plan = state.plan;
   if (!plan) return '';
   if (!doc)
@@ -202,7 +203,7 @@ ${cites('treatment_plan')}
 <tbody>${rows}</tbody></table>`;
 }
 
-function decisionsSection(state: LifecycleState): string {
+function decisionsSection(state: ApprovalSubject): string {
   if (state.decisions.length === 0) return '';
   const items = state.decisions
     .map(

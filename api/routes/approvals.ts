@@ -3,7 +3,7 @@ import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { decisionBreach, delegationBreach, type DutyBreach } from '../../domain/duties.js';
 import { requestRecords } from '../../domain/approval-brief.js';
-import { decisionKindSchema, returnStages, type LifecycleState } from '../../domain/lifecycle.js';
+import { decisionKindSchema, returnStages } from '../../domain/lifecycle.js';
 import { subjectLine } from '../../domain/machine/approvals.js';
 import { stepReference } from '../../domain/control-mapping.js';
 import { storable } from '../../domain/storable.js';
@@ -13,7 +13,8 @@ import { decideUpdate, delegateUpdate, renewLinkUpdate } from '../../workflows/m
 import type { ApiContext } from '../context.js';
 import { ApiError } from '../errors.js';
 import { escapeHtml } from '../html.js';
-import { queryState, sendToLifecycle } from '../lifecycle-state.js';
+import { documentDigests, recordedRequest, type ApprovalSubject, type RequestStatus } from '../approval-view.js';
+import { sendToLifecycle } from '../lifecycle-state.js';
 import { approvalPage, messagePage, type ApprovalDocuments } from '../pages/approval.js';
 
 const REFUSALS: Record<LinkRefusal, { status: number; title: string; message: string }> = {
@@ -57,7 +58,7 @@ export const systemPageLink = (systemId: string) =>
 /** What follows a decision, in words: who decides next, or where the system went. */
 export function whatHappensNext(
   result: { decision: string; stage: string; nextApprover: string | null },
-  before: LifecycleState | null,
+  before: Pick<ApprovalSubject, 'approval' | 'registration'> | null,
 ): string {
   const a = before?.approval;
   const owner = before?.registration.owner ?? 'the owner';
@@ -196,57 +197,71 @@ export const approvalRoutes =
       return true;
     }
 
-    /** What the approver decides on, read whole from the record store by the digests the workflow holds. */
-    async function documentsOf(state: LifecycleState | null): Promise<ApprovalDocuments> {
-      const read = async (digest: string | undefined) =>
-        digest ? ((await ctx.store.getDocument(digest))?.content as never) : undefined;
-      return {
-        assessment: await read(state?.assessment?.digest),
-        evidence: await read(state?.evidence?.digest),
-        plan: await read(state?.plan?.digest),
-      };
-    }
-
-    /** The page's documents, and from the audit trail what the state does not keep: acceptance reasons, the review's change. */
-    async function pageInputs(state: LifecycleState | null) {
-      const documents = await documentsOf(state);
-      const records =
-        state?.approval &&
-        requestRecords(await ctx.store.listEvents(state.systemId).catch(() => []), state.approval.requestId);
-      return {
-        documents,
-        policy: ctx.policy,
-        acceptanceReasons: records ? records.acceptanceReasons : [],
-        reviewChange: records?.review?.changeDescription ?? null,
-      };
-    }
-
-    async function currentState(claims: ApprovalClaims): Promise<LifecycleState | null> {
+    /**
+     * What the link's page shows and checks, from the record store alone: the
+     * system's audit events and projection, and the documents the request
+     * covers by their digests (see api/approval-view.ts). No workflow query.
+     * A store that cannot be read leaves the page without its details; the
+     * decision is still the workflow's to accept or refuse.
+     */
+    async function recorded(claims: ApprovalClaims, withDocuments: boolean) {
       try {
-        return await queryState(ctx, claims.sys);
+        const [events, system] = await Promise.all([ctx.store.listEvents(claims.sys), ctx.store.getSystem(claims.sys)]);
+        const digests = documentDigests(events, claims.req);
+        const read = async (digest: string | undefined) =>
+          withDocuments && digest ? ((await ctx.store.getDocument(digest))?.content as never) : undefined;
+        const [assessment, evidence, plan] = await Promise.all([
+          read(digests.assessment),
+          read(digests.evidence),
+          read(digests.plan),
+        ]);
+        const documents: ApprovalDocuments = { assessment, evidence, plan };
+        const { subject, status } = recordedRequest(
+          events,
+          system,
+          claims.req,
+          claims.sub,
+          withDocuments ? documents : null,
+          ctx.policy,
+        );
+        const records = requestRecords(events, claims.req);
+        return {
+          state: subject,
+          status,
+          inputs: {
+            documents,
+            policy: ctx.policy,
+            acceptanceReasons: records ? records.acceptanceReasons : [],
+            reviewChange: records?.review?.changeDescription ?? null,
+          },
+        };
       } catch {
-        return null;
+        const status: RequestStatus = { open: null };
+        return {
+          state: null,
+          status,
+          inputs: { documents: {}, policy: ctx.policy, acceptanceReasons: [], reviewChange: null },
+        };
       }
     }
+    type Recorded = Awaited<ReturnType<typeof recorded>>;
 
     /**
      * The request must still be open and bound to this approver: if it was
-     * decided, the page says by whom and when. When the workflow cannot
-     * answer (workers restarting), the page still shows; the decision itself
-     * is an update, which the workflow validates when it can answer.
+     * decided, the page says by whom and when. The record store may lag the
+     * workflow by the step in flight, so this is a pre-check: the decision
+     * itself is an update, whose validator refuses a request that is closed.
      * Sends the page and returns undefined when the request is not open.
      */
     async function openRequest(
       claims: ApprovalClaims,
       reply: FastifyReply,
-    ): Promise<{ state: LifecycleState | null } | undefined> {
-      const state = await currentState(claims);
-      if (!state) return { state };
-      // A delegated request lives on under the deputy's id (request id + ".d").
-      const delegated =
-        state.approval?.requestId.startsWith(`${claims.req}.d`) ||
-        state.decisions.some((d) => d.requestId.startsWith(`${claims.req}.d`));
-      if (delegated) {
+      withDocuments = false,
+    ): Promise<Recorded | undefined> {
+      const view = await recorded(claims, withDocuments);
+      const { status } = view;
+      if (status.open !== false) return view;
+      if (status.why === 'delegated') {
         void reply
           .type('text/html')
           .send(
@@ -257,8 +272,8 @@ export const approvalRoutes =
           );
         return undefined;
       }
-      const decided = state.decisions.find((d) => d.requestId === claims.req);
-      if (decided && state.approval?.requestId !== claims.req) {
+      if (status.why === 'decided') {
+        const decided = status.decision;
         void reply
           .type('text/html')
           .send(
@@ -269,18 +284,15 @@ export const approvalRoutes =
           );
         return undefined;
       }
-      if (state.approval?.requestId !== claims.req || state.approval.approver !== claims.sub) {
-        await refuse(
-          reply,
-          claims,
-          'request_not_open',
-          409,
-          'This request is closed',
-          `The system is now in stage ${state.stage}; this approval request is no longer open to you.`,
-        );
-        return undefined;
-      }
-      return { state };
+      await refuse(
+        reply,
+        claims,
+        'request_not_open',
+        409,
+        'This request is closed',
+        `The system is now in stage ${view.state?.stage ?? 'unknown'}; this approval request is no longer open to you.`,
+      );
+      return undefined;
     }
 
     /**
@@ -323,12 +335,12 @@ export const approvalRoutes =
       async (req, reply) => {
         const link = await verified(req.params.token, reply);
         if (!link) return reply;
-        const open = await openRequest(link.claims, reply);
+        const open = await openRequest(link.claims, reply, true);
         if (!open) return reply;
         return reply.type('text/html').send(
           approvalPage({
             state: open.state,
-            ...(await pageInputs(open.state)),
+            ...open.inputs,
             approver: link.claims.sub,
             requestId: link.claims.req,
             expiresAt: link.expiresAt,
@@ -352,13 +364,15 @@ export const approvalRoutes =
         const open = await openRequest(claims, reply);
         if (!open) return reply;
         if (decision !== 'approve' && comment === '') {
+          // The form again, with what it decides on: only this answer needs the documents.
+          const again = await recorded(claims, true);
           return reply
             .code(422)
             .type('text/html')
             .send(
               approvalPage({
-                state: open.state,
-                ...(await pageInputs(open.state)),
+                state: again.state,
+                ...again.inputs,
                 approver: claims.sub,
                 requestId: claims.req,
                 expiresAt: link.expiresAt,
