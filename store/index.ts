@@ -28,7 +28,7 @@ import type {
 
 export type { Database, NotificationStatus } from './schema.js';
 export { canonicalJson, computeEventHash, GENESIS_HASH } from './hash.js';
-export { countSystemsByStageAndTier } from './reads.js';
+export { countSystemsByStageAndTier, lastApprovers, listSystemRows, type SystemListRow } from './reads.js';
 
 // ---------------------------------------------------------------------------
 // Public types

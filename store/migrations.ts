@@ -299,6 +299,23 @@ const incidentEventsIndex: Migration = {
   },
 };
 
+/**
+ * The governance views read systems from the projection (issue 12): a page of `GET /api/v1/systems` is the next
+ * rows after a key in registration order, newest first, and the pending list is the last approval request of the
+ * systems in approval; both by index, whatever the number of systems.
+ */
+const systemViewsIndexes: Migration = {
+  async up(db) {
+    await run(db, [
+      `create index systems_registered_idx on systems (created_at desc, system_id desc)`,
+      `create index events_approval_requests_idx on events (system_id, seq) where type = 'approval_requested'`,
+    ]);
+  },
+  async down(db) {
+    await run(db, ['drop index events_approval_requests_idx', 'drop index systems_registered_idx']);
+  },
+};
+
 export const migrations: Record<string, Migration> = {
   '0001_initial': initial,
   '0003_worker_heartbeats': workerHeartbeats,
@@ -306,6 +323,7 @@ export const migrations: Record<string, Migration> = {
   '0005_identity_and_access': identityAndAccess,
   '0006_organisation_controls': organisationControls,
   '0007_incident_events_index': incidentEventsIndex,
+  '0008_system_views_indexes': systemViewsIndexes,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -5,6 +5,7 @@ import { verifyAuditTrail } from '../audit.js';
 import type { ApiContext } from '../context.js';
 import { countsFromStore } from '../../views/counts.js';
 import { storePeople } from '../../views/people.js';
+import { listSystemsFromStore } from '../../views/systems-list.js';
 import { listOpenIncidents } from '../../views/open-incidents.js';
 import { ApiError } from '../errors.js';
 import {
@@ -29,7 +30,6 @@ import {
   listOverdueReviews,
   listPendingApprovals,
   listReviewsDueBetween,
-  listSystems,
   visibilityTiers,
   type Scope,
   type SystemFilter,
@@ -89,9 +89,11 @@ const fieldLabel = (field: string) =>
 
 /**
  * The governance dashboard (`/`) and a page per system (`/systems/:id`),
- * server-rendered HTML. The dashboard reads Temporal's visibility store, and
- * the record store's outbox for e-mails that failed; a system page asks its
- * one workflow and reads its audit trail and failed e-mails, which it can
+ * server-rendered HTML. The dashboard reads its review and approval lists
+ * from Temporal's visibility store, and its counts, its table of systems and
+ * the e-mails that failed from the record store; a system page asks its one
+ * workflow (the audit anchor it keeps outside the database, and what the
+ * system waits on) and reads its audit trail and failed e-mails, which it can
  * send again.
  */
 export const dashboardRoutes =
@@ -130,11 +132,11 @@ export const dashboardRoutes =
         }
         const scope = await scopeOf(ctx.store, req.principal);
         const paging = { pageSize: 50, tokenSecret: ctx.approvalLinkSecret, scope };
-        const systems = listSystems(ctx.client, { people, ...filter, ...paging, nextPageToken: raw.pageToken }).catch(
+        const systems = listSystemsFromStore(ctx.store, { ...filter, ...paging, nextPageToken: raw.pageToken }).catch(
           (err: unknown): Promise<SystemPage> => {
             if (!(err instanceof InvalidPageTokenError)) throw err;
             problems.push('the page link is not valid, so the first page is shown');
-            return listSystems(ctx.client, { people, ...filter, ...paging });
+            return listSystemsFromStore(ctx.store, { ...filter, ...paging });
           },
         );
         const [counts, overdue, pending, upcoming, page, mail, incidents] = await Promise.all([

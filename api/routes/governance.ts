@@ -10,6 +10,7 @@ import { openIncidentSchema } from '../../domain/open-incidents.js';
 import { listOpenIncidents } from '../../views/open-incidents.js';
 import { countsFromStore } from '../../views/counts.js';
 import { storePeople } from '../../views/people.js';
+import { listSystemsFromStore } from '../../views/systems-list.js';
 import { ApiError, apiErrorBodySchema } from '../errors.js';
 import { countRetryingNotifications } from '../outbox.js';
 import type { NotificationStatus } from '../../store/index.js';
@@ -18,7 +19,6 @@ import {
   InvalidPageTokenError,
   listOverdueReviews,
   listPendingApprovals,
-  listSystems,
   listUpcomingReviews,
   visibilityTiers,
   type StageTierCounts,
@@ -217,7 +217,7 @@ export const governanceRoutes =
           summary: 'Registered AI systems, filtered by stage, risk tier and owner, a page at a time',
           description:
             "Pass the answer's `nextPageToken` as `pageToken` for the next page; it is null on the last page. " +
-            "The order is the visibility store's (newest registration first on the dev server).",
+            "Newest registration first, from the record store's projection.",
           tags: ['systems'],
           querystring: systemsQuerystring,
           response: {
@@ -231,8 +231,7 @@ export const governanceRoutes =
       async (req) => {
         const { stage, tier, owner, pageSize, pageToken } = req.query;
         try {
-          return await listSystems(ctx.client, {
-            people,
+          return await listSystemsFromStore(ctx.store, {
             stage,
             tier,
             owner,
