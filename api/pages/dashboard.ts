@@ -376,7 +376,7 @@ export function dashboardPage(d: DashboardData): string {
         : []),
     ],
     main: `<h1>AI governance dashboard</h1>
-<p class="muted">As of ${timeEl(d.now.toISOString())}, from Temporal's visibility store (it can lag a few seconds behind).</p>
+<p class="muted">As of ${timeEl(d.now.toISOString())}, from Temporal's visibility store and the record store (either can lag a few seconds behind).</p>
 ${cards}
 ${overdueSection(d.overdue, d.now)}
 ${pendingSection(d.pending)}
