@@ -13,14 +13,13 @@
  * `BETWEEN`, `IN (…)`, `IS NULL`, `IS NOT NULL` on custom search attributes,
  * and paging with pageSize/nextPageToken. It refuses `ORDER BY` ("operation is
  * not supported: 'ORDER BY' clause") and `GROUP BY` on anything but
- * ExecutionStatus, so results are sorted here and counts per stage and tier
- * are one `count` per value.
+ * ExecutionStatus, so results are sorted here. That is why the counts per
+ * stage and tier (views/counts.ts) and the paged list of all systems
+ * (views/systems-list.ts) read the record store's projection instead: one
+ * GROUP BY, and keyset pages by index, where visibility needed a count per
+ * value and sorted every matching workflow for each page.
  */
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
-// The SDK's own decoder for raw list results (memo through the data converter,
-// typed search attributes), used for the one listing that pages by token.
-import { executionInfoFromRaw } from '@temporalio/client/lib/helpers.js';
 import { stages, type Stage } from '../domain/lifecycle.js';
 import { riskTiers } from '../domain/policy.js';
 import { SA } from '../domain/search-attributes.js';
@@ -299,83 +298,6 @@ export interface SystemPage {
 
 export class InvalidPageTokenError extends Error {}
 
-/**
- * Page tokens handed out are the server's token plus a MAC over it and the
- * query it belongs to: a token from another filter, or a made-up one, is
- * refused here instead of reaching the server (which answers a token it
- * cannot read with a retryable UNKNOWN error, retried for many seconds).
- */
-function tokenMac(secret: string | undefined, query: string, token: Buffer): Buffer {
-  const mac = secret ? createHmac('sha256', secret) : createHash('sha256');
-  return mac.update('ai-systems-page-token\n').update(query).update('\n').update(token).digest().subarray(0, 16);
-}
-
-function wrapToken(secret: string | undefined, query: string, token: Uint8Array): string {
-  const raw = Buffer.from(token);
-  return `${raw.toString('base64url')}.${tokenMac(secret, query, raw).toString('base64url')}`;
-}
-
-function unwrapToken(secret: string | undefined, query: string, wrapped: string): Buffer {
-  const match = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(wrapped);
-  if (!match) throw new InvalidPageTokenError('not a page token');
-  const raw = Buffer.from(match[1]!, 'base64url');
-  const mac = Buffer.from(match[2]!, 'base64url');
-  const expected = tokenMac(secret, query, raw);
-  if (mac.length !== expected.length || !timingSafeEqual(mac, expected)) {
-    throw new InvalidPageTokenError('not a page token for this listing');
-  }
-  return raw;
-}
-
-export interface ListSystemsOptions extends SystemFilter {
-  /** 1 to 1000; default 50. */
-  pageSize?: number;
-  /** A `nextPageToken` from the previous page of the same listing. */
-  nextPageToken?: string | null;
-  /** Keys the page tokens' MAC so that only this service's tokens reach the server (share it between replicas). */
-  tokenSecret?: string;
-  /** Names owners and approvers, and turns the owner filter into keys. */
-  people: People;
-  scope?: Scope;
-}
-
-/**
- * One page of systems in the visibility store's order (SQLite visibility
- * cannot ORDER BY). `client.workflow.list` hides the page token, so this
- * calls the workflow service directly and decodes with the SDK's helper.
- */
-export async function listSystems(client: Client, opts: ListSystemsOptions): Promise<SystemPage> {
-  const namespace = client.options.namespace;
-  const query = scoped(systemsQuery(opts, opts.people.keys), opts.scope);
-  if (opts.scope?.length === 0) return { systems: [], nextPageToken: null };
-  const token = opts.nextPageToken ? unwrapToken(opts.tokenSecret, query, opts.nextPageToken) : undefined;
-  const response = await client.workflowService.listWorkflowExecutions({
-    namespace,
-    query,
-    pageSize: opts.pageSize ?? 50,
-    nextPageToken: token,
-  });
-  const listed: ListedSystem[] = [];
-  for (const raw of response.executions) {
-    listed.push(readListed(await executionInfoFromRaw(raw, client.options.loadedDataConverter, raw, namespace)));
-  }
-  const systems: SystemListItem[] = (await withPeople(listed, opts.people)).map((r) => ({
-    id: r.id,
-    name: r.memo.name ?? r.id,
-    owner: r.people.owner,
-    stage: r.stage,
-    riskTier: r.riskTier,
-    reviewDueAt: r.reviewDueAt,
-    pendingApprover: r.people.byKey(r.pendingApproverKey),
-    status: r.status,
-  }));
-  const next = response.nextPageToken;
-  return {
-    systems,
-    nextPageToken: next && next.length > 0 ? wrapToken(opts.tokenSecret, query, next) : null,
-  };
-}
-
 // ---------------------------------------------------------------- counts
 
 export interface StageTierCounts {
@@ -384,39 +306,6 @@ export interface StageTierCounts {
   byTier: Record<VisibilityTier, number>;
   /** Every stage × tier pair, zeros included. */
   byStageAndTier: { stage: Stage; tier: VisibilityTier; count: number }[];
-}
-
-/**
- * Systems per stage and per tier. The dev server's SQLite visibility (like
- * Temporal's other stores today) can GROUP BY ExecutionStatus only, so this
- * is one `count` per stage and per tier, then one per stage × tier pair for
- * the pairs that can be non-zero, all in parallel.
- */
-export async function countsByStageAndTier(client: Client, scope?: Scope): Promise<StageTierCounts> {
-  const base = scoped(systemsQuery(), scope);
-  const count = async (extra: string) => (await client.workflow.count(`${base} AND ${extra}`)).count;
-  const [total, stageCounts, tierCounts] = await Promise.all([
-    client.workflow.count(base).then((c) => c.count),
-    Promise.all(stages.map((s) => count(`${SA.stage.name} = ${kw(s)}`))),
-    Promise.all(visibilityTiers.map((t) => count(`${SA.riskTier.name} = ${kw(t)}`))),
-  ]);
-  const byStage = Object.fromEntries(stages.map((s, i) => [s, stageCounts[i]!])) as Record<Stage, number>;
-  const byTier = Object.fromEntries(visibilityTiers.map((t, i) => [t, tierCounts[i]!])) as Record<
-    VisibilityTier,
-    number
-  >;
-  const pairs = stages.flatMap((stage) => visibilityTiers.map((tier) => ({ stage, tier })));
-  const byStageAndTier = await Promise.all(
-    pairs.map(async ({ stage, tier }) => ({
-      stage,
-      tier,
-      count:
-        byStage[stage] === 0 || byTier[tier] === 0
-          ? 0
-          : await count(`${SA.stage.name} = ${kw(stage)} AND ${SA.riskTier.name} = ${kw(tier)}`),
-    })),
-  );
-  return { total, byStage, byTier, byStageAndTier };
 }
 
 /** The number of overdue reviews, without reading them. */
