@@ -354,9 +354,11 @@ class KyselyStore implements Store {
           anchorMismatch = { seq: b.anchor.seq, expected: b.anchor.hash, found: stored?.hash ?? null };
         }
       }
-      for (const [i, e] of b.events.entries()) {
-        await appendEvent(trx, { ...e, idempotencyKey: `${b.batchKey}/e${i}`, systemId: b.systemId, at });
-      }
+      const appended = await appendEvents(
+        trx,
+        b.systemId,
+        b.events.map((e, i) => ({ ...e, idempotencyKey: `${b.batchKey}/e${i}`, at })),
+      );
       for (const [i, a] of b.assessments.entries()) {
         const key = `${b.batchKey}/a${i}`;
         const doc = await trx
@@ -442,13 +444,8 @@ class KyselyStore implements Store {
           .execute();
         resent.push({ key, to: from.toAddress, kind: from.kind });
       }
-      const head = await trx
-        .selectFrom('events')
-        .select(['seq', 'hash'])
-        .where('systemId', '=', b.systemId)
-        .orderBy('seq', 'desc')
-        .limit(1)
-        .executeTakeFirst();
+      // Nothing after the events appends to the chain: its head is the last appended (or the one before them).
+      const head = appended;
       return { head: head ?? null, resent, ...(anchorMismatch ? { anchorMismatch } : {}) };
     });
   }
@@ -807,6 +804,76 @@ async function markFailed(
     .where('idempotencyKey', '=', key)
     .where('status', 'not in', opts.unlessFailed ? ['sent', 'failed'] : ['sent'])
     .execute();
+}
+
+/**
+ * A step's events in three statements however many there are: the keys
+ * already on record (a retried batch), the chain's head, and one insert of
+ * the rest, each hashed onto the one before. The caller holds the system's
+ * lock, so the head cannot move meanwhile. A key taken by another system in
+ * the same instant (keys name their workflow run, so only a defect could)
+ * leaves a gap in the links: the transaction is rolled back and retried.
+ */
+async function appendEvents(
+  trx: Transaction<Database>,
+  systemId: string,
+  events: Omit<Parameters<Store['recordEvent']>[0], 'systemId'>[],
+): Promise<{ seq: number; hash: string } | null> {
+  for (const e of events) assertDate('at', e.at);
+  const keys = events.map((e) => e.idempotencyKey);
+  const known =
+    keys.length === 0
+      ? new Set<string>()
+      : new Set(
+          (await trx.selectFrom('events').select('idempotencyKey').where('idempotencyKey', 'in', keys).execute()).map(
+            (r) => r.idempotencyKey,
+          ),
+        );
+  const last = await trx
+    .selectFrom('events')
+    .select(['seq', 'hash'])
+    .where('systemId', '=', systemId)
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  let seq = last?.seq ?? 0;
+  let prevHash = last?.hash ?? GENESIS_HASH;
+  const rows = [];
+  for (const e of events) {
+    if (known.has(e.idempotencyKey)) continue;
+    const payload = normalizeJson(e.payload);
+    seq += 1;
+    const hash = computeEventHash(prevHash, {
+      systemId,
+      seq,
+      idempotencyKey: e.idempotencyKey,
+      type: e.type,
+      actor: e.actor,
+      at: e.at,
+      payload,
+    });
+    rows.push({
+      systemId,
+      seq,
+      idempotencyKey: e.idempotencyKey,
+      type: e.type,
+      actor: e.actor,
+      at: e.at,
+      payload: JSON.stringify(payload),
+      prevHash,
+      hash,
+    });
+    prevHash = hash;
+  }
+  if (rows.length === 0) return last ? { seq: last.seq, hash: last.hash } : null;
+  const inserted = await trx
+    .insertInto('events')
+    .values(rows)
+    .onConflict((oc) => oc.column('idempotencyKey').doNothing())
+    .returning('seq')
+    .execute();
+  if (inserted.length !== rows.length) throw new Error(`events of ${systemId}: a key was taken meanwhile; retrying`);
+  return { seq, hash: prevHash };
 }
 
 async function findEventByKey(
