@@ -178,7 +178,9 @@ it('runs the product sections at the smallest size as one JSON object whose figu
   expect(n.humanInputs).toBe(b.updates + b.signals);
   expect(n.humanInputs).toBe(l.updates_per_lifecycle + l.signals_per_lifecycle);
   expect(n.emails).toBe(l.emails_per_lifecycle);
-  expect(b.activities).toBeGreaterThanOrEqual(n.emails);
+  // A step's e-mails ride in its records activity (recordStep), so there may be fewer activities than e-mails; the
+  // minimal workflow's e-mails, read from those activities' ids, add up to the mailbox's count (below).
+  expect(b.activities).toBeGreaterThan(0);
   expect(n.stageChanges).toBeLessThanOrEqual(n.humanInputs);
   expect(l.events_to_active).toBe(b.events);
   expect(l.events_to_active).toBeGreaterThan(l.actions_to_active);
