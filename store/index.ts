@@ -445,7 +445,8 @@ class KyselyStore implements Store {
         resent.push({ key, to: from.toAddress, kind: from.kind });
       }
       // Nothing after the events appends to the chain: its head is the last appended (or the one before them).
-      const head = appended;
+      if (appended.taken) throw new Error(`events of ${b.systemId}: a key was taken meanwhile; retrying`);
+      const { head } = appended;
       return { head: head ?? null, resent, ...(anchorMismatch ? { anchorMismatch } : {}) };
     });
   }
@@ -700,46 +701,12 @@ async function appendEvent(
   trx: Transaction<Database>,
   e: Parameters<Store['recordEvent']>[0],
 ): Promise<{ seq: number; hash: string; inserted: boolean }> {
-  assertDate('at', e.at);
-  const payload = normalizeJson(e.payload);
   const existing = await findEventByKey(trx, e.idempotencyKey);
   if (existing) return { ...existing, inserted: false };
-  const last = await trx
-    .selectFrom('events')
-    .select(['seq', 'hash'])
-    .where('systemId', '=', e.systemId)
-    .orderBy('seq', 'desc')
-    .limit(1)
-    .executeTakeFirst();
-  const seq = last ? last.seq + 1 : 1;
-  const prevHash = last ? last.hash : GENESIS_HASH;
-  const hash = computeEventHash(prevHash, {
-    systemId: e.systemId,
-    seq,
-    idempotencyKey: e.idempotencyKey,
-    type: e.type,
-    actor: e.actor,
-    at: e.at,
-    payload,
-  });
-  const row = await trx
-    .insertInto('events')
-    .values({
-      systemId: e.systemId,
-      seq,
-      idempotencyKey: e.idempotencyKey,
-      type: e.type,
-      actor: e.actor,
-      at: e.at,
-      payload: JSON.stringify(payload),
-      prevHash,
-      hash,
-    })
-    // The same key used concurrently for another system: that one wins.
-    .onConflict((oc) => oc.column('idempotencyKey').doNothing())
-    .returning(['seq', 'hash'])
-    .executeTakeFirst();
-  if (row) return { ...row, inserted: true };
+  const { systemId, ...event } = e;
+  const appended = await appendEvents(trx, systemId, [event]);
+  if (appended.head && !appended.taken) return { ...appended.head, inserted: true };
+  // The same key used concurrently for another system: that one wins.
   const winner = await findEventByKey(trx, e.idempotencyKey);
   if (!winner) throw new Error(`event ${e.idempotencyKey} conflicted but cannot be read back`);
   return { ...winner, inserted: false };
@@ -812,13 +779,14 @@ async function markFailed(
  * the rest, each hashed onto the one before. The caller holds the system's
  * lock, so the head cannot move meanwhile. A key taken by another system in
  * the same instant (keys name their workflow run, so only a defect could)
- * leaves a gap in the links: the transaction is rolled back and retried.
+ * leaves a gap in the links: the transaction is rolled back and retried;
+ * a lone event that lost its key is `taken`, for the caller to read the winner.
  */
 async function appendEvents(
   trx: Transaction<Database>,
   systemId: string,
   events: Omit<Parameters<Store['recordEvent']>[0], 'systemId'>[],
-): Promise<{ seq: number; hash: string } | null> {
+): Promise<{ head: { seq: number; hash: string } | null; taken?: true }> {
   for (const e of events) assertDate('at', e.at);
   const keys = events.map((e) => e.idempotencyKey);
   const known =
@@ -865,15 +833,16 @@ async function appendEvents(
     });
     prevHash = hash;
   }
-  if (rows.length === 0) return last ? { seq: last.seq, hash: last.hash } : null;
+  if (rows.length === 0) return { head: last ? { seq: last.seq, hash: last.hash } : null };
   const inserted = await trx
     .insertInto('events')
     .values(rows)
     .onConflict((oc) => oc.column('idempotencyKey').doNothing())
     .returning('seq')
     .execute();
+  if (inserted.length === 0 && rows.length === 1) return { head: null, taken: true };
   if (inserted.length !== rows.length) throw new Error(`events of ${systemId}: a key was taken meanwhile; retrying`);
-  return { seq, hash: prevHash };
+  return { head: { seq, hash: prevHash } };
 }
 
 async function findEventByKey(
