@@ -137,6 +137,19 @@ export const envSchema = z.object({
    */
   WORKER_HEARTBEAT_INTERVAL_MS: milliseconds.default(3_000),
   READINESS_HEARTBEAT_MAX_AGE_MS: milliseconds.default(10_000),
+  /**
+   * Deployment sizing, not governance policy: how many workflow runs each worker keeps in memory between their tasks
+   * (the SDK's maxCachedWorkflows). A cached run holds its own instance of the workflow bundle's modules, about 3 MB
+   * measured (bench worker), so the cache is the worker's memory; a run pushed out replays its history when it next
+   * has a task. The SDK's own default grows with the heap (about 2,300 at a 4 GB heap, 7 GB of runs); 0 turns the
+   * cache off, every task then replaying.
+   */
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce
+    .number({ error: 'must be a number of workflow runs' })
+    .int('must be a whole number of workflow runs')
+    .min(0, 'must be 0 (no cache) or at least 2')
+    .refine((n) => n !== 1, 'must be 0 (no cache) or at least 2')
+    .default(100),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -54,6 +54,7 @@ runMain(async () => {
     namespace: env.TEMPORAL_NAMESPACE,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     payloadCodec: codec,
+    maxCachedWorkflows: env.WORKER_MAX_CACHED_WORKFLOWS,
     activities: createActivities({
       store,
       mailer,

@@ -6,6 +6,9 @@ import { dataConverterFor, FAILURE_CONVERTER_PATH } from '../payloads/data-conve
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
+/** The SDK's default number of workflow tasks run at once. */
+const MAX_WORKFLOW_TASKS = 40;
+
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 
 /** Bundled once per process: test suites and the embedded launcher share it. */
@@ -38,6 +41,11 @@ export async function createWorker(opts: {
   activities: Activities;
   /** The product's payload codec (payloads/): the worker decrypts what clients sent and encrypts what it records. */
   payloadCodec: PayloadCodec;
+  /**
+   * WORKER_MAX_CACHED_WORKFLOWS: the runs kept in memory between tasks (config/env.ts says what one costs); unset,
+   * the SDK's default, sized from the heap (tests).
+   */
+  maxCachedWorkflows?: number;
 }): Promise<Worker> {
   return Worker.create({
     connection: opts.connection,
@@ -46,5 +54,10 @@ export async function createWorker(opts: {
     workflowBundle: await workflowBundle(),
     activities: opts.activities,
     dataConverter: dataConverterFor(opts.payloadCodec),
+    maxCachedWorkflows: opts.maxCachedWorkflows,
+    // The SDK's 40 task slots, unless the cache is smaller: a task's run must fit in the cache.
+    maxConcurrentWorkflowTaskExecutions: opts.maxCachedWorkflows
+      ? Math.min(MAX_WORKFLOW_TASKS, opts.maxCachedWorkflows)
+      : undefined,
   });
 }
