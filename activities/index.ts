@@ -86,15 +86,13 @@ function heartbeatNotes(): SentNotes {
   };
 }
 
-type InlineNotes = SentNotes;
-
 /**
  * For a step's activity delivering several: every note in one heartbeat. An
  * attempt that outlived its budget may write after the activity ended; then
  * only the map keeps it, which the pending result hands to the e-mail's own
  * activity.
  */
-function inlineNotes(): InlineNotes {
+function inlineNotes(): SentNotes {
   const ctx = Context.current();
   const earlier = (ctx.info.heartbeatDetails as { sentMails?: Record<string, string> } | undefined)?.sentMails ?? {};
   const sent: Record<string, string> = { ...earlier };
@@ -242,7 +240,7 @@ export function createActivities(deps: ActivityDeps) {
    * records. An attempt still talking to the server keeps its lease, so the
    * handed-over activity waits for it rather than send a second copy.
    */
-  async function deliverInline(key: string, notes: InlineNotes, budgetMs: number): Promise<InlineDelivery> {
+  async function deliverInline(key: string, notes: SentNotes, budgetMs: number): Promise<InlineDelivery> {
     let timer: NodeJS.Timeout | undefined;
     const attempt = deliver(key, undefined, notes).then(
       (r): InlineDelivery => r,

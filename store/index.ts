@@ -809,28 +809,18 @@ async function appendEvents(
   const rows = [];
   for (const e of events) {
     if (known.has(e.idempotencyKey)) continue;
-    const payload = normalizeJson(e.payload);
     seq += 1;
-    const hash = computeEventHash(prevHash, {
+    const event = {
       systemId,
       seq,
       idempotencyKey: e.idempotencyKey,
       type: e.type,
       actor: e.actor,
       at: e.at,
-      payload,
-    });
-    rows.push({
-      systemId,
-      seq,
-      idempotencyKey: e.idempotencyKey,
-      type: e.type,
-      actor: e.actor,
-      at: e.at,
-      payload: JSON.stringify(payload),
-      prevHash,
-      hash,
-    });
+      payload: normalizeJson(e.payload),
+    };
+    const hash = computeEventHash(prevHash, event);
+    rows.push({ ...event, payload: JSON.stringify(event.payload), prevHash, hash });
     prevHash = hash;
   }
   if (rows.length === 0) return { head: last ? { seq: last.seq, hash: last.hash } : null };
