@@ -166,6 +166,11 @@ describe('replay of recorded histories', () => {
     );
   });
 
+  it('the production bundle evaluates workflows/preload.ts once for all runs (webpack drops a bare import of a side-effect-free package)', async () => {
+    const { code } = await workflowBundle();
+    expect(code).toMatch(/preloadModules\(\) \{\s*__webpack_require__\([^)]*\.\/workflows\/preload\.ts/);
+  });
+
   it('replays every version 2 history with every message schema tightened: handlers apply what was accepted', async () => {
     const bundle = await bundleWith([[/[\\/]submissions\.js$/, fixture('submissions.ts')]]);
     const v2 = recorded.filter((r) => r.file.startsWith('v2-'));

@@ -9,6 +9,9 @@ export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', impo
 /** The SDK's default number of workflow tasks run at once. */
 const MAX_WORKFLOW_TASKS = 40;
 
+/** Modules every run shares instead of evaluating its own copy: workflows/preload.ts says which and why. */
+const preloadPath = fileURLToPath(new URL('../workflows/preload.ts', import.meta.url));
+
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 
 /** Bundled once per process: test suites and the embedded launcher share it. */
@@ -17,6 +20,7 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
     workflowsPath,
     failureConverterPath: FAILURE_CONVERTER_PATH,
     logger: quietBundlerLogger,
+    preloadModules: [preloadPath],
   });
   return bundle;
 }
