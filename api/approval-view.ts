@@ -1,6 +1,6 @@
+import { payloadOf, recordsAtRequest } from '../domain/approval-records.js';
 import type { ImpactAssessment } from '../domain/assessment.js';
 import { euAiActFacts, friaScope } from '../domain/eu-ai-act.js';
-import type { MetricVerdict } from '../domain/evidence.js';
 import type {
   ApprovalKind,
   AssessmentRecord,
@@ -74,21 +74,15 @@ export interface RecordedDocuments {
   plan?: TreatmentPlan;
 }
 
-type Payload = Record<string, unknown>;
-const pl = (e: { payload: unknown }) => (e.payload ?? {}) as Payload;
-const str = (v: unknown) => (typeof v === 'string' ? v : null);
 const iso = (d: Date) => d.toISOString();
 
 /** The digests of the documents the request covers, for the caller to read them before `recordedRequest`. */
 export function documentDigests(events: readonly EventRow[], requestId: string) {
+  const { assessment, evidence, plan } = recordsAtRequest(events, requestId);
   const out: { assessment?: string; evidence?: string; plan?: string } = {};
-  for (const e of events) {
-    const p = pl(e);
-    if (e.type === 'assessment_submitted') out.assessment = String(p.digest);
-    else if (e.type === 'bias_evidence_submitted') out.evidence = String(p.digest);
-    else if (e.type === 'treatment_plan_submitted') out.plan = String(p.digest);
-    else if (e.type === 'approval_requested' && p.requestId === requestId) break;
-  }
+  if (assessment) out.assessment = assessment.digest;
+  if (evidence) out.evidence = evidence.digest;
+  if (plan) out.plan = plan.digest;
   return out;
 }
 
@@ -97,7 +91,8 @@ const closes = new Set(['decision_recorded', 'approval_delegated', 'approval_req
 /**
  * Folds a system's audit events (oldest first) into what the approval pages
  * show for `requestId`: the documents' records as they stood when it was
- * requested, the decisions so far, and whether it is still open to `approver`.
+ * requested (domain/approval-records.ts), the decisions so far, and whether it
+ * is still open to `approver`.
  * `deployed` names the roles of the chain's later steps when the system runs
  * under it; under another policy those steps read as the current one's, so a
  * pre-check never refuses what the workflow would accept.
@@ -112,127 +107,52 @@ export function recordedRequest(
   deployed: Policy,
 ): RecordedRequest {
   const docs = documents ?? {};
-  let assessment: AssessmentRecord | null = null;
-  let evidence: EvidenceRecord | null = null;
-  let plan: PlanRecord | null = null;
-  let review: ReviewRecord | null = null;
-  let modelVersion: string | null = null;
-  let notified: Pick<FriaState, 'notifiedAt' | 'authority' | 'reference'> | null = null;
-  const decisions: DecisionRecord[] = [];
-  /** The approval_requested events of the request's chain, by step. */
-  const requested = new Map<number, { role: ApproverRole; kind: ApprovalKind }>();
-  let request: (EventRow & { p: Payload }) | null = null;
-  let delegatedFrom: string | null = null;
-  let status: RequestStatus = { open: null };
-  const chainOf = (id: string) => id.replace(/\.s\d+(?:\.d)*$/, '');
+  const at = recordsAtRequest(events, requestId);
+  const { decisions, delegatedFrom, notified } = at;
+  const request = at.request && { ...at.request.event, p: at.request.payload };
+  let status: RequestStatus = request ? { open: true } : { open: null };
 
-  for (const e of events) {
-    const p = pl(e);
-    if (request) {
-      // After the request: only what closes it, renews it, or is decided on it.
-      if (e.type === 'decision_recorded') decisions.push(p as unknown as DecisionRecord);
-      if (closes.has(e.type) && p.requestId === requestId) {
-        status =
-          e.type === 'decision_recorded'
-            ? { open: false, why: 'decided', decision: p as unknown as DecisionRecord }
-            : e.type === 'approval_delegated'
-              ? { open: false, why: 'delegated' }
-              : { open: false, why: 'closed' };
-      } else if (e.type === 'system_retired') {
-        if (status.open) status = { open: false, why: 'closed' };
-      }
-      continue;
+  // After the request: only what closes it, renews it, or is decided on it.
+  for (let i = at.request ? at.request.index + 1 : events.length; i < events.length; i++) {
+    const e = events[i]!;
+    const p = payloadOf(e);
+    if (e.type === 'decision_recorded') decisions.push(p as unknown as DecisionRecord);
+    if (closes.has(e.type) && p.requestId === requestId) {
+      status =
+        e.type === 'decision_recorded'
+          ? { open: false, why: 'decided', decision: p as unknown as DecisionRecord }
+          : e.type === 'approval_delegated'
+            ? { open: false, why: 'delegated' }
+            : { open: false, why: 'closed' };
+    } else if (e.type === 'system_retired') {
+      if (status.open) status = { open: false, why: 'closed' };
     }
-    switch (e.type) {
-      case 'assessment_submitted':
-        assessment = {
-          version: Number(p.version),
-          submittedAt: iso(e.at),
-          submittedBy: e.actor ?? '',
-          riskTier: p.riskTier as RiskTier,
-          score: Number(p.score),
-          digest: String(p.digest),
-          // Without its document (checked below) the record is not shown: its classification lives there.
-          euAiActCategory: docs.assessment?.euAiAct.category ?? 'minimal',
-          ...(docs.assessment ? { euAiAct: euAiActFacts(docs.assessment.euAiAct) } : {}),
-          decisionsAboutPeople: docs.assessment?.decisionsAboutPeople ?? false,
-          impacts: docs.assessment?.impacts.length ?? 0,
-        };
-        break;
-      case 'bias_evidence_submitted':
-        evidence = {
-          version: Number(p.version),
-          submittedAt: iso(e.at),
-          submittedBy: e.actor ?? '',
-          effectiveDate: String(p.effectiveDate ?? ''),
-          modelVersion: String(p.modelVersion ?? ''),
-          dataset: docs.evidence?.dataset ?? '',
-          digest: String(p.digest),
-          policyVersion: String(p.policyVersion ?? ''),
-          verdicts: (p.verdicts as MetricVerdict[]) ?? [],
-          failed: (p.failed as string[]) ?? [],
-          ...(Array.isArray(p.inconclusive) ? { inconclusive: p.inconclusive as string[] } : {}),
-          ...(p.source === 'computed' || p.source === 'declared' ? { source: p.source } : {}),
-          ...(typeof p.analysisId === 'string' ? { analysisId: p.analysisId } : {}),
-          ...(typeof p.predictions === 'string' ? { predictions: p.predictions } : {}),
-          ...(typeof p.rows === 'number' ? { rows: p.rows } : {}),
-          accepted: [],
-        };
-        break;
-      case 'fairness_risk_accepted':
-        if (evidence && Number(p.evidenceVersion) === evidence.version) {
-          const accepted = { metrics: (p.metrics as string[]) ?? [], by: e.actor ?? '', at: iso(e.at) };
-          evidence.accepted = [...(evidence.accepted ?? []), accepted];
-        }
-        break;
-      case 'treatment_plan_submitted':
-        plan = {
-          version: Number(p.version),
-          submittedAt: iso(e.at),
-          submittedBy: e.actor ?? '',
-          digest: String(p.digest),
-          items: docs.plan?.items.length ?? 0,
-          residualScore: Number(p.residualScore),
-          requiresRiskAcceptance: p.requiresRiskAcceptance === true,
-          addressedMetrics: [...new Set((docs.plan?.items ?? []).flatMap((i) => i.addressesMetrics))],
-          current: true,
-        };
-        break;
-      case 'model_version_changed':
-        modelVersion = str(p.to) ?? modelVersion;
-        break;
-      case 'review_submitted':
-        review = {
-          cycle: Number(p.cycle),
-          submittedAt: String(p.submittedAt),
-          performedBy: String(p.performedBy),
-          materialChange: p.materialChange === true,
-          monitoringSummary: String(p.monitoringSummary ?? ''),
-          trigger: p.trigger as ReviewRecord['trigger'],
-        };
-        break;
-      case 'fria_authority_notified':
-        notified = { notifiedAt: String(p.notifiedAt), authority: str(p.authority), reference: str(p.reference) };
-        break;
-      case 'fria_notification_superseded':
-        notified = null;
-        break;
-      case 'decision_recorded':
-        decisions.push(p as unknown as DecisionRecord);
-        break;
-      case 'approval_delegated':
-        if (`${String(p.requestId)}.d` === requestId) delegatedFrom = str(p.from);
-        break;
-      case 'approval_requested':
-        if (typeof p.requestId === 'string' && chainOf(p.requestId) === chainOf(requestId)) {
-          requested.set(Number(p.step), { role: p.role as ApproverRole, kind: p.kind as ApprovalKind });
-        }
-        if (p.requestId === requestId) {
-          request = { ...e, p };
-          status = { open: true };
-        }
-        break;
-    }
+  }
+
+  const assessment: AssessmentRecord | null = at.assessment && {
+    ...at.assessment,
+    // Without its document (checked below) the record is not shown: its classification lives there.
+    euAiActCategory: docs.assessment?.euAiAct.category ?? 'minimal',
+    ...(docs.assessment ? { euAiAct: euAiActFacts(docs.assessment.euAiAct) } : {}),
+    decisionsAboutPeople: docs.assessment?.decisionsAboutPeople ?? false,
+    impacts: docs.assessment?.impacts.length ?? 0,
+  };
+  const evidence: EvidenceRecord | null = at.evidence && {
+    ...at.evidence,
+    dataset: docs.evidence?.dataset ?? '',
+    accepted: at.acceptances.map((x) => ({ metrics: x.metrics, by: x.actor ?? '', at: x.at })),
+  };
+  const plan: PlanRecord | null = at.plan && {
+    ...at.plan,
+    items: docs.plan?.items.length ?? 0,
+    addressedMetrics: [...new Set((docs.plan?.items ?? []).flatMap((i) => i.addressesMetrics))],
+    current: true,
+  };
+  let review: ReviewRecord | null = null;
+  if (at.review) {
+    // The subject's review is the workflow's ReviewRecord, which has no change description (the brief reads it).
+    const { changeDescription: _, ...recorded } = at.review;
+    review = recorded;
   }
 
   if (request && status.open && (system?.stage !== 'approval' || request.p.approver !== approver.toLowerCase())) {
@@ -265,7 +185,7 @@ export function recordedRequest(
           : null;
     const chain: ChainStep[] = Array.from(
       { length: of },
-      (_, i) => requested.get(i + 1) ?? (policyChain?.length === of ? policyChain[i] : undefined) ?? { role, kind },
+      (_, i) => at.chain.get(i + 1) ?? (policyChain?.length === of ? policyChain[i] : undefined) ?? { role, kind },
     );
     approval = {
       requestId,
@@ -296,7 +216,7 @@ export function recordedRequest(
       stage: system.stage as Stage,
       policyVersion: system.policyVersion,
       riskTier: (system.riskTier as RiskTier | null) ?? assessment?.riskTier ?? null,
-      modelVersion: modelVersion ?? registration.model.version,
+      modelVersion: at.modelVersion ?? registration.model.version,
       assessment,
       evidence,
       plan,

@@ -1,3 +1,4 @@
+import { recordsAtRequest, type AuditEvent } from './approval-records.js';
 import { tierForScore, type ImpactAssessment } from './assessment.js';
 import { blockingMetrics, describeVerdict, verdictLines, type VerdictLine } from './bias-gate.js';
 import { describeClassification, euAiActFacts, friaScope, type EuAiActFacts } from './eu-ai-act.js';
@@ -201,10 +202,6 @@ export function briefFromState(
   };
 }
 
-type Payload = Record<string, unknown>;
-const pl = (e: { payload: unknown }) => (e.payload ?? {}) as Payload;
-const str = (v: unknown) => (typeof v === 'string' ? v : null);
-
 /** The digests and records an approval request covered, read from the audit trail up to the request itself. */
 export interface RequestRecords {
   kind: ApprovalKind;
@@ -218,93 +215,40 @@ export interface RequestRecords {
 }
 
 /**
- * Folds a system's audit events (oldest first) up to the approval_requested
- * event of `requestId`: what was current when the request was made, so every
- * e-mail of one request (reminders, a renewed link) says the same. Null when
- * the request is not on record.
+ * What was current when `requestId` was requested (domain/approval-records.ts),
+ * so every e-mail of one request (reminders, a renewed link) says the same.
+ * Null when the request is not on record.
  */
-export function requestRecords(
-  events: readonly { type: string; payload: unknown; actor?: string | null; at?: Date }[],
-  requestId: string,
-): RequestRecords | null {
-  const r: RequestRecords = {
-    kind: 'treatment_plan',
-    modelVersion: null,
-    assessment: null,
-    evidence: null,
-    acceptanceReasons: [],
-    plan: null,
-    review: null,
-    notified: null,
+export function requestRecords(events: readonly AuditEvent[], requestId: string): RequestRecords | null {
+  const at = recordsAtRequest(events, requestId);
+  if (!at.request) return null;
+  const { assessment: a, evidence: ev, plan } = at;
+  const kind = at.request.payload.kind as ApprovalKind;
+  return {
+    kind,
+    modelVersion: at.modelVersion,
+    assessment: a ? { version: a.version, score: a.score, riskTier: a.riskTier, digest: a.digest } : null,
+    evidence: ev
+      ? {
+          version: ev.version,
+          verdicts: ev.verdicts,
+          failed: ev.failed,
+          inconclusive: ev.inconclusive ?? [],
+          accepted: at.acceptances.map((x) => ({ metrics: x.metrics, by: x.actor ?? 'the governance lead', at: x.at })),
+        }
+      : null,
+    acceptanceReasons: at.acceptances.map((x) => ({ metrics: x.metrics, reasons: x.reasons })),
+    plan: plan
+      ? {
+          version: plan.version,
+          residualScore: plan.residualScore,
+          requiresRiskAcceptance: plan.requiresRiskAcceptance,
+          digest: plan.digest,
+        }
+      : null,
+    review: kind === 'review' ? at.review : null,
+    notified: at.notified,
   };
-  for (const e of events) {
-    const p = pl(e);
-    switch (e.type) {
-      case 'assessment_submitted':
-        r.assessment = {
-          version: Number(p.version),
-          score: Number(p.score),
-          riskTier: p.riskTier as RiskTier,
-          digest: String(p.digest),
-        };
-        break;
-      case 'bias_evidence_submitted':
-        r.evidence = {
-          version: Number(p.version),
-          verdicts: (p.verdicts as MetricVerdict[]) ?? [],
-          failed: (p.failed as string[]) ?? [],
-          inconclusive: (p.inconclusive as string[] | undefined) ?? [],
-          accepted: [],
-        };
-        r.acceptanceReasons = [];
-        break;
-      case 'fairness_risk_accepted':
-        if (r.evidence && Number(p.evidenceVersion) === r.evidence.version) {
-          const metrics = (p.metrics as string[]) ?? [];
-          const by = e.actor ?? 'the governance lead';
-          const at = e.at?.toISOString() ?? '';
-          r.evidence.accepted = [...(r.evidence.accepted ?? []), { metrics, by, at }];
-          r.acceptanceReasons.push({ metrics, reasons: String(p.reasons ?? '') });
-        }
-        break;
-      case 'treatment_plan_submitted':
-        r.plan = {
-          version: Number(p.version),
-          residualScore: Number(p.residualScore),
-          requiresRiskAcceptance: p.requiresRiskAcceptance === true,
-          digest: String(p.digest),
-        };
-        break;
-      case 'model_version_changed':
-        r.modelVersion = str(p.to);
-        break;
-      case 'review_submitted':
-        r.review = {
-          cycle: Number(p.cycle),
-          submittedAt: String(p.submittedAt),
-          performedBy: String(p.performedBy),
-          materialChange: p.materialChange === true,
-          monitoringSummary: String(p.monitoringSummary ?? ''),
-          trigger: p.trigger as ReviewRecord['trigger'],
-          changeDescription: str(p.changeDescription),
-        };
-        break;
-      case 'fria_authority_notified':
-        r.notified = { notifiedAt: String(p.notifiedAt), authority: str(p.authority), reference: str(p.reference) };
-        break;
-      case 'fria_notification_superseded':
-        r.notified = null;
-        break;
-      case 'approval_requested':
-        if (p.requestId === requestId) {
-          r.kind = p.kind as ApprovalKind;
-          if (r.kind !== 'review') r.review = null;
-          return r;
-        }
-        break;
-    }
-  }
-  return null;
 }
 
 /** The brief from the audit trail and the documents, for an e-mail rendered outside the workflow. */
