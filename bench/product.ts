@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { envSchema } from '../config/env.js';
+import { apiRequest, type ApiAnswer } from '../embedded/api-request.js';
 import { getFreePort } from '../embedded/dev-server.js';
 import { startDevMailbox, type DevMailbox } from '../embedded/dev-mailbox.js';
 import { projectRoot } from '../embedded/temporal-binaries.js';
@@ -42,7 +43,7 @@ export interface Product {
   /** A session cookie of the embedded admin (the banner's sign-in link), for the dashboard. */
   adminCookie: string;
   /** The API as the AI team: JSON in, status and JSON out. */
-  api(method: string, path: string, body?: unknown, key?: string): Promise<{ status: number; json: any; text: string }>;
+  api(method: string, path: string, body?: unknown, key?: string): Promise<ApiAnswer>;
   /** The product process's resident memory now and at its peak (MB), from /proc. */
   memory(): { rssMb: number; peakRssMb: number } | null;
   /** Its resident memory every 250 ms since it started (performance.now() times). */
@@ -143,25 +144,8 @@ async function startProduct(log: (m: string) => void): Promise<Product> {
     if (!adminKey || !signIn || !temporalAddress)
       throw new BenchError(`the banner lacks a line the bench reads\n${tail()}`);
 
-    const api: Product['api'] = async (method, path, body, key) => {
-      const res = await fetch(`${baseUrl}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${key ?? teamKey}`,
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(120_000),
-      });
-      const text = await res.text();
-      let json: unknown;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        json = undefined;
-      }
-      return { status: res.status, json, text };
-    };
+    const api: Product['api'] = (method, path, body, key) =>
+      apiRequest(method, `${baseUrl}${path}`, { body, key: key ?? teamKey });
     let teamKey = adminKey;
     const made = await api('POST', '/api/v1/keys', {
       name: 'bench AI team',

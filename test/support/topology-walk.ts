@@ -10,18 +10,13 @@
 import { defaultHolder, TEST_TEAM, type KeySpec } from './credentials.js';
 import { request as httpRequest } from 'node:http';
 import { expect } from 'vitest';
+import { apiRequest, type ApiAnswer } from '../../embedded/api-request.js';
 import { canonicalJson } from '../../store/hash.js';
 import { example, registrationFor } from './examples.js';
 import { tokenRequest } from './walk.js';
 import type { SmtpMessage, Topology } from './topology.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export interface Answer {
-  status: number;
-  text: string;
-  json: any;
-}
 
 export interface Walk {
   id: string;
@@ -74,15 +69,15 @@ export function driver(t: Topology, opts: DriverOptions) {
   function keyFor(holder: KeySpec): Promise<string> {
     let key = keys.get(holder.email);
     if (!key) {
-      key = fetch(base() + '/api/v1/keys', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${t.adminKey}` },
-        body: JSON.stringify({ name: `topology ${holder.email}`, ...holder, team: holder.team ?? TEST_TEAM }),
-        signal: AbortSignal.timeout(30_000),
-      }).then(async (res) => {
-        const json = (await res.json()) as { key?: string };
-        if (res.status !== 201 || !json.key) throw new Error(`could not make a key for ${holder.email}: ${res.status}`);
-        return json.key;
+      key = apiRequest('POST', base() + '/api/v1/keys', {
+        body: { name: `topology ${holder.email}`, ...holder, team: holder.team ?? TEST_TEAM },
+        key: t.adminKey,
+        timeoutMs: 30_000,
+      }).then((res) => {
+        const made = res.json as { key?: string } | undefined;
+        if (res.status !== 201 || !made?.key)
+          throw new Error(`could not make a key for ${holder.email}: ${res.status}`);
+        return made.key;
       });
       key.catch(() => keys.delete(holder.email));
       keys.set(holder.email, key);
@@ -90,36 +85,21 @@ export function driver(t: Topology, opts: DriverOptions) {
     return key;
   }
 
-  async function request(method: string, path: string, body?: unknown, form?: Record<string, string>): Promise<Answer> {
+  async function request(
+    method: string,
+    path: string,
+    body?: unknown,
+    form?: Record<string, string>,
+  ): Promise<ApiAnswer> {
     // Approval links are used as approvers use them: with no credential.
     const holder = defaultHolder(body, path, method);
-    const credential: Record<string, string> = path.startsWith('/approvals/')
-      ? {}
-      : { authorization: `Bearer ${holder ? await keyFor(holder) : t.adminKey}` };
+    const key = path.startsWith('/approvals/') ? undefined : holder ? await keyFor(holder) : t.adminKey;
     if (opts.clickFromOwnAddress && path.startsWith('/approvals/')) {
       const n = clickAddresses++;
       const localAddress = `127.${1 + Math.floor(n / (254 * 256))}.${Math.floor(n / 254) % 256}.${(n % 254) + 1}`;
       return requestFrom(localAddress, method, base() + path, form);
     }
-    const res = await fetch(base() + path, {
-      method,
-      headers: form
-        ? { 'content-type': 'application/x-www-form-urlencoded', ...credential }
-        : body !== undefined
-          ? { 'content-type': 'application/json', ...credential }
-          : credential,
-      body: form ? new URLSearchParams(form).toString() : body !== undefined ? JSON.stringify(body) : undefined,
-      // An update waits for a worker: through a worker restart and Temporal's task timeouts.
-      signal: AbortSignal.timeout(120_000),
-    });
-    const text = await res.text();
-    let json: any;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, text, json };
+    return apiRequest(method, base() + path, { body, form, key });
   }
 
   const left = () => opts.deadline - Date.now();
@@ -266,7 +246,7 @@ function requestFrom(
   method: string,
   url: string,
   form?: Record<string, string>,
-): Promise<Answer> {
+): Promise<ApiAnswer> {
   const u = new URL(url);
   const body = form ? new URLSearchParams(form).toString() : undefined;
   return new Promise((resolve, reject) => {
