@@ -145,12 +145,20 @@ function newestLink(t: LifecycleEnv, id: string, to: string, requestId: string):
   return undefined;
 }
 
-async function eventRecorded(t: LifecycleEnv, id: string, type: string, count = 1): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while ((await t.store.listEvents(id)).filter((e) => e.type === type).length < count) {
-    if (Date.now() > deadline) throw new Error(`no ${type} event recorded for ${id}`);
+/** Polls `check` every 100 ms until it holds; fails with `what` once `timeoutMs` have passed without it. */
+async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(what);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+function eventRecorded(t: LifecycleEnv, id: string, type: string, count = 1): Promise<void> {
+  return until(
+    async () => (await t.store.listEvents(id)).filter((e) => e.type === type).length >= count,
+    `no ${type} event recorded for ${id}`,
+  );
 }
 
 const QUERY = `${PREDICTIONS_QUERY}&dataset=holdout`;
@@ -474,11 +482,7 @@ const scenarios: Scenario[] = [
         m.headers['x-ai-system'] === id && m.subject.startsWith('Periodic review coming up');
       const before = t.mailbox.messages().filter(upcoming).length;
       await sleepUntil(t, remindAt + HOUR);
-      const deadline = Date.now() + 20_000;
-      while (t.mailbox.messages().filter(upcoming).length === before) {
-        if (Date.now() > deadline) throw new Error('no review reminder in the next run');
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      await until(() => t.mailbox.messages().filter(upcoming).length !== before, 'no review reminder in the next run');
       // The reminder may come in a later run than the first after sign-off (runs end at the policy's interval).
       return { 'v2-review-cycle': signOffRun, 'v2-review-cycle-later-run': undefined };
     },
@@ -709,18 +713,15 @@ scenarios.push({
     await w.register(id, { owner });
     await eventRecorded(t, id, 'stage_changed');
     // Once the inline attempt has met the 451, the server accepts, and the handoff's next retry delivers it.
-    const deadline = Date.now() + 20_000;
-    for (;;) {
+    await until(async () => {
       const row = await t.store.db
         .selectFrom('notifications')
         .select('lastError')
         .where('systemId', '=', id)
         .where('toAddress', '=', owner)
         .executeTakeFirst();
-      if (row?.lastError?.includes('451')) break;
-      if (Date.now() > deadline) throw new Error('the 451 was never met');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+      return row?.lastError?.includes('451') === true;
+    }, 'the 451 was never met');
     deferred.delete(owner);
     await t.mailbox.waitFor((m) => m.to.includes(owner) && m.headers['x-ai-system'] === id, { timeoutMs: 30_000 });
     await w.assess(id, { ...example('impact-assessment.json'), submittedBy: owner });
