@@ -142,14 +142,16 @@ export const envSchema = z.object({
    * (the SDK's maxCachedWorkflows). A cached run holds its own instance of the workflow bundle's modules, about 3 MB
    * measured (bench worker), so the cache is the worker's memory; a run pushed out replays its history when it next
    * has a task. The SDK's own default grows with the heap (about 2,300 at a 4 GB heap, 7 GB of runs); 0 turns the
-   * cache off, every task then replaying.
+   * cache off, every task then replaying. 50 by default: the workflow thread's heap is capped from it (worker/worker.ts),
+   * which with 100 held the embedded product's peak above 1 GB, and a lifecycle waits weeks between its tasks, so
+   * a larger cache mostly holds runs that have nothing to do.
    */
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce
     .number({ error: 'must be a number of workflow runs' })
     .int('must be a whole number of workflow runs')
     .min(0, 'must be 0 (no cache) or at least 2')
     .refine((n) => n !== 1, 'must be 0 (no cache) or at least 2')
-    .default(100),
+    .default(50),
 });
 
 export type Env = z.infer<typeof envSchema>;
