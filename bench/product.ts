@@ -56,6 +56,26 @@ export interface Product {
   stop(): Promise<void>;
 }
 
+/**
+ * The variables `npm start`'s script sets before it runs embedded/start.ts (MALLOC_ARENA_MAX), read from
+ * package.json, so that the product measured here runs as npm start runs it.
+ */
+export function startScriptEnv(): Record<string, string> {
+  const pkg = JSON.parse(readFileSync(join(projectRoot(), 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const m = /^((?:[A-Z_]+=\S+\s+)*)tsx embedded\/start\.ts$/.exec(pkg.scripts.start);
+  if (!m)
+    throw new BenchError(
+      `package.json's start script is not "[VAR=value ...] tsx embedded/start.ts": ${pkg.scripts.start}`,
+    );
+  return Object.fromEntries(
+    m[1]!
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]),
+  );
+}
+
 let shared: Promise<Product> | undefined;
 
 /** The one product of this run, started on first use. */
@@ -82,7 +102,7 @@ async function startProduct(log: (m: string) => void): Promise<Product> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   // Nothing of a developer's own settings (a TEMPORAL_ADDRESS, a DATABASE_URL) leaks into the product.
   for (const key of Object.keys(envSchema.shape)) delete env[key];
-  Object.assign(env, {
+  Object.assign(env, startScriptEnv(), {
     DATA_DIR: dataDir,
     PORT: String(port),
     TEMPORAL_DEV_PORT: String(temporalPort),

@@ -1,4 +1,7 @@
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import {
   CamelCasePlugin,
@@ -214,6 +217,7 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
     kind = 'pglite';
     if (opts.pgliteDir) {
       await mkdir(opts.pgliteDir, { recursive: true });
+      if (!existsSync(join(opts.pgliteDir, 'PG_VERSION'))) await createPgliteDatabase(opts.pgliteDir);
     }
     const pglite = opts.pgliteDir ? new PGlite(opts.pgliteDir) : new PGlite();
     db = new Kysely<any>({ dialect: new PGliteDialect({ pglite }) });
@@ -225,6 +229,22 @@ export async function openStore(opts: OpenStoreOptions): Promise<Store> {
     throw error;
   }
   return new KyselyStore(kind, db.withPlugin(camelCase) as Kysely<Database>);
+}
+
+/** A fresh folder's database, made in a thread that then exits (store/pglite-init-thread.mjs says why). */
+function createPgliteDatabase(dataDir: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const thread = new Worker(new URL('./pglite-init-thread.mjs', import.meta.url), {
+      workerData: { dataDir },
+      execArgv: [],
+    });
+    thread.once('message', (m: { ok: boolean; message?: string }) => {
+      if (m.ok) resolve();
+      else reject(new Error(`creating the PGlite database in ${dataDir} failed: ${m.message}`));
+    });
+    thread.once('error', reject);
+    thread.once('exit', (code) => reject(new Error(`the PGlite set-up thread exited (code ${code})`)));
+  });
 }
 
 /**
