@@ -35,6 +35,11 @@ export async function apiRequest(method: string, url: string, opts: ApiRequestOp
     body: form ? new URLSearchParams(form).toString() : body !== undefined ? JSON.stringify(body) : undefined,
     signal: AbortSignal.timeout(timeoutMs),
   });
+  return answerOf(res);
+}
+
+/** A response's status, text and, when the text is JSON, its value. */
+export async function answerOf(res: Response): Promise<ApiAnswer> {
   const text = await res.text();
   let json: any;
   try {

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getFreePort } from '../embedded/dev-server.js';
 import { startDevMailbox, type DevMailbox, type MailboxMessage } from '../embedded/dev-mailbox.js';
 import { defaultPolicyPath } from '../config/policy-file.js';
+import { answerOf } from '../embedded/api-request.js';
 import { addCadence } from '../domain/duration.js';
 import { example } from './support/examples.js';
 import { csrfFrom } from './support/lifecycle-env.js';
@@ -65,17 +66,6 @@ interface SystemView {
   transitions: { from: string | null; to: string; reason: string; at: string }[];
 }
 
-async function readBody(res: Response): Promise<{ status: number; text: string; json: any }> {
-  const text = await res.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, text, json };
-}
-
 const json = (method: string, body: unknown, key?: string): RequestInit => ({
   method,
   headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
@@ -120,7 +110,7 @@ describe('npm start, end to end over HTTP and SMTP', () => {
   /** A request to the product; a failure (refused, timed out) carries the product's output. */
   const http = async (url: string, init?: RequestInit) => {
     try {
-      return await fetch(url, { ...init, signal: AbortSignal.timeout(30_000) }).then(readBody);
+      return await fetch(url, { ...init, signal: AbortSignal.timeout(30_000) }).then(answerOf);
     } catch (err) {
       throw new Error(`${init?.method ?? 'GET'} ${url}: ${(err as Error).message}\n${product?.tail()}`, { cause: err });
     }
@@ -237,7 +227,7 @@ describe('npm start, end to end over HTTP and SMTP', () => {
     expect(me.json).toMatchObject({ role: 'admin', via: 'api_key' });
     const cookie = await sessionFrom(firstBanner.signInLink, baseUrl);
     const res = await fetch(`${baseUrl}/`, { headers: { cookie }, redirect: 'manual' });
-    const dashboard = await readBody(res);
+    const dashboard = await answerOf(res);
     expect(dashboard.status, dashboard.text.slice(0, 500)).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/html/);
     expect(dashboard.text).toMatch(/^<!doctype html>/i);
