@@ -1,9 +1,9 @@
-import { cp, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
-import { bundleKey, workflowBundle } from '../worker/bundle.js';
+import { bundleKey, forgetOldBundles, workflowBundle } from '../worker/bundle.js';
 import { limitWorkflowThreadHeap } from '../worker/worker.js';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -44,6 +44,23 @@ describe('the workflow bundle on disk', () => {
     const lock = join(copy, 'package-lock.json');
     await writeFile(lock, (await readFile(lock, 'utf8')).replace('"lockfileVersion"', '"lockfileVersion" '));
     expect(await bundleKey(copy)).not.toBe(original);
+  });
+
+  it('forgets bundles of earlier code untouched for a week, and nothing else', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bundle-cache-'));
+    dirs.push(dir);
+    const eightDaysAgo = new Date(Date.now() - 8 * 24 * 3600_000);
+    for (const name of ['workflow-bundle-old.json', 'workflow-bundle-current.json', 'other-old.json']) {
+      await writeFile(join(dir, name), '{}');
+      await utimes(join(dir, name), eightDaysAgo, eightDaysAgo);
+    }
+    await writeFile(join(dir, 'workflow-bundle-recent.json'), '{}');
+    await forgetOldBundles(join(dir, 'workflow-bundle-current.json'), dir);
+    expect((await readdir(dir)).sort()).toEqual([
+      'other-old.json',
+      'workflow-bundle-current.json',
+      'workflow-bundle-recent.json',
+    ]);
   });
 
   it('is the code webpack builds, with the preloaded curve, and is kept under its key for the next process', async () => {

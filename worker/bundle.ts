@@ -7,7 +7,7 @@
  * never run. A folder that cannot be written (a read-only install) only means building at every start.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -75,6 +75,16 @@ async function cached(file: string): Promise<WorkflowBundleWithSourceMap | undef
   }
 }
 
+/** Bundles of earlier code, untouched for a week, go: each is 5 MB, and a checkout makes one per change. */
+export async function forgetOldBundles(current: string, dir = CACHE_DIR): Promise<void> {
+  const weekAgo = Date.now() - 7 * 24 * 3600_000;
+  for (const name of await readdir(dir)) {
+    const path = join(dir, name);
+    if (!name.startsWith('workflow-bundle-') || path === current) continue;
+    if ((await stat(path)).mtimeMs < weekAgo) await rm(path, { force: true });
+  }
+}
+
 async function loadOrBuild(): Promise<WorkflowBundleWithSourceMap> {
   const file = join(CACHE_DIR, `workflow-bundle-${await bundleKey()}.json`);
   const found = await cached(file);
@@ -86,6 +96,7 @@ async function loadOrBuild(): Promise<WorkflowBundleWithSourceMap> {
     const aside = `${file}.${randomUUID()}`;
     await writeFile(aside, JSON.stringify(built));
     await rename(aside, file);
+    await forgetOldBundles(file);
   } catch {
     // Not writable here: this process keeps its bundle in memory; the next start builds again.
   }

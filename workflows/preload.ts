@@ -1,5 +1,5 @@
 /**
- * Evaluated once in the worker's V8 context and shared by every run it holds (worker/worker.ts preloads it),
+ * Evaluated once in the worker's V8 context and shared by every run it holds (worker/bundle.ts preloads it),
  * where the bundle's other modules are evaluated again for each run. Ed25519's verification multiplies the base
  * point by a table of its multiples, built on first use: about 40 ms of the single workflow thread. Built per
  * run, every run paid it on its first decision, and ten decisions at once queued behind 0.4 s of table building.
